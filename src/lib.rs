@@ -1,0 +1,14 @@
+//! Vltava: a Kafka-compatible event streaming broker.
+//!
+//! Layers, top to bottom (a layer only calls the ones below it):
+//! `net` (frames, connections) → `api` (one handler per API family) →
+//! `broker` (topics, partitions, metadata, group commit) → `log` (segments on disk).
+//! `server` wires them together; `config` holds Kafka-named settings.
+
+pub mod alloc;
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod log;
+pub mod net;
+pub mod server;

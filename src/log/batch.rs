@@ -1,0 +1,465 @@
+//! Record-batch (magic v2) header parsing, validation of produced bytes, and
+//! the two in-place patches the log applies (base offset, LogAppendTime).
+//! It never decodes individual records and never touches files.
+
+/// Bytes before the batch-length-covered part of a batch: baseOffset (8) + batchLength (4).
+pub const LOG_OVERHEAD: usize = 12;
+/// Size of the fixed v2 record-batch header.
+pub const BATCH_HEADER_LEN: usize = 61;
+
+/// Smallest legal `batchLength` field: the header minus [`LOG_OVERHEAD`].
+pub(crate) const MIN_BATCH_LENGTH: i32 = (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32;
+
+const BASE_OFFSET_POS: usize = 0;
+const BATCH_LENGTH_POS: usize = 8;
+const LEADER_EPOCH_POS: usize = 12;
+pub(crate) const MAGIC_POS: usize = 16;
+const CRC_POS: usize = 17;
+/// The CRC covers everything from the attributes field to the end of the batch.
+pub(crate) const ATTRIBUTES_POS: usize = 21;
+const LAST_OFFSET_DELTA_POS: usize = 23;
+const BASE_TIMESTAMP_POS: usize = 27;
+const MAX_TIMESTAMP_POS: usize = 35;
+const PRODUCER_ID_POS: usize = 43;
+const PRODUCER_EPOCH_POS: usize = 51;
+const BASE_SEQUENCE_POS: usize = 53;
+const RECORDS_COUNT_POS: usize = 57;
+
+const COMPRESSION_MASK: i16 = 0x07;
+const TIMESTAMP_TYPE_BIT: i16 = 0x08;
+const TRANSACTIONAL_BIT: i16 = 0x10;
+const CONTROL_BIT: i16 = 0x20;
+
+/// Why a batch was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BatchError {
+    /// Kafka error CORRUPT_MESSAGE: bad length, torn bytes, CRC mismatch.
+    #[error("corrupt record batch: {0}")]
+    Corrupt(String),
+    /// Kafka error INVALID_RECORD: well-formed but not acceptable (old magic, bad counts).
+    #[error("invalid record batch: {0}")]
+    Invalid(String),
+    /// Kafka error MESSAGE_TOO_LARGE.
+    #[error("record batch of {size} bytes exceeds the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+}
+
+/// The fixed 61-byte header of a v2 record batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    pub base_offset: i64,
+    pub batch_length: i32,
+    pub partition_leader_epoch: i32,
+    pub magic: i8,
+    pub crc: u32,
+    pub attributes: i16,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub records_count: i32,
+}
+
+fn be_i64(buf: &[u8], pos: usize) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&buf[pos..pos + 8]);
+    i64::from_be_bytes(b)
+}
+
+fn be_i32(buf: &[u8], pos: usize) -> i32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&buf[pos..pos + 4]);
+    i32::from_be_bytes(b)
+}
+
+fn be_i16(buf: &[u8], pos: usize) -> i16 {
+    i16::from_be_bytes([buf[pos], buf[pos + 1]])
+}
+
+impl BatchHeader {
+    /// Parses the header fields; does not check magic, lengths or the CRC.
+    pub fn parse(buf: &[u8]) -> Result<BatchHeader, BatchError> {
+        if buf.len() < BATCH_HEADER_LEN {
+            return Err(BatchError::Corrupt(format!(
+                "{} bytes is shorter than the {BATCH_HEADER_LEN}-byte batch header",
+                buf.len()
+            )));
+        }
+        Ok(BatchHeader {
+            base_offset: be_i64(buf, BASE_OFFSET_POS),
+            batch_length: be_i32(buf, BATCH_LENGTH_POS),
+            partition_leader_epoch: be_i32(buf, LEADER_EPOCH_POS),
+            magic: buf[MAGIC_POS] as i8,
+            crc: be_i32(buf, CRC_POS) as u32,
+            attributes: be_i16(buf, ATTRIBUTES_POS),
+            last_offset_delta: be_i32(buf, LAST_OFFSET_DELTA_POS),
+            base_timestamp: be_i64(buf, BASE_TIMESTAMP_POS),
+            max_timestamp: be_i64(buf, MAX_TIMESTAMP_POS),
+            producer_id: be_i64(buf, PRODUCER_ID_POS),
+            producer_epoch: be_i16(buf, PRODUCER_EPOCH_POS),
+            base_sequence: be_i32(buf, BASE_SEQUENCE_POS),
+            records_count: be_i32(buf, RECORDS_COUNT_POS),
+        })
+    }
+
+    /// Offset of the last record in the batch.
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
+    }
+
+    /// Whole size of the batch on the wire / on disk.
+    pub fn total_size(&self) -> usize {
+        LOG_OVERHEAD + self.batch_length.max(0) as usize
+    }
+
+    pub fn compression_codec(&self) -> u8 {
+        (self.attributes & COMPRESSION_MASK) as u8
+    }
+
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_BIT != 0
+    }
+
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_BIT != 0
+    }
+
+    pub fn is_log_append_time(&self) -> bool {
+        self.attributes & TIMESTAMP_TYPE_BIT != 0
+    }
+
+    /// Structural checks that need only the header: magic, length, counts.
+    /// Used both for produced bytes and for recovery of bytes read from disk.
+    pub(crate) fn check_structure(&self) -> Result<(), BatchError> {
+        if self.magic != 2 {
+            return Err(BatchError::Invalid(format!(
+                "magic {} is not supported, only magic 2",
+                self.magic
+            )));
+        }
+        if self.batch_length < MIN_BATCH_LENGTH {
+            return Err(BatchError::Corrupt(format!(
+                "batch length {} is smaller than the minimum {MIN_BATCH_LENGTH}",
+                self.batch_length
+            )));
+        }
+        if self.last_offset_delta < 0 {
+            return Err(BatchError::Invalid(format!(
+                "negative last offset delta {}",
+                self.last_offset_delta
+            )));
+        }
+        if self.records_count < 1 {
+            return Err(BatchError::Invalid(format!(
+                "record count {} is less than 1",
+                self.records_count
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// CRC-32C of a whole batch's CRC-covered part; `batch` must be at least a header long.
+pub(crate) fn compute_crc(batch: &[u8]) -> u32 {
+    crc32c::crc32c(&batch[ATTRIBUTES_POS.min(batch.len())..])
+}
+
+/// Splits a produce request's `records` into whole v2 batches and validates each.
+///
+/// Checks, per batch: enough bytes for the header and the declared length
+/// (trailing partial bytes are `Corrupt`), magic 2 (`Invalid`), the size limit
+/// (`TooLarge`), the CRC-32C (`Corrupt`), and record count / offset delta
+/// consistency (`Invalid`). Empty input is `Invalid`.
+pub fn validate_batches(
+    records: &[u8],
+    max_batch_bytes: usize,
+) -> Result<Vec<BatchHeader>, BatchError> {
+    if records.is_empty() {
+        return Err(BatchError::Invalid("no record batch in the records".into()));
+    }
+    let mut headers = Vec::new();
+    let mut pos = 0usize;
+    while pos < records.len() {
+        let rest = &records[pos..];
+        if rest.len() <= MAGIC_POS {
+            return Err(BatchError::Corrupt(format!(
+                "{} trailing bytes at position {pos} are not a whole batch",
+                rest.len()
+            )));
+        }
+        let magic = rest[MAGIC_POS] as i8;
+        if magic != 2 {
+            return Err(BatchError::Invalid(format!(
+                "magic {magic} at position {pos} is not supported, only magic 2"
+            )));
+        }
+        let header = BatchHeader::parse(rest).map_err(|_| {
+            BatchError::Corrupt(format!(
+                "{} trailing bytes at position {pos} are shorter than a batch header",
+                rest.len()
+            ))
+        })?;
+        if header.batch_length < MIN_BATCH_LENGTH {
+            return Err(BatchError::Corrupt(format!(
+                "batch length {} at position {pos} is smaller than the minimum {MIN_BATCH_LENGTH}",
+                header.batch_length
+            )));
+        }
+        let size = header.total_size();
+        if size > rest.len() {
+            return Err(BatchError::Corrupt(format!(
+                "batch at position {pos} declares {size} bytes but only {} remain",
+                rest.len()
+            )));
+        }
+        if size > max_batch_bytes {
+            return Err(BatchError::TooLarge {
+                size,
+                limit: max_batch_bytes,
+            });
+        }
+        let actual = compute_crc(&rest[..size]);
+        if actual != header.crc {
+            return Err(BatchError::Corrupt(format!(
+                "CRC mismatch in batch at position {pos}: stored {:#010x}, computed {actual:#010x}",
+                header.crc
+            )));
+        }
+        header.check_structure()?;
+        if i64::from(header.last_offset_delta) + 1 != i64::from(header.records_count) {
+            return Err(BatchError::Invalid(format!(
+                "batch at position {pos} has last offset delta {} but {} records",
+                header.last_offset_delta, header.records_count
+            )));
+        }
+        headers.push(header);
+        pos += size;
+    }
+    Ok(headers)
+}
+
+/// Writes the base offset (not covered by the CRC). A buffer shorter than the
+/// header is left untouched.
+pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
+    debug_assert!(batch.len() >= BATCH_HEADER_LEN);
+    if batch.len() < BATCH_HEADER_LEN {
+        return;
+    }
+    batch[BASE_OFFSET_POS..BASE_OFFSET_POS + 8].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+/// Marks the batch as LogAppendTime with `timestamp` as its max timestamp and
+/// recomputes the CRC. A buffer shorter than the header is left untouched.
+pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
+    debug_assert!(batch.len() >= BATCH_HEADER_LEN);
+    if batch.len() < BATCH_HEADER_LEN {
+        return;
+    }
+    let attributes = be_i16(batch, ATTRIBUTES_POS) | TIMESTAMP_TYPE_BIT;
+    batch[ATTRIBUTES_POS..ATTRIBUTES_POS + 2].copy_from_slice(&attributes.to_be_bytes());
+    batch[MAX_TIMESTAMP_POS..MAX_TIMESTAMP_POS + 8].copy_from_slice(&timestamp.to_be_bytes());
+    let crc = compute_crc(batch);
+    batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    //! Real batches built with kafka-protocol's encoder, for tests of the whole log module.
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::indexmap::IndexMap;
+    use kafka_protocol::protocol::StrBytes;
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+
+    /// One v2 batch of `timestamps.len()` records (offsets 0..n), with keys, values and a header.
+    pub fn batch_with(timestamps: &[i64], value_len: usize, compression: Compression) -> Vec<u8> {
+        let records: Vec<Record> = timestamps
+            .iter()
+            .enumerate()
+            .map(|(i, &ts)| {
+                let mut headers = IndexMap::new();
+                headers.insert(
+                    StrBytes::from_static_str("h"),
+                    Some(Bytes::from(format!("hv{i}"))),
+                );
+                Record {
+                    transactional: false,
+                    control: false,
+                    delete_horizon: false,
+                    partition_leader_epoch: 0,
+                    producer_id: -1,
+                    producer_epoch: -1,
+                    timestamp_type: TimestampType::Creation,
+                    offset: i as i64,
+                    // The encoder keeps records in one batch while offset - sequence is constant;
+                    // this also yields base sequence -1 (no idempotence).
+                    sequence: i as i32 - 1,
+                    timestamp: ts,
+                    key: Some(Bytes::from(format!("key-{i}"))),
+                    value: Some(Bytes::from(vec![b'a' + (i % 26) as u8; value_len])),
+                    headers,
+                }
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression,
+            },
+        )
+        .expect("encode test batch");
+        buf.to_vec()
+    }
+
+    /// A batch of `n` uncompressed records all stamped `ts`.
+    pub fn batch(n: usize, ts: i64) -> Vec<u8> {
+        batch_with(&vec![ts; n], 10, Compression::None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::*;
+    use super::*;
+    use kafka_protocol::records::Compression;
+
+    #[test]
+    fn parses_header_of_encoded_batch() {
+        let b = batch_with(&[100, 300, 200], 5, Compression::None);
+        let h = BatchHeader::parse(&b).unwrap();
+        assert_eq!(h.base_offset, 0);
+        assert_eq!(h.magic, 2);
+        assert_eq!(h.records_count, 3);
+        assert_eq!(h.last_offset_delta, 2);
+        assert_eq!(h.base_timestamp, 100);
+        assert_eq!(h.max_timestamp, 300);
+        assert_eq!(h.total_size(), b.len());
+        assert_eq!(h.compression_codec(), 0);
+        assert!(!h.is_log_append_time() && !h.is_control() && !h.is_transactional());
+    }
+
+    #[test]
+    fn parse_of_short_buffer_is_corrupt() {
+        assert!(matches!(
+            BatchHeader::parse(&[0u8; 60]),
+            Err(BatchError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn validate_accepts_several_batches_including_compressed() {
+        let mut all = batch(2, 10);
+        all.extend(batch_with(&[1, 2, 3], 100, Compression::Gzip));
+        let hs = validate_batches(&all, 1 << 20).unwrap();
+        assert_eq!(hs.len(), 2);
+        assert_eq!(hs[1].compression_codec(), 1);
+        assert_eq!(hs[1].records_count, 3);
+    }
+
+    #[test]
+    fn validate_rejects_empty_input_as_invalid() {
+        assert!(matches!(
+            validate_batches(&[], 100),
+            Err(BatchError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn validate_rejects_flipped_crc_as_corrupt() {
+        let mut b = batch(2, 10);
+        let last = b.len() - 1;
+        b[last] ^= 0xff;
+        assert!(matches!(
+            validate_batches(&b, 1 << 20),
+            Err(BatchError::Corrupt(m)) if m.contains("CRC")
+        ));
+    }
+
+    #[test]
+    fn validate_rejects_old_magic_as_invalid() {
+        let mut b = batch(1, 10);
+        b[MAGIC_POS] = 1;
+        assert!(matches!(
+            validate_batches(&b, 1 << 20),
+            Err(BatchError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn validate_rejects_short_and_trailing_bytes_as_corrupt() {
+        let b = batch(2, 10);
+        assert!(matches!(
+            validate_batches(&b[..40], 1 << 20),
+            Err(BatchError::Corrupt(_))
+        ));
+        assert!(matches!(
+            validate_batches(&b[..b.len() - 1], 1 << 20),
+            Err(BatchError::Corrupt(_))
+        ));
+        let mut trailing = b.clone();
+        trailing.extend_from_slice(&b[..30]);
+        assert!(matches!(
+            validate_batches(&trailing, 1 << 20),
+            Err(BatchError::Corrupt(_))
+        ));
+        let mut tiny = b.clone();
+        tiny.extend_from_slice(&[0u8; 5]);
+        assert!(matches!(
+            validate_batches(&tiny, 1 << 20),
+            Err(BatchError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn validate_rejects_oversize_batch_as_too_large() {
+        let b = batch(3, 10);
+        let size = b.len();
+        assert_eq!(
+            validate_batches(&b, size - 1),
+            Err(BatchError::TooLarge {
+                size,
+                limit: size - 1
+            })
+        );
+        assert!(validate_batches(&b, size).is_ok());
+    }
+
+    #[test]
+    fn validate_rejects_inconsistent_record_count_as_invalid() {
+        let mut b = batch(3, 10);
+        b[RECORDS_COUNT_POS..RECORDS_COUNT_POS + 4].copy_from_slice(&5i32.to_be_bytes());
+        let crc = compute_crc(&b);
+        b[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            validate_batches(&b, 1 << 20),
+            Err(BatchError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn set_base_offset_leaves_crc_valid() {
+        let mut b = batch(2, 10);
+        set_base_offset(&mut b, 12345);
+        let h = validate_batches(&b, 1 << 20).unwrap()[0];
+        assert_eq!(h.base_offset, 12345);
+        assert_eq!(h.last_offset(), 12346);
+    }
+
+    #[test]
+    fn set_log_append_time_keeps_crc_valid() {
+        let mut b = batch_with(&[5, 6], 10, Compression::Snappy);
+        set_log_append_time(&mut b, 999_000);
+        let h = validate_batches(&b, 1 << 20).unwrap()[0];
+        assert!(h.is_log_append_time());
+        assert_eq!(h.max_timestamp, 999_000);
+        assert_eq!(h.base_timestamp, 5);
+        assert_eq!(h.compression_codec(), 2);
+    }
+}

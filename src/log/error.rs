@@ -1,0 +1,51 @@
+//! The error type of the log layer: I/O failures (optionally with the path),
+//! batch validation failures, out-of-range offsets and corrupt on-disk state.
+//! It maps nothing to Kafka error codes; the broker does that.
+
+use std::path::PathBuf;
+
+use super::batch::BatchError;
+
+/// Anything the log layer can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("I/O error on {path}: {source}")]
+    IoAt {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    #[error("corrupt log data: {0}")]
+    Corrupt(String),
+}
+
+impl LogError {
+    /// Wraps an I/O error with the path it happened on.
+    pub fn io_at(path: impl Into<PathBuf>, source: std::io::Error) -> LogError {
+        LogError::IoAt {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Attaches a path to an `io::Result`.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: &std::path::Path) -> Result<T, LogError>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: &std::path::Path) -> Result<T, LogError> {
+        self.map_err(|e| LogError::io_at(path, e))
+    }
+}

@@ -1,0 +1,18 @@
+//! The partition log on disk: segments of record batches in Kafka's own file
+//! layout, their offset and time indexes, recovery at open, checkpoints.
+//!
+//! This layer knows files, offsets and record-batch headers. It never sees a
+//! socket or a protocol request struct, and it never decodes records except
+//! where a feature truly needs them (the exact offset for a timestamp).
+
+pub mod batch;
+pub mod checkpoint;
+pub mod error;
+pub mod index;
+pub mod partition_log;
+pub mod recovery;
+pub mod segment;
+
+pub use batch::{BatchError, BatchHeader};
+pub use error::LogError;
+pub use partition_log::{AppendInfo, FetchSlice, Log, LogConfig, TimestampType};

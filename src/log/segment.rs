@@ -1,0 +1,617 @@
+//! One log segment: its `.log` file of record batches, its offset and time
+//! indexes, base offset, size, first-append time and largest timestamp.
+//! It never decides when to roll or which segment to use; `partition_log` does.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::records::RecordBatchDecoder;
+
+use super::batch::{BatchHeader, BATCH_HEADER_LEN, MIN_BATCH_LENGTH};
+use super::error::{IoContext, LogError};
+use super::index::{IndexLoad, OffsetIndex, TimeIndex};
+use super::partition_log::{FetchSlice, LogConfig};
+use super::recovery::{scan_segment, ScanOutcome};
+
+/// `<20-digit base offset>.<ext>`, Kafka's file naming.
+pub fn segment_file_name(base_offset: i64, ext: &str) -> String {
+    format!("{base_offset:020}.{ext}")
+}
+
+/// Kafka's index-entry cadence: an offset-index entry (and possibly a
+/// time-index entry) once more than `interval` bytes were written since the last one.
+#[derive(Debug, Clone)]
+struct IndexCursor {
+    interval: u64,
+    bytes_since_last_entry: u64,
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+}
+
+impl IndexCursor {
+    fn new(interval: u32, base_offset: i64) -> Self {
+        IndexCursor {
+            interval: u64::from(interval),
+            bytes_since_last_entry: 0,
+            max_timestamp: -1,
+            offset_of_max_timestamp: base_offset,
+        }
+    }
+
+    /// Accounts for the batch at `position`; returns the offset-index entry to add, if any.
+    fn step(&mut self, h: &BatchHeader, position: u64) -> Option<(i64, u64)> {
+        if h.max_timestamp > self.max_timestamp {
+            self.max_timestamp = h.max_timestamp;
+            self.offset_of_max_timestamp = h.last_offset();
+        }
+        let entry = if self.bytes_since_last_entry > self.interval {
+            self.bytes_since_last_entry = 0;
+            Some((h.last_offset(), position))
+        } else {
+            None
+        };
+        self.bytes_since_last_entry += h.total_size() as u64;
+        entry
+    }
+}
+
+/// Index contents computed from a scan of the log file.
+struct IndexBuild {
+    cursor: IndexCursor,
+    offsets: Vec<(i64, u64)>,
+    times: Vec<(i64, i64)>,
+    first_batch_max_timestamp: Option<i64>,
+}
+
+impl IndexBuild {
+    fn new(interval: u32, base_offset: i64) -> Self {
+        IndexBuild {
+            cursor: IndexCursor::new(interval, base_offset),
+            offsets: Vec::new(),
+            times: Vec::new(),
+            first_batch_max_timestamp: None,
+        }
+    }
+
+    fn add(&mut self, h: &BatchHeader, position: u64) {
+        if self.first_batch_max_timestamp.is_none() {
+            self.first_batch_max_timestamp = Some(h.max_timestamp);
+        }
+        if let Some(e) = self.cursor.step(h, position) {
+            self.offsets.push(e);
+            self.push_time(
+                self.cursor.max_timestamp,
+                self.cursor.offset_of_max_timestamp,
+            );
+        }
+    }
+
+    /// Same rule as [`TimeIndex::maybe_append`].
+    fn push_time(&mut self, ts: i64, offset: i64) {
+        let (last_ts, last_off) = self.times.last().copied().unwrap_or((-1, i64::MIN));
+        if ts > last_ts && offset >= last_off {
+            self.times.push((ts, offset));
+        }
+    }
+
+    fn seal(&mut self) {
+        self.push_time(
+            self.cursor.max_timestamp,
+            self.cursor.offset_of_max_timestamp,
+        );
+    }
+}
+
+/// One segment of a partition log.
+#[derive(Debug)]
+pub struct LogSegment {
+    base_offset: i64,
+    log_path: PathBuf,
+    log: Arc<File>,
+    size: u64,
+    next_offset: i64,
+    first_append_ms: Option<i64>,
+    cursor: IndexCursor,
+    offset_index: OffsetIndex,
+    time_index: TimeIndex,
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl LogSegment {
+    /// Creates a new, empty segment (replacing any stale files of that name).
+    pub fn create(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<Self, LogError> {
+        let log_path = dir.join(segment_file_name(base_offset, "log"));
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)
+            .at(&log_path)?;
+        let (mut offset_index, _) = OffsetIndex::open(
+            &dir.join(segment_file_name(base_offset, "index")),
+            base_offset,
+            config.segment_index_bytes,
+        )?;
+        let (mut time_index, _) = TimeIndex::open(
+            &dir.join(segment_file_name(base_offset, "timeindex")),
+            base_offset,
+            config.segment_index_bytes,
+        )?;
+        if !offset_index.is_empty() {
+            offset_index.reset(&[])?;
+        }
+        if !time_index.is_empty() {
+            time_index.reset(&[])?;
+        }
+        Ok(LogSegment {
+            base_offset,
+            log_path,
+            log: Arc::new(log),
+            size: 0,
+            next_offset: base_offset,
+            first_append_ms: None,
+            cursor: IndexCursor::new(config.index_interval_bytes, base_offset),
+            offset_index,
+            time_index,
+        })
+    }
+
+    /// Opens an existing segment without reading its log; call [`Self::recover`]
+    /// or [`Self::check_indexes`] next. Returns how each index file was found.
+    pub(crate) fn open(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+    ) -> Result<(Self, IndexLoad, IndexLoad), LogError> {
+        let log_path = dir.join(segment_file_name(base_offset, "log"));
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&log_path)
+            .at(&log_path)?;
+        let size = log.metadata().at(&log_path)?.len();
+        let (offset_index, off_load) = OffsetIndex::open(
+            &dir.join(segment_file_name(base_offset, "index")),
+            base_offset,
+            config.segment_index_bytes,
+        )?;
+        let (time_index, time_load) = TimeIndex::open(
+            &dir.join(segment_file_name(base_offset, "timeindex")),
+            base_offset,
+            config.segment_index_bytes,
+        )?;
+        let mut cursor = IndexCursor::new(config.index_interval_bytes, base_offset);
+        if let Some((ts, off)) = time_index.last_entry() {
+            cursor.max_timestamp = ts;
+            cursor.offset_of_max_timestamp = off;
+        }
+        let seg = LogSegment {
+            base_offset,
+            log_path,
+            log: Arc::new(log),
+            size,
+            next_offset: base_offset,
+            first_append_ms: None,
+            cursor,
+            offset_index,
+            time_index,
+        };
+        Ok((seg, off_load, time_load))
+    }
+
+    /// Validates every batch (with CRC), truncating the file at the first bad
+    /// one, and rebuilds the indexes from the scan. With `seal_if_clean` and no
+    /// problem found, the segment is treated as inactive (time index sealed,
+    /// indexes fsynced). Returns the scan outcome and the problem, if any.
+    pub(crate) fn recover(
+        &mut self,
+        seal_if_clean: bool,
+    ) -> Result<Option<(ScanOutcome, String)>, LogError> {
+        let mut build = IndexBuild::new(self.cursor.interval as u32, self.base_offset);
+        let outcome = scan_segment(&self.log, &self.log_path, self.base_offset, true, |h, p| {
+            build.add(h, p);
+            Ok(())
+        })?;
+        if outcome.problem.is_some() {
+            self.log.set_len(outcome.valid_bytes).at(&self.log_path)?;
+            self.log.sync_all().at(&self.log_path)?;
+        }
+        let seal = seal_if_clean && outcome.problem.is_none();
+        self.install(build, &outcome, seal)?;
+        Ok(outcome.problem.clone().map(|p| (outcome, p)))
+    }
+
+    /// For a segment below the recovery point (not scanned): checks the loaded
+    /// indexes against the log and rebuilds them from a header walk if they are
+    /// missing, malformed or disagree. Returns the reason if it rebuilt.
+    pub(crate) fn check_indexes(
+        &mut self,
+        next_base: i64,
+        off_load: IndexLoad,
+        time_load: IndexLoad,
+    ) -> Result<Option<String>, LogError> {
+        self.next_offset = next_base.max(self.base_offset);
+        let reason = match (off_load, time_load) {
+            (IndexLoad::Missing, _) => Some("offset index missing".to_string()),
+            (_, IndexLoad::Missing) => Some("time index missing".to_string()),
+            (IndexLoad::Invalid(why), _) => Some(format!("offset index invalid: {why}")),
+            (_, IndexLoad::Invalid(why)) => Some(format!("time index invalid: {why}")),
+            (IndexLoad::Loaded, IndexLoad::Loaded) => self.index_disagreement(next_base)?,
+        };
+        let Some(reason) = reason else {
+            return Ok(None);
+        };
+        let mut build = IndexBuild::new(self.cursor.interval as u32, self.base_offset);
+        let outcome = scan_segment(
+            &self.log,
+            &self.log_path,
+            self.base_offset,
+            false,
+            |h, p| {
+                build.add(h, p);
+                Ok(())
+            },
+        )?;
+        if let Some(problem) = &outcome.problem {
+            tracing::warn!(
+                segment = %self.log_path.display(),
+                position = outcome.valid_bytes,
+                problem = %problem,
+                "segment below the recovery point has unreadable batches; indexing only what precedes them"
+            );
+        }
+        self.install(build, &outcome, true)?;
+        self.next_offset = next_base.max(outcome.next_offset);
+        Ok(Some(reason))
+    }
+
+    fn index_disagreement(&self, next_base: i64) -> Result<Option<String>, LogError> {
+        if self.size > 0 && self.time_index.is_empty() {
+            return Ok(Some("time index empty for a non-empty segment".into()));
+        }
+        if let Some((off, pos)) = self.offset_index.last_entry() {
+            if off >= next_base || pos >= self.size {
+                return Ok(Some(format!(
+                    "offset index entry ({off}, {pos}) is past the segment"
+                )));
+            }
+            match self.read_header(pos) {
+                Ok(Some(h)) if h.base_offset <= off && off <= h.last_offset() => {}
+                _ => {
+                    return Ok(Some(format!(
+                        "offset index entry ({off}, {pos}) does not match the batch there"
+                    )))
+                }
+            }
+        }
+        if let Some((ts, off)) = self.time_index.last_entry() {
+            if off < self.base_offset || off >= next_base {
+                return Ok(Some(format!(
+                    "time index entry ({ts}, {off}) is outside the segment"
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Installs indexes computed from a scan, rewriting the files only if they differ.
+    fn install(
+        &mut self,
+        mut build: IndexBuild,
+        outcome: &ScanOutcome,
+        seal: bool,
+    ) -> Result<(), LogError> {
+        if seal {
+            build.seal();
+        }
+        if self.offset_index.entries() != build.offsets {
+            self.offset_index.reset(&build.offsets)?;
+        }
+        if self.time_index.entries() != build.times {
+            self.time_index.reset(&build.times)?;
+        }
+        if seal {
+            self.offset_index.sync()?;
+            self.time_index.sync()?;
+        }
+        self.size = outcome.valid_bytes;
+        self.next_offset = outcome.next_offset;
+        self.first_append_ms = build.first_batch_max_timestamp.map(|ts| {
+            let now = wall_clock_ms();
+            if ts > 0 {
+                ts.min(now)
+            } else {
+                now
+            }
+        });
+        self.cursor = build.cursor;
+        Ok(())
+    }
+
+    /// Called when the segment stops being the active one: records the largest
+    /// timestamp in the time index and fsyncs both indexes.
+    pub(crate) fn seal(&mut self) -> Result<(), LogError> {
+        self.time_index.maybe_append(
+            self.cursor.max_timestamp,
+            self.cursor.offset_of_max_timestamp,
+        )?;
+        self.offset_index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Appends already validated, offset-assigned batches with one write.
+    pub(crate) fn append(
+        &mut self,
+        records: &[u8],
+        headers: &[BatchHeader],
+        now_ms: i64,
+    ) -> Result<(), AppendFailure> {
+        let position = self.size;
+        if let Err(e) = self.log.write_all_at(records, position) {
+            let err = LogError::io_at(&self.log_path, e);
+            return match self.log.set_len(position) {
+                Ok(()) => Err(AppendFailure::NothingWritten(err)),
+                Err(e2) => Err(AppendFailure::Poisoned(err, e2.to_string())),
+            };
+        }
+        if self.first_append_ms.is_none() {
+            self.first_append_ms = Some(now_ms);
+        }
+        let mut pos = position;
+        for h in headers {
+            debug_assert!(h.base_offset >= self.next_offset, "offsets go backwards");
+            if let Some((off, p)) = self.cursor.step(h, pos) {
+                let r = self.offset_index.append(off, p).and_then(|()| {
+                    self.time_index.maybe_append(
+                        self.cursor.max_timestamp,
+                        self.cursor.offset_of_max_timestamp,
+                    )
+                });
+                if let Err(e) = r {
+                    // The entry is kept in memory and written by a later append or flush.
+                    tracing::warn!(segment = %self.log_path.display(), error = %e, "index write failed");
+                }
+            }
+            pos += h.total_size() as u64;
+            self.next_offset = h.last_offset() + 1;
+        }
+        self.size = pos;
+        debug_assert_eq!(self.size, position + records.len() as u64);
+        Ok(())
+    }
+
+    /// The header of the batch at `position`, or None at the end of the segment.
+    pub(crate) fn read_header(&self, position: u64) -> Result<Option<BatchHeader>, LogError> {
+        if position >= self.size {
+            return Ok(None);
+        }
+        if position + BATCH_HEADER_LEN as u64 > self.size {
+            return Err(self.corrupt(position, "partial batch header"));
+        }
+        let mut buf = [0u8; BATCH_HEADER_LEN];
+        self.log
+            .read_exact_at(&mut buf, position)
+            .at(&self.log_path)?;
+        let h = BatchHeader::parse(&buf).map_err(|e| self.corrupt(position, &e.to_string()))?;
+        if h.magic != 2
+            || h.batch_length < MIN_BATCH_LENGTH
+            || position + h.total_size() as u64 > self.size
+        {
+            return Err(self.corrupt(position, "bad magic or batch length out of bounds"));
+        }
+        Ok(Some(h))
+    }
+
+    fn corrupt(&self, position: u64, what: &str) -> LogError {
+        LogError::Corrupt(format!(
+            "{} at position {position}: {what}",
+            self.log_path.display()
+        ))
+    }
+
+    /// Position and header of the first batch whose last offset is >= `offset`,
+    /// scanning from `position`.
+    fn find_batch_from(
+        &self,
+        offset: i64,
+        mut position: u64,
+    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        while let Some(h) = self.read_header(position)? {
+            if h.last_offset() >= offset {
+                return Ok(Some((position, h)));
+            }
+            position += h.total_size() as u64;
+        }
+        Ok(None)
+    }
+
+    /// Position and header of the batch holding `offset` (or the first after it).
+    pub(crate) fn translate_offset(
+        &self,
+        offset: i64,
+    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let (_, position) = self.offset_index.lookup(offset);
+        self.find_batch_from(offset, position)
+    }
+
+    /// Whole batches from the one holding `offset`; None when the segment has no
+    /// batch at or after `offset`. See `Log::read` for the bounds.
+    pub(crate) fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        max_offset: i64,
+        min_one: bool,
+    ) -> Result<Option<FetchSlice>, LogError> {
+        let Some((start, first)) = self.translate_offset(offset)? else {
+            return Ok(None);
+        };
+        let mut end = start;
+        let mut next = Some(first);
+        while let Some(h) = next {
+            if h.last_offset() >= max_offset {
+                break;
+            }
+            let size = h.total_size() as u64;
+            let taken = end - start;
+            if taken + size > max_bytes as u64 && !(min_one && taken == 0) {
+                break;
+            }
+            end += size;
+            next = self.read_header(end)?;
+        }
+        Ok(Some(FetchSlice {
+            file: Some(self.log.clone()),
+            position: start,
+            len: (end - start) as usize,
+        }))
+    }
+
+    /// The first record at or after `start_offset` with timestamp >= `ts`, as
+    /// (offset, timestamp), looking only in this segment.
+    pub(crate) fn find_offset_by_timestamp(
+        &self,
+        ts: i64,
+        start_offset: i64,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        let (_, ts_offset) = self.time_index.lookup(ts);
+        let (_, mut position) = self.offset_index.lookup(ts_offset.max(start_offset));
+        while let Some(h) = self.read_header(position)? {
+            let size = h.total_size() as u64;
+            if h.last_offset() >= start_offset && h.max_timestamp >= ts {
+                if h.is_log_append_time() {
+                    return Ok(Some((h.base_offset.max(start_offset), h.max_timestamp)));
+                }
+                if let Some(found) = self.search_batch(position, &h, ts, start_offset)? {
+                    return Ok(Some(found));
+                }
+            }
+            position += size;
+        }
+        Ok(None)
+    }
+
+    /// Decodes the batch at `position` and returns its first record at or after
+    /// `start_offset` with timestamp >= `ts`.
+    fn search_batch(
+        &self,
+        position: u64,
+        h: &BatchHeader,
+        ts: i64,
+        start_offset: i64,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        // read_header checked that the batch lies within the segment's size.
+        let mut buf = vec![0u8; h.total_size()];
+        self.log
+            .read_exact_at(&mut buf, position)
+            .at(&self.log_path)?;
+        let mut bytes = Bytes::from(buf);
+        let set = RecordBatchDecoder::decode(&mut bytes)
+            .map_err(|e| self.corrupt(position, &format!("cannot decode batch: {e}")))?;
+        Ok(set
+            .records
+            .iter()
+            .find(|r| r.offset >= start_offset && r.timestamp >= ts)
+            .map(|r| (r.offset, r.timestamp)))
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// One past the last offset in this segment (the base offset when empty).
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn log_file(&self) -> &Arc<File> {
+        &self.log
+    }
+
+    pub fn first_append_ms(&self) -> Option<i64> {
+        self.first_append_ms
+    }
+
+    /// Largest batch max-timestamp in the segment (-1 if none).
+    pub fn max_timestamp(&self) -> i64 {
+        self.cursor.max_timestamp
+    }
+
+    pub fn offset_index(&self) -> &OffsetIndex {
+        &self.offset_index
+    }
+
+    pub fn time_index(&self) -> &TimeIndex {
+        &self.time_index
+    }
+
+    pub(crate) fn set_config(&mut self, config: &LogConfig) {
+        self.cursor.interval = u64::from(config.index_interval_bytes);
+        self.offset_index
+            .set_max_index_bytes(config.segment_index_bytes);
+        self.time_index
+            .set_max_index_bytes(config.segment_index_bytes);
+    }
+
+    /// The current size of the `.log` file on disk.
+    pub(crate) fn file_size(&self) -> Result<u64, LogError> {
+        Ok(self.log.metadata().at(&self.log_path)?.len())
+    }
+
+    /// fsyncs the log file and both indexes.
+    pub(crate) fn sync_all(&mut self) -> Result<(), LogError> {
+        self.log.sync_all().at(&self.log_path)?;
+        self.offset_index.sync()?;
+        self.time_index.sync()
+    }
+
+    /// Removes the segment's files.
+    pub(crate) fn delete(self) -> Result<(), LogError> {
+        let paths = [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        ];
+        drop(self);
+        for p in paths {
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io_at(p, e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a failed append left the segment.
+#[derive(Debug)]
+pub(crate) enum AppendFailure {
+    /// The write failed and the file was cut back; the segment is unchanged.
+    NothingWritten(LogError),
+    /// The write failed and the file could not be cut back: the segment's file
+    /// may hold a partial batch past its logical end, so no more appends.
+    Poisoned(LogError, String),
+}
