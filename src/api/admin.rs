@@ -1,0 +1,224 @@
+//! Topic admin: CreateTopics, DeleteTopics, CreatePartitions.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::admin_error_code;
+use crate::broker::{AdminError, Broker};
+use crate::config::{TopicConfig, CONFIG_DEFS};
+
+pub fn create_topics(broker: &Arc<Broker>, req: CreateTopicsRequest, version: i16) -> ResponseKind {
+    let mut seen: HashMap<TopicName, usize> = HashMap::new();
+    for t in &req.topics {
+        *seen.entry(t.name.clone()).or_default() += 1;
+    }
+    let results = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            if seen.get(&t.name).copied().unwrap_or(0) > 1 {
+                let message = format!(
+                    "Create topics request from client contains multiple requests for the topic {}",
+                    t.name.0
+                );
+                return failed(
+                    t.name,
+                    ResponseError::InvalidRequest.code(),
+                    message,
+                    version,
+                );
+            }
+            create_one(broker, t, req.validate_only, version)
+        })
+        .collect();
+    ResponseKind::CreateTopics(CreateTopicsResponse::default().with_topics(results))
+}
+
+fn create_one(
+    broker: &Arc<Broker>,
+    t: CreatableTopic,
+    validate_only: bool,
+    version: i16,
+) -> CreatableTopicResult {
+    let pairs: Vec<(String, String)> = t
+        .configs
+        .iter()
+        .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+        .collect();
+    let config = match TopicConfig::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let e = AdminError::from(e);
+            return failed(t.name, admin_error_code(&e), e.to_string(), version);
+        }
+    };
+    let mut partitions = t.num_partitions;
+    let mut replication = t.replication_factor;
+    if !t.assignments.is_empty() {
+        if partitions != -1 || replication != -1 {
+            return failed(
+                t.name,
+                ResponseError::InvalidRequest.code(),
+                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
+                version,
+            );
+        }
+        if let Some(bad) = t
+            .assignments
+            .iter()
+            .flat_map(|a| a.broker_ids.iter())
+            .find(|b| b.0 != broker.node_id)
+        {
+            return failed(
+                t.name,
+                ResponseError::InvalidReplicaAssignment.code(),
+                format!("Broker {} does not exist.", bad.0),
+                version,
+            );
+        }
+        partitions = t.assignments.len() as i32;
+        replication = t
+            .assignments
+            .first()
+            .map(|a| a.broker_ids.len() as i16)
+            .unwrap_or(1);
+    }
+    match broker.create_topic(&t.name, partitions, replication, config, validate_only) {
+        Ok(topic) => {
+            let mut r = CreatableTopicResult::default().with_name(t.name);
+            if version >= 5 {
+                r.num_partitions = if validate_only {
+                    if partitions == -1 {
+                        broker.config.num_partitions()
+                    } else {
+                        partitions
+                    }
+                } else {
+                    topic.partition_count()
+                };
+                r.replication_factor = 1;
+                r.configs = Some(topic_configs(broker, &topic.config()));
+            }
+            if version >= 7 {
+                r.topic_id = topic.id;
+            }
+            r
+        }
+        Err(e) => failed(t.name, admin_error_code(&e), e.to_string(), version),
+    }
+}
+
+fn topic_configs(broker: &Broker, config: &TopicConfig) -> Vec<CreatableTopicConfigs> {
+    CONFIG_DEFS
+        .iter()
+        .filter_map(|def| {
+            let name = def.topic_name?;
+            let (value, source) = config.resolve(def, &broker.config);
+            Some(
+                CreatableTopicConfigs::default()
+                    .with_name(StrBytes::from_static_str(name))
+                    .with_value(Some(StrBytes::from_string(value)))
+                    .with_config_source(source as i8),
+            )
+        })
+        .collect()
+}
+
+fn failed(name: TopicName, code: i16, message: String, version: i16) -> CreatableTopicResult {
+    let mut r = CreatableTopicResult::default()
+        .with_name(name)
+        .with_error_code(code);
+    if version >= 1 {
+        r.error_message = Some(StrBytes::from_string(message));
+    }
+    if version >= 5 {
+        r.num_partitions = -1;
+        r.replication_factor = -1;
+    }
+    r
+}
+
+pub fn delete_topics(broker: &Arc<Broker>, req: DeleteTopicsRequest, version: i16) -> ResponseKind {
+    // v6 names topics in `topics` (by name or id); earlier versions in `topic_names`.
+    let targets: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
+        req.topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
+    } else {
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n), uuid::Uuid::nil()))
+            .collect()
+    };
+    let responses = targets
+        .into_iter()
+        .map(|(name, id)| {
+            let name = name.or_else(|| {
+                broker
+                    .topic_by_id(id)
+                    .map(|t| TopicName(StrBytes::from_string(t.name.clone())))
+            });
+            let mut r = DeletableTopicResult::default();
+            if version >= 6 {
+                r.topic_id = id;
+            }
+            let Some(name) = name else {
+                r.error_code = ResponseError::UnknownTopicId.code();
+                return r;
+            };
+            match broker.delete_topic(&name) {
+                Ok(deleted_id) => {
+                    if version >= 6 {
+                        r.topic_id = deleted_id;
+                    }
+                }
+                Err(e) => {
+                    r.error_code = admin_error_code(&e);
+                    if version >= 5 {
+                        r.error_message = Some(StrBytes::from_string(e.to_string()));
+                    }
+                }
+            }
+            r.name = Some(name);
+            r
+        })
+        .collect();
+    ResponseKind::DeleteTopics(DeleteTopicsResponse::default().with_responses(responses))
+}
+
+pub fn create_partitions(
+    broker: &Arc<Broker>,
+    req: CreatePartitionsRequest,
+    _version: i16,
+) -> ResponseKind {
+    let results = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let r = CreatePartitionsTopicResult::default();
+            match broker.create_partitions(&t.name, t.count, req.validate_only) {
+                Ok(()) => r.with_name(t.name),
+                Err(e) => r
+                    .with_name(t.name)
+                    .with_error_code(admin_error_code(&e))
+                    .with_error_message(Some(StrBytes::from_string(e.to_string()))),
+            }
+        })
+        .collect();
+    ResponseKind::CreatePartitions(CreatePartitionsResponse::default().with_results(results))
+}

@@ -1,0 +1,49 @@
+//! The one place where lower layers' errors become Kafka error codes.
+
+use kafka_protocol::error::ResponseError;
+
+use crate::broker::{AdminError, StorageError};
+use crate::config::ConfigError;
+use crate::log::{BatchError, LogError};
+
+/// The Kafka error code for a log error, logged here once when it is not the
+/// client's fault.
+pub fn log_error_code(err: &LogError, topic: &str, partition: i32) -> i16 {
+    match err {
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
+        LogError::Batch(b) => batch_error_code(b),
+        other => {
+            tracing::error!(topic, partition, error = %other, "storage error");
+            ResponseError::KafkaStorageError.code()
+        }
+    }
+}
+
+pub fn batch_error_code(err: &BatchError) -> i16 {
+    match err {
+        BatchError::Corrupt(_) => ResponseError::CorruptMessage.code(),
+        BatchError::Invalid(_) => ResponseError::InvalidRecord.code(),
+        BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
+    }
+}
+
+pub fn admin_error_code(err: &AdminError) -> i16 {
+    match err {
+        AdminError::TopicExists(_) => ResponseError::TopicAlreadyExists.code(),
+        AdminError::InvalidTopic(_) => ResponseError::InvalidTopicException.code(),
+        AdminError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
+        AdminError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
+        AdminError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor.code(),
+        AdminError::InvalidConfig(ConfigError::Unknown(_) | ConfigError::Invalid { .. }) => {
+            ResponseError::InvalidConfig.code()
+        }
+        AdminError::Storage(e) => {
+            tracing::error!(error = %e, "storage error in a topic admin operation");
+            ResponseError::KafkaStorageError.code()
+        }
+    }
+}
+
+pub fn storage_error_code(_: &StorageError) -> i16 {
+    ResponseError::KafkaStorageError.code()
+}

@@ -1,0 +1,154 @@
+//! Fetch: whole batches from each partition's log, as stored, up to the high
+//! watermark; long-polls on the partitions' high-watermark channels until
+//! `min_bytes` are there or `max_wait_ms` has passed.
+//!
+//! Size limits follow KIP-74: `max_bytes` for the response and
+//! `partition_max_bytes` for each partition, except that the first batch of
+//! the first partition with data is returned whole even when larger. No fetch
+//! sessions: every answer carries session id 0, so clients send full requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::select_all;
+use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
+use tokio::time::Instant;
+
+use super::errors::log_error_code;
+use crate::broker::{Broker, Partition};
+
+/// The longest a client may ask us to hold a fetch.
+const MAX_WAIT_CAP: Duration = Duration::from_secs(60);
+
+/// One requested partition, resolved.
+struct Wanted {
+    topic: usize,
+    partition: Option<Arc<Partition>>,
+    index: i32,
+    offset: i64,
+    max_bytes: usize,
+    unknown_code: i16,
+}
+
+pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> ResponseKind {
+    let deadline = Instant::now()
+        + Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
+    let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    let read_committed = req.isolation_level == 1;
+
+    let mut shells = Vec::with_capacity(req.topics.len());
+    let mut wanted = Vec::new();
+    for (ti, t) in req.topics.into_iter().enumerate() {
+        let (topic, unknown_code) = if version >= 13 {
+            (
+                broker.topic_by_id(t.topic_id),
+                ResponseError::UnknownTopicId.code(),
+            )
+        } else {
+            (
+                broker.topic(&t.topic),
+                ResponseError::UnknownTopicOrPartition.code(),
+            )
+        };
+        for p in &t.partitions {
+            wanted.push(Wanted {
+                topic: ti,
+                partition: topic.as_ref().and_then(|x| x.partition(p.partition)),
+                index: p.partition,
+                offset: p.fetch_offset,
+                max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
+                unknown_code,
+            });
+        }
+        let mut shell = FetchableTopicResponse::default();
+        if version >= 13 {
+            shell.topic_id = t.topic_id;
+        } else {
+            shell.topic = t.topic;
+        }
+        shells.push(shell);
+    }
+
+    // Subscribe before the first read, so no append between the read and the
+    // wait can be missed.
+    let mut watchers: Vec<_> = wanted
+        .iter()
+        .filter_map(|w| w.partition.as_ref().map(|p| p.subscribe()))
+        .collect();
+    let partitions = loop {
+        let (partitions, bytes, any_error) = read_all(&wanted, max_bytes, read_committed, version);
+        if bytes >= min_bytes || any_error || watchers.is_empty() {
+            break partitions;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            break partitions;
+        }
+        let changed = select_all(watchers.iter_mut().map(|rx| rx.changed().boxed()));
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            // Timed out: answer with what there is (usually nothing).
+            break read_all(&wanted, max_bytes, read_committed, version).0;
+        }
+    };
+
+    for (w, data) in wanted.iter().zip(partitions) {
+        shells[w.topic].partitions.push(data);
+    }
+    ResponseKind::Fetch(FetchResponse::default().with_responses(shells))
+}
+
+/// Reads every wanted partition once. Returns the partition answers, the
+/// record bytes gathered, and whether any partition answered with an error.
+fn read_all(
+    wanted: &[Wanted],
+    max_bytes: usize,
+    read_committed: bool,
+    version: i16,
+) -> (Vec<PartitionData>, usize, bool) {
+    let mut total = 0usize;
+    let mut any_error = false;
+    let answers = wanted
+        .iter()
+        .map(|w| {
+            let mut data = PartitionData::default().with_partition_index(w.index);
+            let Some(partition) = &w.partition else {
+                any_error = true;
+                return data.with_error_code(w.unknown_code).with_high_watermark(-1);
+            };
+            let remaining = max_bytes.saturating_sub(total);
+            let limit = w.max_bytes.min(remaining);
+            let min_one = total == 0;
+            let result = if limit == 0 && !min_one {
+                Ok((Bytes::new(), partition.offsets()))
+            } else {
+                partition.read(w.offset, limit, min_one)
+            };
+            let (records, offsets) = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    any_error = true;
+                    let offsets = partition.offsets();
+                    data.error_code = log_error_code(&e, &partition.topic, partition.index);
+                    (Bytes::new(), offsets)
+                }
+            };
+            total += records.len();
+            data.high_watermark = offsets.high_watermark;
+            data.last_stable_offset = offsets.high_watermark;
+            if version >= 5 {
+                data.log_start_offset = offsets.log_start_offset;
+            }
+            if read_committed {
+                data.aborted_transactions = Some(Vec::new());
+            }
+            data.records = Some(records);
+            data
+        })
+        .collect();
+    (answers, total, any_error)
+}

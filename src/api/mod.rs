@@ -1,0 +1,309 @@
+//! The API layer: decodes a request body, calls broker state, builds the
+//! response. One file per API family; this file dispatches and holds the
+//! table of versions Vltava advertises (exactly the ones it handles).
+//!
+//! Handlers never touch files or sockets. Errors from lower layers become
+//! Kafka error codes here and only here (`errors.rs`).
+
+mod admin;
+mod api_versions;
+mod cluster;
+mod configs;
+mod errors;
+mod fetch;
+mod list_offsets;
+mod metadata;
+mod produce;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+
+use crate::broker::Broker;
+
+/// Every API Vltava handles, with the versions it handles.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
+];
+
+/// The versions of `key` that Vltava handles.
+pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| (min, max))
+}
+
+/// A response and the version to encode it at.
+pub struct Response {
+    pub kind: ResponseKind,
+    pub version: i16,
+}
+
+/// What handling a request produced.
+pub enum Reply {
+    /// The response is ready now.
+    Ready(Response),
+    /// The response waits on something (durability); later requests on the
+    /// same connection are handled meanwhile, responses stay in order.
+    Deferred(BoxFuture<'static, Response>),
+    /// No response at all (`acks=0`).
+    None,
+}
+
+/// A request that cannot be served; the connection is closed.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("{api:?} v{version} is not supported")]
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("malformed {api:?} v{version} request: {reason}")]
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        reason: String,
+    },
+}
+
+/// Decodes and serves one request.
+pub async fn handle(
+    broker: &Arc<Broker>,
+    api: ApiKey,
+    header: RequestHeader,
+    mut body: Bytes,
+) -> Result<Reply, RequestError> {
+    let version = header.request_api_version;
+    let supported =
+        supported_versions(api).is_some_and(|(min, max)| (min..=max).contains(&version));
+    if !supported {
+        if api == ApiKey::ApiVersions {
+            // KIP-511: answer in v0 so any client can read the versions we do have.
+            return Ok(Reply::Ready(api_versions::unsupported_version()));
+        }
+        return Err(RequestError::UnsupportedVersion { api, version });
+    }
+    let request =
+        RequestKind::decode(api, &mut body, version).map_err(|e| RequestError::Malformed {
+            api,
+            version,
+            reason: e.to_string(),
+        })?;
+    let ready = |kind| Ok(Reply::Ready(Response { kind, version }));
+    match request {
+        RequestKind::ApiVersions(_) => ready(api_versions::handle(version)),
+        RequestKind::Metadata(req) => ready(metadata::handle(broker, req, version)),
+        RequestKind::Produce(req) => Ok(produce::handle(broker, req, version)),
+        RequestKind::Fetch(req) => ready(fetch::handle(broker, req, version).await),
+        RequestKind::ListOffsets(req) => ready(list_offsets::handle(broker, req, version)),
+        RequestKind::CreateTopics(req) => ready(admin::create_topics(broker, req, version)),
+        RequestKind::DeleteTopics(req) => ready(admin::delete_topics(broker, req, version)),
+        RequestKind::CreatePartitions(req) => ready(admin::create_partitions(broker, req, version)),
+        RequestKind::DescribeConfigs(req) => ready(configs::describe(broker, req, version)),
+        RequestKind::DescribeCluster(req) => ready(cluster::describe_cluster(broker, req)),
+        RequestKind::DescribeTopicPartitions(req) => {
+            ready(cluster::describe_topic_partitions(broker, req))
+        }
+        _ => Err(RequestError::UnsupportedVersion { api, version }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_versions_are_within_what_the_codec_knows() {
+        for &(key, min, max) in SUPPORTED_APIS {
+            let known = key.valid_versions();
+            assert!(
+                known.min <= min && max <= known.max,
+                "{key:?} {min}-{max} outside {known:?}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod encode_tests {
+    //! Every handler's response must encode at every version we advertise:
+    //! the codec refuses fields set on versions that lack them.
+
+    use super::*;
+    use crate::config::{BrokerConfig, Durability};
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+
+    fn broker(dir: &std::path::Path) -> Arc<Broker> {
+        let config = BrokerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertised: None,
+            data_dir: dir.to_path_buf(),
+            durability: Durability::Fsync,
+            overrides: Default::default(),
+        };
+        Arc::new(Broker::open(config).unwrap())
+    }
+
+    fn batch() -> Bytes {
+        Bytes::from(crate::log::batch::test_util::batch(1, 1_700_000_000_000))
+    }
+
+    fn name(s: &str) -> TopicName {
+        TopicName(StrBytes::from_string(s.to_string()))
+    }
+
+    async fn encodes(broker: &Arc<Broker>, api: ApiKey, version: i16, request: RequestKind) {
+        let mut body = bytes::BytesMut::new();
+        request
+            .encode(&mut body, version)
+            .unwrap_or_else(|e| panic!("test request {api:?} v{version} does not encode: {e}"));
+        let header = RequestHeader::default()
+            .with_request_api_key(api as i16)
+            .with_request_api_version(version);
+        let reply = handle(broker, api, header, body.freeze()).await.unwrap();
+        let response = match reply {
+            Reply::Ready(r) => r,
+            Reply::Deferred(f) => f.await,
+            Reply::None => return,
+        };
+        let mut out = bytes::BytesMut::new();
+        response
+            .kind
+            .encode(&mut out, response.version)
+            .unwrap_or_else(|e| panic!("{api:?} v{version} response does not encode: {e}"));
+    }
+
+    #[tokio::test]
+    async fn every_advertised_version_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path());
+        let topic = broker
+            .create_topic("t", 2, 1, Default::default(), false)
+            .unwrap();
+        for &(api, min, max) in SUPPORTED_APIS {
+            for v in min..=max {
+                let by_id = |n: &str| {
+                    if v >= 13 {
+                        TopicName::default()
+                    } else {
+                        name(n)
+                    }
+                };
+                let id = if v >= 13 { topic.id } else { uuid::Uuid::nil() };
+                let request = match api {
+                    ApiKey::ApiVersions => {
+                        let mut r = ApiVersionsRequest::default();
+                        if v >= 3 {
+                            r.client_software_name = StrBytes::from_static_str("test");
+                            r.client_software_version = StrBytes::from_static_str("1");
+                        }
+                        RequestKind::ApiVersions(r)
+                    }
+                    ApiKey::Metadata => {
+                        RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
+                            metadata_request::MetadataRequestTopic::default()
+                                .with_name(Some(name("t"))),
+                        ])))
+                    }
+                    ApiKey::Produce => RequestKind::Produce(
+                        ProduceRequest::default()
+                            .with_acks(-1)
+                            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                                .with_name(by_id("t"))
+                                .with_topic_id(id)
+                                .with_partition_data(vec![
+                                    produce_request::PartitionProduceData::default()
+                                        .with_index(0)
+                                        .with_records(Some(batch())),
+                                ])]),
+                    ),
+                    ApiKey::Fetch => RequestKind::Fetch(
+                        FetchRequest::default()
+                            .with_max_wait_ms(0)
+                            .with_max_bytes(1 << 20)
+                            .with_topics(vec![fetch_request::FetchTopic::default()
+                                .with_topic(by_id("t"))
+                                .with_topic_id(id)
+                                .with_partitions(vec![fetch_request::FetchPartition::default()
+                                    .with_partition(0)
+                                    .with_partition_max_bytes(1 << 20)])]),
+                    ),
+                    ApiKey::ListOffsets => {
+                        RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
+                            list_offsets_request::ListOffsetsTopic::default()
+                                .with_name(name("t"))
+                                .with_partitions(vec![
+                                    list_offsets_request::ListOffsetsPartition::default()
+                                        .with_partition_index(0)
+                                        .with_timestamp(-1),
+                                ]),
+                        ]))
+                    }
+                    ApiKey::CreateTopics => {
+                        RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![
+                            create_topics_request::CreatableTopic::default()
+                                .with_name(name(&format!("c{v}")))
+                                .with_num_partitions(1)
+                                .with_replication_factor(1),
+                            create_topics_request::CreatableTopic::default()
+                                .with_name(name("t"))
+                                .with_num_partitions(1)
+                                .with_replication_factor(1),
+                        ]))
+                    }
+                    ApiKey::DeleteTopics => {
+                        broker
+                            .create_topic(&format!("d{v}"), 1, 1, Default::default(), false)
+                            .unwrap();
+                        let mut r = DeleteTopicsRequest::default();
+                        if v >= 6 {
+                            r.topics = vec![delete_topics_request::DeleteTopicState::default()
+                                .with_name(Some(name(&format!("d{v}"))))];
+                        } else {
+                            r.topic_names = vec![name(&format!("d{v}")), name("missing")];
+                        }
+                        RequestKind::DeleteTopics(r)
+                    }
+                    ApiKey::CreatePartitions => RequestKind::CreatePartitions(
+                        CreatePartitionsRequest::default().with_topics(vec![
+                            create_partitions_request::CreatePartitionsTopic::default()
+                                .with_name(name("t"))
+                                .with_count(1),
+                        ]),
+                    ),
+                    ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
+                        DescribeConfigsRequest::default()
+                            .with_include_synonyms(true)
+                            .with_resources(vec![
+                                describe_configs_request::DescribeConfigsResource::default()
+                                    .with_resource_type(2)
+                                    .with_resource_name(StrBytes::from_static_str("t")),
+                                describe_configs_request::DescribeConfigsResource::default()
+                                    .with_resource_type(4)
+                                    .with_resource_name(StrBytes::from_static_str("1")),
+                            ]),
+                    ),
+                    ApiKey::DescribeCluster => {
+                        RequestKind::DescribeCluster(DescribeClusterRequest::default())
+                    }
+                    ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
+                        DescribeTopicPartitionsRequest::default().with_response_partition_limit(1),
+                    ),
+                    other => panic!("no test request for {other:?}"),
+                };
+                encodes(&broker, api, v, request).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Produce: append each partition's batches, then answer per `acks`.
+//!
+//! `acks=0` gets no response, `acks=1` is answered once appended, `acks=all`
+//! once appended and — under the default durability policy — fsynced by the
+//! group-commit flusher. Appends happen in request order; only the wait for
+//! fsync is deferred.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::{log_error_code, storage_error_code};
+use super::{Reply, Response};
+use crate::broker::{Broker, Partition, Topic};
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A partition whose answer waits until it is durable up to `offset`.
+struct DurabilityWait {
+    topic: usize,
+    partition: usize,
+    log: Arc<Partition>,
+    offset: i64,
+}
+
+pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply {
+    let acks = req.acks;
+    let valid_acks = matches!(acks, -1..=1);
+    let now = now_ms();
+    let mut waits = Vec::new();
+    let responses: Vec<TopicProduceResponse> = req
+        .topic_data
+        .into_iter()
+        .enumerate()
+        .map(|(ti, topic_data)| {
+            let TopicProduceData {
+                name,
+                topic_id,
+                partition_data,
+                ..
+            } = topic_data;
+            let topic = if version >= 13 {
+                broker.topic_by_id(topic_id)
+            } else {
+                broker.topic(&name)
+            };
+            let partitions = partition_data
+                .into_iter()
+                .enumerate()
+                .map(|(pi, data)| {
+                    let index = data.index;
+                    let (mut response, appended) = if !valid_acks {
+                        (
+                            error(index, ResponseError::InvalidRequiredAcks.code()),
+                            None,
+                        )
+                    } else {
+                        append(topic.as_deref(), data, now, version)
+                    };
+                    response.index = index;
+                    if let Some((log, offset)) = appended {
+                        if acks == -1 && broker.fsync_on_ack() {
+                            waits.push(DurabilityWait {
+                                topic: ti,
+                                partition: pi,
+                                log,
+                                offset,
+                            });
+                        }
+                    }
+                    response
+                })
+                .collect();
+            let mut r = TopicProduceResponse::default().with_partition_responses(partitions);
+            if version >= 13 {
+                r.topic_id = topic_id;
+            } else {
+                r.name = name;
+            }
+            r
+        })
+        .collect();
+    let response = ProduceResponse::default().with_responses(responses);
+    if acks == 0 && valid_acks {
+        return Reply::None;
+    }
+    if waits.is_empty() {
+        return Reply::Ready(Response {
+            kind: ResponseKind::Produce(response),
+            version,
+        });
+    }
+    let broker = broker.clone();
+    Reply::Deferred(
+        async move {
+            let mut response = response;
+            for w in waits {
+                if let Err(e) = broker.wait_durable(&w.log, w.offset).await {
+                    let r = &mut response.responses[w.topic].partition_responses[w.partition];
+                    r.error_code = storage_error_code(&e);
+                    r.base_offset = -1;
+                }
+            }
+            Response {
+                kind: ResponseKind::Produce(response),
+                version,
+            }
+        }
+        .boxed(),
+    )
+}
+
+fn error(index: i32, code: i16) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(index)
+        .with_error_code(code)
+        .with_base_offset(-1)
+}
+
+/// Appends one partition's batches; on success also returns the partition
+/// and the offset it must be durable up to for `acks=all`.
+fn append(
+    topic: Option<&Topic>,
+    data: PartitionProduceData,
+    now: i64,
+    version: i16,
+) -> (PartitionProduceResponse, Option<(Arc<Partition>, i64)>) {
+    let Some(partition) = topic.and_then(|t| t.partition(data.index)) else {
+        return (
+            error(data.index, ResponseError::UnknownTopicOrPartition.code()),
+            None,
+        );
+    };
+    let Some(records) = data.records.filter(|r| !r.is_empty()) else {
+        return (error(data.index, ResponseError::InvalidRecord.code()), None);
+    };
+    // The request buffer is shared; offsets are patched in a private copy,
+    // which is then written as is.
+    let mut records = records.to_vec();
+    match partition.append(&mut records, now) {
+        Ok(info) => {
+            let mut r = PartitionProduceResponse::default()
+                .with_base_offset(info.base_offset)
+                .with_log_append_time_ms(info.log_append_time);
+            if version >= 5 {
+                r.log_start_offset = partition.offsets().log_start_offset;
+            }
+            (r, Some((partition, info.last_offset + 1)))
+        }
+        Err(e) => {
+            let code = log_error_code(&e, &partition.topic, partition.index);
+            let mut r = error(data.index, code);
+            if version >= 8 {
+                r.error_message = Some(StrBytes::from_string(e.to_string()));
+            }
+            (r, None)
+        }
+    }
+}

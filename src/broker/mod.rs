@@ -1,0 +1,404 @@
+//! Broker state: the topics and partitions this node leads, the metadata
+//! they are registered in, the flusher that makes writes durable, and the
+//! checkpoint files that make restarts fast.
+//!
+//! Called by `api/` only; it calls down into `log/` and never touches
+//! sockets or protocol structs.
+
+pub mod flusher;
+pub mod metadata;
+pub mod partition;
+pub mod topic;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use parking_lot::{Mutex, RwLock};
+use uuid::Uuid;
+
+use crate::config::{BrokerConfig, ConfigError, Durability, TopicConfig};
+use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
+use crate::log::Log;
+use flusher::Flusher;
+use metadata::{MetadataStore, TopicRecord};
+pub use partition::{Partition, PartitionOffsets, StorageError};
+pub use topic::Topic;
+
+const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
+const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+const HIGH_WATERMARK_FILE: &str = "replication-offset-checkpoint";
+
+/// Why a topic admin operation was refused; `api/` maps each to its code.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("Topic '{0}' already exists.")]
+    TopicExists(String),
+    #[error("{0}")]
+    InvalidTopic(String),
+    #[error("This server does not host this topic-partition.")]
+    UnknownTopic(String),
+    #[error("{0}")]
+    InvalidPartitions(String),
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    #[error(transparent)]
+    InvalidConfig(#[from] ConfigError),
+    #[error("storage error: {0:#}")]
+    Storage(anyhow::Error),
+}
+
+/// Where the broker is reachable, as Metadata reports it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+}
+
+/// The single node's broker state.
+pub struct Broker {
+    pub config: BrokerConfig,
+    pub cluster_id: String,
+    pub node_id: i32,
+    endpoint: RwLock<Endpoint>,
+    topics: RwLock<BTreeMap<String, Arc<Topic>>>,
+    /// Serializes topic admin operations and their metadata writes.
+    store: Mutex<MetadataStore>,
+    flusher: Flusher,
+}
+
+impl Broker {
+    /// Opens the data directory: metadata, then every partition log (with
+    /// recovery from its checkpointed recovery point).
+    pub fn open(config: BrokerConfig) -> anyhow::Result<Broker> {
+        config.validate()?;
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating data dir {}", dir.display()))?;
+        let node_id = config.node_id();
+        let store = MetadataStore::new(&dir);
+        let cluster_id = store.load_or_init_cluster(node_id)?;
+        let recovery = read_checkpoint(&dir.join(RECOVERY_POINT_FILE))?;
+        let log_start = read_checkpoint(&dir.join(LOG_START_FILE))?;
+        let mut topics = BTreeMap::new();
+        for record in store.load_topics()? {
+            let topic_config = TopicConfig {
+                overrides: record.configs.clone(),
+            };
+            let log_config = topic_config.log_config(&config);
+            let mut partitions = Vec::new();
+            for p in 0..record.partitions {
+                let key = (record.name.clone(), p);
+                let log = Log::open(
+                    &partition_dir(&dir, &record.name, p),
+                    log_config.clone(),
+                    recovery.get(&key).copied().unwrap_or(0),
+                    log_start.get(&key).copied().unwrap_or(0),
+                )
+                .with_context(|| format!("opening log {}-{}", record.name, p))?;
+                partitions.push(Arc::new(Partition::new(&record.name, p, log)));
+            }
+            let topic = Topic::new(record.name.clone(), record.id, topic_config, partitions);
+            topics.insert(record.name, Arc::new(topic));
+        }
+        let endpoint = Endpoint {
+            node_id,
+            host: config.listen.ip().to_string(),
+            port: i32::from(config.listen.port()),
+        };
+        Ok(Broker {
+            node_id,
+            cluster_id,
+            endpoint: RwLock::new(endpoint),
+            topics: RwLock::new(topics),
+            store: Mutex::new(store),
+            flusher: Flusher::start().context("starting the flusher thread")?,
+            config,
+        })
+    }
+
+    /// Sets the address Metadata advertises (once the listener is bound).
+    pub fn set_endpoint(&self, host: String, port: u16) {
+        let mut e = self.endpoint.write();
+        e.host = host;
+        e.port = i32::from(port);
+    }
+
+    pub fn endpoint(&self) -> Endpoint {
+        self.endpoint.read().clone()
+    }
+
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().values().find(|t| t.id == id).cloned()
+    }
+
+    /// Every topic, in name order.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        self.topics.read().values().cloned().collect()
+    }
+
+    /// Whether `acks=all` waits for fsync.
+    pub fn fsync_on_ack(&self) -> bool {
+        self.config.durability == Durability::Fsync
+    }
+
+    /// Waits until `partition` is durable up to `offset` (group commit).
+    pub async fn wait_durable(
+        &self,
+        partition: &Arc<Partition>,
+        offset: i64,
+    ) -> Result<(), StorageError> {
+        if partition.durable_offset() >= offset {
+            return Ok(());
+        }
+        self.flusher.request(partition);
+        partition.wait_durable(offset).await
+    }
+
+    /// Creates a topic with `partitions` partitions (or the default).
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        config: TopicConfig,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, AdminError> {
+        validate_topic_name(name)?;
+        let partitions = if partitions == -1 {
+            self.config.num_partitions()
+        } else {
+            partitions
+        };
+        if partitions <= 0 {
+            return Err(AdminError::InvalidPartitions(
+                "Number of partitions must be larger than 0.".into(),
+            ));
+        }
+        let replication_factor = if replication_factor == -1 {
+            self.config
+                .value("default.replication.factor")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1)
+        } else {
+            replication_factor
+        };
+        if replication_factor <= 0 {
+            return Err(AdminError::InvalidReplicationFactor(
+                "Replication factor must be larger than 0.".into(),
+            ));
+        }
+        if replication_factor > 1 {
+            return Err(AdminError::InvalidReplicationFactor(format!(
+                "Unable to replicate the partition {replication_factor} time(s): The target \
+                 replication factor of {replication_factor} cannot be reached because only 1 \
+                 broker(s) are registered."
+            )));
+        }
+        let store = self.store.lock();
+        if self.topic(name).is_some() {
+            return Err(AdminError::TopicExists(name.to_string()));
+        }
+        let id = Uuid::new_v4();
+        if validate_only {
+            return Ok(Arc::new(Topic::new(
+                name.to_string(),
+                id,
+                config,
+                Vec::new(),
+            )));
+        }
+        let log_config = config.log_config(&self.config);
+        let mut parts = Vec::with_capacity(partitions as usize);
+        for p in 0..partitions {
+            let log = Log::open(
+                &partition_dir(&self.config.data_dir, name, p),
+                log_config.clone(),
+                0,
+                0,
+            )
+            .map_err(|e| AdminError::Storage(e.into()))?;
+            parts.push(Arc::new(Partition::new(name, p, log)));
+        }
+        let topic = Arc::new(Topic::new(name.to_string(), id, config, parts));
+        let mut records = self.records();
+        records.push(topic.record());
+        store.save_topics(records).map_err(AdminError::Storage)?;
+        self.topics.write().insert(name.to_string(), topic.clone());
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// The topic, created with the defaults if it does not exist and
+    /// `auto.create.topics.enable` allows it.
+    pub fn auto_create(&self, name: &str) -> Result<Option<Arc<Topic>>, AdminError> {
+        if let Some(t) = self.topic(name) {
+            return Ok(Some(t));
+        }
+        if !self.config.auto_create_topics() {
+            return Ok(None);
+        }
+        match self.create_topic(name, -1, -1, TopicConfig::default(), false) {
+            Ok(t) => Ok(Some(t)),
+            Err(AdminError::TopicExists(_)) => Ok(self.topic(name)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete_topic(&self, name: &str) -> Result<Uuid, AdminError> {
+        let store = self.store.lock();
+        let Some(topic) = self.topic(name) else {
+            return Err(AdminError::UnknownTopic(name.to_string()));
+        };
+        let records = self
+            .records()
+            .into_iter()
+            .filter(|r| r.name != name)
+            .collect();
+        store.save_topics(records).map_err(AdminError::Storage)?;
+        self.topics.write().remove(name);
+        for p in topic.partitions() {
+            if let Err(e) = p.delete() {
+                tracing::warn!(topic = name, partition = p.index, error = %e,
+                    "could not remove the partition directory of a deleted topic");
+            }
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic.id)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
+        let store = self.store.lock();
+        let Some(topic) = self.topic(name) else {
+            return Err(AdminError::UnknownTopic(name.to_string()));
+        };
+        let current = topic.partition_count();
+        if count <= current {
+            return Err(AdminError::InvalidPartitions(format!(
+                "Topic currently has {current} partitions, which is higher than the requested {count}."
+            )));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let log_config = topic.config().log_config(&self.config);
+        let mut added = Vec::new();
+        for p in current..count {
+            let log = Log::open(
+                &partition_dir(&self.config.data_dir, name, p),
+                log_config.clone(),
+                0,
+                0,
+            )
+            .map_err(|e| AdminError::Storage(e.into()))?;
+            added.push(Arc::new(Partition::new(name, p, log)));
+        }
+        let mut record = topic.record();
+        record.partitions = count;
+        let records = self
+            .records()
+            .into_iter()
+            .map(|r| if r.name == name { record.clone() } else { r })
+            .collect();
+        store.save_topics(records).map_err(AdminError::Storage)?;
+        topic.add_partitions(added);
+        tracing::info!(topic = name, partitions = count, "added partitions");
+        Ok(())
+    }
+
+    fn records(&self) -> Vec<TopicRecord> {
+        self.topics.read().values().map(|t| t.record()).collect()
+    }
+
+    /// Writes the recovery point, log start offset and high watermark
+    /// checkpoint files (Kafka's names and format).
+    pub fn write_checkpoints(&self) -> anyhow::Result<()> {
+        let mut recovery = Vec::new();
+        let mut start = Vec::new();
+        let mut hw = Vec::new();
+        for topic in self.topics() {
+            for p in topic.partitions() {
+                let (rp, ls, h) = p.checkpoint_offsets();
+                recovery.push((topic.name.clone(), p.index, rp));
+                start.push((topic.name.clone(), p.index, ls));
+                hw.push((topic.name.clone(), p.index, h));
+            }
+        }
+        let dir = &self.config.data_dir;
+        write_checkpoint(&dir.join(RECOVERY_POINT_FILE), &recovery)?;
+        write_checkpoint(&dir.join(LOG_START_FILE), &start)?;
+        write_checkpoint(&dir.join(HIGH_WATERMARK_FILE), &hw)?;
+        Ok(())
+    }
+
+    /// Clean shutdown: fsync every log, then checkpoint recovery points.
+    pub fn shutdown(&self) -> anyhow::Result<()> {
+        for topic in self.topics() {
+            for p in topic.partitions() {
+                p.close()
+                    .with_context(|| format!("flushing {}-{}", topic.name, p.index))?;
+            }
+        }
+        self.write_checkpoints()
+    }
+}
+
+/// `<data>/<topic>-<partition>`, Kafka's partition directory.
+pub fn partition_dir(data_dir: &std::path::Path, topic: &str, partition: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{partition}"))
+}
+
+/// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
+    if name.is_empty() {
+        return Err(AdminError::InvalidTopic(
+            "Topic name is illegal, it can't be empty".into(),
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(AdminError::InvalidTopic(
+            "Topic name cannot be \".\" or \"..\"".into(),
+        ));
+    }
+    if name.len() > 249 {
+        return Err(AdminError::InvalidTopic(format!(
+            "Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"
+        )));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(AdminError::InvalidTopic(format!(
+            "Topic name {name} is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_follow_kafkas_rules() {
+        assert!(validate_topic_name("orders.v1_x-2").is_ok());
+        assert!(validate_topic_name("").is_err());
+        assert!(validate_topic_name("..").is_err());
+        assert!(validate_topic_name("a/b").is_err());
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+}

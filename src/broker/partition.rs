@@ -1,0 +1,203 @@
+//! One partition's leader state: its log, high watermark and durable offset.
+//!
+//! The log sits behind a short lock held only to append (assign offsets and
+//! write) or to locate a read; file contents are read and fsynced outside it.
+//! Fetch long-polls wait on the high-watermark channel, `acks=all` produces on
+//! the durable-offset channel — never on a sleep loop.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use crate::log::{AppendInfo, Log, LogConfig, LogError};
+
+/// How far the log is known to be on disk, or that making it so failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurableMark {
+    pub offset: i64,
+    pub failed: bool,
+}
+
+/// The fsync of a partition's log failed; its writes cannot be acknowledged.
+#[derive(Debug, thiserror::Error)]
+#[error("fsync of {topic}-{partition} failed")]
+pub struct StorageError {
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// The offsets a fetch reports for a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    pub log_start_offset: i64,
+    pub high_watermark: i64,
+}
+
+/// A leader partition on this broker.
+pub struct Partition {
+    pub topic: String,
+    pub index: i32,
+    log: Mutex<Log>,
+    /// The high watermark: on one node, the log end offset after each append.
+    high_watermark: watch::Sender<i64>,
+    /// The offset below which every byte is fsynced.
+    durable: watch::Sender<DurableMark>,
+    /// Set while this partition waits in the flusher's queue.
+    flush_queued: AtomicBool,
+}
+
+impl Partition {
+    pub fn new(topic: &str, index: i32, log: Log) -> Partition {
+        let leo = log.log_end_offset();
+        let durable = log.recovery_point();
+        Partition {
+            topic: topic.to_string(),
+            index,
+            log: Mutex::new(log),
+            high_watermark: watch::Sender::new(leo),
+            durable: watch::Sender::new(DurableMark {
+                offset: durable,
+                failed: false,
+            }),
+            flush_queued: AtomicBool::new(false),
+        }
+    }
+
+    /// Validates and appends one produce request's batches for this partition.
+    pub fn append(&self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        let (info, leo) = {
+            let mut log = self.log.lock();
+            let info = log.append(records, now_ms)?;
+            (info, log.log_end_offset())
+        };
+        debug_assert!(leo > info.last_offset);
+        self.high_watermark.send_replace(leo);
+        Ok(info)
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        *self.high_watermark.borrow()
+    }
+
+    pub fn offsets(&self) -> PartitionOffsets {
+        PartitionOffsets {
+            log_start_offset: self.log.lock().log_start_offset(),
+            high_watermark: self.high_watermark(),
+        }
+    }
+
+    /// A receiver that changes whenever the high watermark moves.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+
+    /// Reads whole batches from `offset` up to the high watermark. The lock is
+    /// held only to find the byte range; the bytes are read after it is freed.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+    ) -> Result<(Bytes, PartitionOffsets), LogError> {
+        let hw = self.high_watermark();
+        let (slice, log_start_offset) = {
+            let log = self.log.lock();
+            (
+                log.read(offset, max_bytes, hw, min_one)?,
+                log.log_start_offset(),
+            )
+        };
+        let bytes = slice.read()?;
+        Ok((
+            bytes,
+            PartitionOffsets {
+                log_start_offset,
+                high_watermark: hw,
+            },
+        ))
+    }
+
+    /// Runs `f` with the log locked, for lookups that need the whole log.
+    pub fn with_log<T>(&self, f: impl FnOnce(&Log) -> T) -> T {
+        f(&self.log.lock())
+    }
+
+    pub fn set_log_config(&self, config: LogConfig) {
+        self.log.lock().set_config(config);
+    }
+
+    /// Marks the partition as waiting for the flusher; false if it already was.
+    pub(crate) fn enqueue_flush(&self) -> bool {
+        !self.flush_queued.swap(true, Ordering::AcqRel)
+    }
+
+    /// Fsyncs whatever is unflushed (outside the log lock) and publishes the
+    /// new durable offset to every waiter. Called by the flusher only.
+    pub(crate) fn flush_now(&self) {
+        self.flush_queued.store(false, Ordering::Release);
+        let (files, offset) = self.log.lock().unflushed();
+        let synced = files.iter().try_for_each(|f| f.sync_data());
+        match synced {
+            Ok(()) => {
+                self.log.lock().mark_flushed(offset);
+                self.durable
+                    .send_modify(|m| m.offset = m.offset.max(offset));
+            }
+            Err(e) => {
+                tracing::error!(topic = %self.topic, partition = self.index, error = %e,
+                    "fsync failed; acks=all writes on this partition will fail");
+                self.durable.send_modify(|m| m.failed = true);
+            }
+        }
+    }
+
+    /// Waits until every offset below `offset` is durable.
+    pub async fn wait_durable(&self, offset: i64) -> Result<(), StorageError> {
+        let mut rx = self.durable.subscribe();
+        let mark = rx
+            .wait_for(|m| m.failed || m.offset >= offset)
+            .await
+            .map(|m| *m)
+            .unwrap_or(DurableMark {
+                offset: 0,
+                failed: true,
+            });
+        if mark.failed {
+            return Err(StorageError {
+                topic: self.topic.clone(),
+                partition: self.index,
+            });
+        }
+        Ok(())
+    }
+
+    pub fn durable_offset(&self) -> i64 {
+        self.durable.borrow().offset
+    }
+
+    /// Fsyncs everything and returns the recovery point (clean shutdown).
+    pub fn close(&self) -> Result<i64, LogError> {
+        let mut log = self.log.lock();
+        log.flush()?;
+        Ok(log.recovery_point())
+    }
+
+    /// The numbers the checkpoint files keep: (recovery point, log start offset, high watermark).
+    pub fn checkpoint_offsets(&self) -> (i64, i64, i64) {
+        let log = self.log.lock();
+        (
+            log.recovery_point(),
+            log.log_start_offset(),
+            self.high_watermark(),
+        )
+    }
+
+    /// Removes the partition's directory (topic deletion). Requests still
+    /// holding this partition finish against unlinked files.
+    pub fn delete(&self) -> std::io::Result<()> {
+        let log = self.log.lock();
+        std::fs::remove_dir_all(log.dir())
+    }
+}

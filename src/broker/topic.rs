@@ -1,0 +1,76 @@
+//! A topic: its name, topic id, config overrides and partitions.
+//!
+//! The partition list only grows (CreatePartitions); readers take a snapshot.
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use uuid::Uuid;
+
+use super::metadata::TopicRecord;
+use super::partition::Partition;
+use crate::config::TopicConfig;
+
+pub struct Topic {
+    pub name: String,
+    pub id: Uuid,
+    config: RwLock<TopicConfig>,
+    partitions: RwLock<Vec<Arc<Partition>>>,
+}
+
+impl Topic {
+    pub fn new(
+        name: String,
+        id: Uuid,
+        config: TopicConfig,
+        partitions: Vec<Arc<Partition>>,
+    ) -> Topic {
+        Topic {
+            name,
+            id,
+            config: RwLock::new(config),
+            partitions: RwLock::new(partitions),
+        }
+    }
+
+    pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
+        let i = usize::try_from(index).ok()?;
+        self.partitions.read().get(i).cloned()
+    }
+
+    /// A snapshot of the partitions, in index order.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().clone()
+    }
+
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.read().len() as i32
+    }
+
+    pub fn config(&self) -> TopicConfig {
+        self.config.read().clone()
+    }
+
+    /// Kafka's internal topics start with `__` (consumer offsets, transactions).
+    pub fn is_internal(&self) -> bool {
+        self.name.starts_with("__")
+    }
+
+    pub(super) fn add_partitions(&self, added: Vec<Arc<Partition>>) {
+        let mut parts = self.partitions.write();
+        debug_assert!(added
+            .iter()
+            .enumerate()
+            .all(|(i, p)| p.index as usize == parts.len() + i));
+        parts.extend(added);
+    }
+
+    pub(super) fn record(&self) -> TopicRecord {
+        TopicRecord {
+            name: self.name.clone(),
+            id: self.id,
+            partitions: self.partition_count(),
+            configs: self.config.read().overrides.clone(),
+        }
+    }
+}

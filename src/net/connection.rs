@@ -1,0 +1,131 @@
+//! One client connection: read frames, decode the request header, hand the
+//! request to `api/`, and write responses back in request order.
+//!
+//! Requests are handled one after another, as Kafka does, so appends from one
+//! connection land in the order they were sent; only the wait for durability
+//! of a produce overlaps with later requests. A request that cannot be decoded
+//! closes this connection (one log line) and touches nothing else.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::frame::{finish_frame, read_frame, response_buffer};
+use crate::api::{self, Reply, Response};
+use crate::broker::Broker;
+
+/// Responses decided but not yet written, in request order.
+const MAX_IN_FLIGHT: usize = 128;
+
+/// What the writer does for one request, once it is decided.
+enum Outcome {
+    Write(Bytes),
+    /// `acks=0` produce: Kafka sends no response.
+    Silent,
+    /// The response could not be encoded: close rather than leave the client waiting.
+    Close,
+}
+
+type PendingResponse = BoxFuture<'static, Outcome>;
+
+/// Serves one connection until the peer closes it or sends something bad.
+pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel::<PendingResponse>(MAX_IN_FLIGHT);
+    let writer = tokio::spawn(write_responses(wr, rx, peer));
+    let mut reader = BufReader::with_capacity(64 * 1024, rd);
+    let max = broker.config.socket_request_max_bytes();
+    loop {
+        let frame = match read_frame(&mut reader, max).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection");
+                break;
+            }
+        };
+        let pending = match handle_frame(&broker, frame).await {
+            Ok(p) => p,
+            Err(reason) => {
+                tracing::warn!(%peer, %reason, "closing connection after a bad request");
+                break;
+            }
+        };
+        if tx.send(pending).await.is_err() {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// Decodes the header, dispatches, and returns the response to write.
+async fn handle_frame(broker: &Arc<Broker>, mut frame: Bytes) -> Result<PendingResponse, String> {
+    let key = (&frame[0..2]).get_i16();
+    let version = (&frame[2..4]).get_i16();
+    let api_key = ApiKey::try_from(key).map_err(|_| format!("unknown api key {key}"))?;
+    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
+        .map_err(|e| format!("malformed {api_key:?} v{version} request header: {e}"))?;
+    let correlation_id = header.correlation_id;
+    let reply = api::handle(broker, api_key, header, frame)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(match reply {
+        Reply::Ready(response) => {
+            let encoded = encode_response(correlation_id, response);
+            async move { encoded }.boxed()
+        }
+        Reply::Deferred(fut) => async move { encode_response(correlation_id, fut.await) }.boxed(),
+        Reply::None => async { Outcome::Silent }.boxed(),
+    })
+}
+
+/// Encodes a response frame; one that cannot be encoded is a broker bug,
+/// logged, and the connection is closed.
+fn encode_response(correlation_id: i32, response: Response) -> Outcome {
+    let Response { kind, version } = response;
+    let mut buf = response_buffer();
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    let result = header
+        .encode(&mut buf, kind.header_version(version))
+        .and_then(|_| kind.encode(&mut buf, version));
+    match result {
+        Ok(()) => Outcome::Write(finish_frame(buf)),
+        Err(e) => {
+            tracing::error!(error = %e, version, "could not encode a response");
+            Outcome::Close
+        }
+    }
+}
+
+async fn write_responses(
+    wr: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::Receiver<PendingResponse>,
+    peer: SocketAddr,
+) {
+    let mut out = BufWriter::with_capacity(64 * 1024, wr);
+    while let Some(pending) = rx.recv().await {
+        let bytes = match pending.await {
+            Outcome::Write(bytes) => bytes,
+            Outcome::Silent => continue,
+            Outcome::Close => break,
+        };
+        if let Err(e) = out.write_all(&bytes).await {
+            tracing::debug!(%peer, error = %e, "write failed");
+            return;
+        }
+        if rx.is_empty() && out.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = out.flush().await;
+}

@@ -1,0 +1,79 @@
+//! Runs a broker: opens the data directory, binds the listener, announces
+//! readiness, checkpoints periodically, and shuts down cleanly on SIGTERM or
+//! SIGINT (stop accepting, fsync every log, write checkpoints).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::net::Listener;
+
+/// Runs until a shutdown signal; returns after the clean shutdown.
+pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let listen = config.listen;
+    let advertised = config.advertised.clone();
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
+        .await
+        .context("opening the broker")??;
+    let broker = Arc::new(broker);
+    let listener = Listener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let bound = listener.local_addr()?;
+    let (host, port) = advertised.unwrap_or((bound.ip().to_string(), bound.port()));
+    broker.set_endpoint(host, port);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let serving = tokio::spawn(listener.run(broker.clone(), stop_rx.clone()));
+    let checkpoints = tokio::spawn(checkpoint_loop(broker.clone(), stop_rx));
+    tracing::info!(
+        address = %bound,
+        cluster_id = %broker.cluster_id,
+        node_id = broker.node_id,
+        durability = ?broker.config.durability,
+        ready_in_ms = started.elapsed().as_millis() as u64,
+        "vltava broker ready"
+    );
+    // Scripts and tests wait for this exact line on stdout.
+    println!("vltava listening on {bound}");
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    let _ = stop_tx.send(true);
+    let _ = serving.await;
+    let _ = checkpoints.await;
+    tokio::task::spawn_blocking(move || broker.shutdown())
+        .await
+        .context("shutting down")??;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// Writes the checkpoint files every `log.flush.offset.checkpoint.interval.ms`.
+async fn checkpoint_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.checkpoint_interval_ms().max(100));
+    let mut tick = tokio::time::interval(period);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = crate::net::listener::stopped(&mut stop) => return,
+        }
+        let b = broker.clone();
+        match tokio::task::spawn_blocking(move || b.write_checkpoints()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "writing checkpoints failed"),
+            Err(e) => tracing::warn!(error = %e, "checkpoint task failed"),
+        }
+    }
+}
