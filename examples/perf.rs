@@ -10,13 +10,12 @@
 //! of TOPIC's partitions (no consumer group). Both print records/s and MB/s.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 struct Counter {
@@ -71,18 +70,18 @@ fn produce(
     size: usize,
     acks: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let counter = Arc::new(Counter {
-        ok: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
-    });
-    let producer: ThreadedProducer<Arc<Counter>> = ClientConfig::new()
+    let producer: BaseProducer<Counter> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("acks", acks)
         .set("linger.ms", "5")
         .set("batch.size", "1000000")
         .set("queue.buffering.max.messages", "1000000")
         .set("queue.buffering.max.kbytes", "1048576")
-        .create_with_context(counter.clone())?;
+        .create_with_context(Counter {
+            ok: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        })?;
+    let counter = producer.context();
     let value = vec![b'x'; size];
     let start = Instant::now();
     for i in 0..count {
@@ -90,7 +89,10 @@ fn produce(
         let mut record = BaseRecord::to(topic).key(&key).payload(&value);
         loop {
             match producer.send(record) {
-                Ok(()) => break,
+                Ok(()) => {
+                    producer.poll(Duration::ZERO);
+                    break;
+                }
                 Err((_, r)) => {
                     record = r;
                     producer.poll(Duration::from_millis(1));

@@ -52,7 +52,9 @@ pub struct Response {
     pub version: i16,
 }
 
-/// What handling a request produced.
+/// What handling a request produced. Moved once per request, so the size
+/// of the ready variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Reply {
     /// The response is ready now.
     Ready(Response),
