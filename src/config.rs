@@ -156,6 +156,15 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
         "60000",
         "The frequency with which we update the persistent record of the last flush.",
     ),
+    def("group.initial.rebalance.delay.ms", None, ConfigType::Int, "3000", "The time the group coordinator waits for more consumers to join a new group before performing the first rebalance."),
+    def("group.min.session.timeout.ms", None, ConfigType::Int, "6000", "The minimum allowed session timeout for registered consumers."),
+    def("group.max.session.timeout.ms", None, ConfigType::Int, "1800000", "The maximum allowed session timeout for registered consumers."),
+    def("group.max.size", None, ConfigType::Int, "2147483647", "The maximum number of consumers that a single consumer group can accommodate."),
+    def("offsets.topic.num.partitions", None, ConfigType::Int, "50", "The number of partitions for the offset commit topic."),
+    def("offsets.topic.segment.bytes", None, ConfigType::Int, "104857600", "The offsets topic segment bytes."),
+    def("offsets.retention.minutes", None, ConfigType::Int, "10080", "For subscribed consumers, committed offset of a specific partition will be expired and discarded when the group is empty and this retention period has passed."),
+    def("offsets.retention.check.interval.ms", None, ConfigType::Long, "600000", "Frequency at which to check for stale offsets."),
+    def("offset.metadata.max.bytes", None, ConfigType::Int, "4096", "The maximum size for a metadata entry associated with an offset commit."),
 ];
 
 const fn def(
@@ -299,6 +308,26 @@ impl BrokerConfig {
     }
     pub fn checkpoint_interval_ms(&self) -> u64 {
         self.int("log.flush.offset.checkpoint.interval.ms", 60_000)
+    }
+
+    /// The group coordinator's settings (`group.*`, `offsets.*`).
+    pub fn coordinator(&self) -> crate::group::coordinator::CoordinatorConfig {
+        use crate::group::classic::GroupConfig;
+        crate::group::coordinator::CoordinatorConfig {
+            group: GroupConfig {
+                initial_rebalance_delay_ms: self.int("group.initial.rebalance.delay.ms", 3000),
+                min_session_timeout_ms: self.int("group.min.session.timeout.ms", 6000),
+                max_session_timeout_ms: self.int("group.max.session.timeout.ms", 1_800_000),
+                max_size: self.int("group.max.size", i32::MAX as usize),
+            },
+            offsets_retention_ms: self.int::<i64>("offsets.retention.minutes", 10080) * 60_000,
+            retention_check_interval_ms: self.int("offsets.retention.check.interval.ms", 600_000),
+            offset_metadata_max_bytes: self.int("offset.metadata.max.bytes", 4096),
+        }
+    }
+
+    pub fn offsets_topic_partitions(&self) -> i32 {
+        self.int("offsets.topic.num.partitions", 50)
     }
 
     /// Checks every explicit setting: known key and well-formed value.

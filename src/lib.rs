@@ -8,7 +8,9 @@
 pub mod alloc;
 pub mod api;
 pub mod broker;
+pub mod clock;
 pub mod config;
+pub mod group;
 pub mod log;
 pub mod net;
 pub mod server;

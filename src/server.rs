@@ -31,7 +31,8 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let serving = tokio::spawn(listener.run(broker.clone(), stop_rx.clone()));
-    let checkpoints = tokio::spawn(checkpoint_loop(broker.clone(), stop_rx));
+    let checkpoints = tokio::spawn(checkpoint_loop(broker.clone(), stop_rx.clone()));
+    let group_timers = tokio::spawn(broker.groups.clone().run_timers(stop_rx));
     tracing::info!(
         address = %bound,
         cluster_id = %broker.cluster_id,
@@ -52,6 +53,7 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = serving.await;
     let _ = checkpoints.await;
+    let _ = group_timers.await;
     tokio::task::spawn_blocking(move || broker.shutdown())
         .await
         .context("shutting down")??;

@@ -11,10 +11,12 @@ mod cluster;
 mod configs;
 mod errors;
 mod fetch;
+mod groups;
 mod list_offsets;
 mod metadata;
 mod produce;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -36,6 +38,17 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeTopicPartitions, 0, 0),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The versions of `key` that Vltava handles.
@@ -78,12 +91,13 @@ pub enum RequestError {
     },
 }
 
-/// Decodes and serves one request.
+/// Decodes and serves one request from the client at `peer`.
 pub async fn handle(
     broker: &Arc<Broker>,
     api: ApiKey,
     header: RequestHeader,
     mut body: Bytes,
+    peer: SocketAddr,
 ) -> Result<Reply, RequestError> {
     let version = header.request_api_version;
     let supported =
@@ -116,6 +130,21 @@ pub async fn handle(
         RequestKind::DescribeTopicPartitions(req) => {
             ready(cluster::describe_topic_partitions(broker, req))
         }
+        RequestKind::FindCoordinator(req) => ready(groups::find_coordinator(broker, req, version)),
+        RequestKind::JoinGroup(req) => {
+            let client_id = header.client_id.as_deref().unwrap_or_default();
+            let host = format!("/{}", peer.ip());
+            ready(groups::join_group(broker, req, client_id, &host, version).await)
+        }
+        RequestKind::SyncGroup(req) => ready(groups::sync_group(broker, req, version).await),
+        RequestKind::Heartbeat(req) => ready(groups::heartbeat(broker, req)),
+        RequestKind::LeaveGroup(req) => ready(groups::leave_group(broker, req, version)),
+        RequestKind::OffsetCommit(req) => ready(groups::offset_commit(broker, req).await),
+        RequestKind::OffsetFetch(req) => ready(groups::offset_fetch(broker, req, version)),
+        RequestKind::ListGroups(req) => ready(groups::list_groups(broker, req, version)),
+        RequestKind::DescribeGroups(req) => ready(groups::describe_groups(broker, req, version)),
+        RequestKind::DeleteGroups(req) => ready(groups::delete_groups(broker, req)),
+        RequestKind::OffsetDelete(req) => ready(groups::offset_delete(broker, req)),
         _ => Err(RequestError::UnsupportedVersion { api, version }),
     }
 }
@@ -152,7 +181,11 @@ mod encode_tests {
             advertised: None,
             data_dir: dir.to_path_buf(),
             durability: Durability::Fsync,
-            overrides: Default::default(),
+            overrides: [(
+                "group.initial.rebalance.delay.ms".to_string(),
+                "0".to_string(),
+            )]
+            .into(),
         };
         Arc::new(Broker::open(config).unwrap())
     }
@@ -173,7 +206,10 @@ mod encode_tests {
         let header = RequestHeader::default()
             .with_request_api_key(api as i16)
             .with_request_api_version(version);
-        let reply = handle(broker, api, header, body.freeze()).await.unwrap();
+        let peer = "127.0.0.1:1".parse().unwrap();
+        let reply = handle(broker, api, header, body.freeze(), peer)
+            .await
+            .unwrap();
         let response = match reply {
             Reply::Ready(r) => r,
             Reply::Deferred(f) => f.await,
@@ -190,6 +226,8 @@ mod encode_tests {
     async fn every_advertised_version_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let broker = broker(dir.path());
+        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(broker.groups.clone().run_timers(stop_rx));
         let topic = broker
             .create_topic("t", 2, 1, Default::default(), false)
             .unwrap();
@@ -301,6 +339,101 @@ mod encode_tests {
                     }
                     ApiKey::DescribeTopicPartitions => RequestKind::DescribeTopicPartitions(
                         DescribeTopicPartitionsRequest::default().with_response_partition_limit(1),
+                    ),
+                    ApiKey::FindCoordinator => {
+                        let mut r = FindCoordinatorRequest::default();
+                        if v >= 4 {
+                            r.coordinator_keys = vec![StrBytes::from_static_str("g")];
+                        } else {
+                            r.key = StrBytes::from_static_str("g");
+                        }
+                        RequestKind::FindCoordinator(r)
+                    }
+                    ApiKey::JoinGroup => RequestKind::JoinGroup(
+                        JoinGroupRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_string(format!("j{v}"))))
+                            .with_session_timeout_ms(10_000)
+                            .with_rebalance_timeout_ms(10_000)
+                            .with_protocol_type(StrBytes::from_static_str("consumer"))
+                            .with_protocols(vec![
+                                join_group_request::JoinGroupRequestProtocol::default()
+                                    .with_name(StrBytes::from_static_str("range"))
+                                    .with_metadata(Bytes::from_static(b"m")),
+                            ]),
+                    ),
+                    ApiKey::SyncGroup => RequestKind::SyncGroup(
+                        SyncGroupRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_static_str("j0")))
+                            .with_member_id(StrBytes::from_static_str("nobody")),
+                    ),
+                    ApiKey::Heartbeat => RequestKind::Heartbeat(
+                        HeartbeatRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_static_str("j0"))),
+                    ),
+                    ApiKey::LeaveGroup => {
+                        let mut r = LeaveGroupRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_static_str("j0")));
+                        if v >= 3 {
+                            r.members = vec![leave_group_request::MemberIdentity::default()
+                                .with_member_id(StrBytes::from_static_str("nobody"))];
+                        } else {
+                            r.member_id = StrBytes::from_static_str("nobody");
+                        }
+                        RequestKind::LeaveGroup(r)
+                    }
+                    ApiKey::OffsetCommit => RequestKind::OffsetCommit(
+                        OffsetCommitRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                            .with_generation_id_or_member_epoch(-1)
+                            .with_topics(vec![
+                                offset_commit_request::OffsetCommitRequestTopic::default()
+                                    .with_name(name("t"))
+                                    .with_partitions(vec![
+                                    offset_commit_request::OffsetCommitRequestPartition::default()
+                                        .with_partition_index(0)
+                                        .with_committed_offset(5),
+                                ]),
+                            ]),
+                    ),
+                    ApiKey::OffsetFetch => {
+                        let mut r = OffsetFetchRequest::default();
+                        if v >= 8 {
+                            r.groups =
+                                vec![offset_fetch_request::OffsetFetchRequestGroup::default()
+                                    .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                                    .with_topics(None)];
+                        } else {
+                            r.group_id = GroupId(StrBytes::from_static_str("simple"));
+                            r.topics = Some(vec![
+                                offset_fetch_request::OffsetFetchRequestTopic::default()
+                                    .with_name(name("t"))
+                                    .with_partition_indexes(vec![0, 1]),
+                            ]);
+                        }
+                        RequestKind::OffsetFetch(r)
+                    }
+                    ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+                    ApiKey::DescribeGroups => RequestKind::DescribeGroups(
+                        DescribeGroupsRequest::default().with_groups(vec![
+                            GroupId(StrBytes::from_static_str("simple")),
+                            GroupId(StrBytes::from_static_str("missing")),
+                        ]),
+                    ),
+                    ApiKey::DeleteGroups => RequestKind::DeleteGroups(
+                        DeleteGroupsRequest::default()
+                            .with_groups_names(vec![GroupId(StrBytes::from_static_str("missing"))]),
+                    ),
+                    ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+                        OffsetDeleteRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                            .with_topics(vec![
+                                offset_delete_request::OffsetDeleteRequestTopic::default()
+                                    .with_name(name("t"))
+                                    .with_partitions(vec![
+                                    offset_delete_request::OffsetDeleteRequestPartition::default()
+                                        .with_partition_index(1),
+                                ]),
+                            ]),
                     ),
                     other => panic!("no test request for {other:?}"),
                 };

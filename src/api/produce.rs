@@ -6,7 +6,6 @@
 //! fsync is deferred.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
@@ -18,13 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::errors::{log_error_code, storage_error_code};
 use super::{Reply, Response};
 use crate::broker::{Broker, Partition, Topic};
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use crate::clock::now_ms;
 
 /// A partition whose answer waits until it is durable up to `offset`.
 struct DurabilityWait {
@@ -142,6 +135,13 @@ fn append(
             None,
         );
     };
+    if topic.is_some_and(|t| t.is_internal()) {
+        // Only the coordinators write to internal topics.
+        return (
+            error(data.index, ResponseError::InvalidTopicException.code()),
+            None,
+        );
+    }
     let Some(records) = data.records.filter(|r| !r.is_empty()) else {
         return (error(data.index, ResponseError::InvalidRecord.code()), None);
     };

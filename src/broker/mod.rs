@@ -19,6 +19,7 @@ use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 
 use crate::config::{BrokerConfig, ConfigError, Durability, TopicConfig};
+use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::Log;
 use flusher::Flusher;
@@ -67,6 +68,8 @@ pub struct Broker {
     /// Serializes topic admin operations and their metadata writes.
     store: Mutex<MetadataStore>,
     flusher: Flusher,
+    /// Consumer groups and committed offsets, kept in `__consumer_offsets`.
+    pub groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {
@@ -108,6 +111,16 @@ impl Broker {
             host: config.listen.ip().to_string(),
             port: i32::from(config.listen.port()),
         };
+        let offsets_topic = match topics.get(OFFSETS_TOPIC) {
+            Some(t) => t.clone(),
+            None => {
+                let t = create_offsets_topic(&config, &store, &topics)?;
+                topics.insert(OFFSETS_TOPIC.to_string(), t.clone());
+                t
+            }
+        };
+        let groups = GroupCoordinator::load(config.coordinator(), offsets_topic)
+            .context("loading consumer groups from __consumer_offsets")?;
         Ok(Broker {
             node_id,
             cluster_id,
@@ -115,6 +128,7 @@ impl Broker {
             topics: RwLock::new(topics),
             store: Mutex::new(store),
             flusher: Flusher::start().context("starting the flusher thread")?,
+            groups: Arc::new(groups),
             config,
         })
     }
@@ -253,6 +267,11 @@ impl Broker {
 
     /// Deletes a topic and its data.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, AdminError> {
+        if name == OFFSETS_TOPIC {
+            return Err(AdminError::InvalidTopic(format!(
+                "Topic {name} is an internal topic and cannot be deleted."
+            )));
+        }
         let store = self.store.lock();
         let Some(topic) = self.topic(name) else {
             return Err(AdminError::UnknownTopic(name.to_string()));
@@ -354,6 +373,47 @@ impl Broker {
         }
         self.write_checkpoints()
     }
+}
+
+/// Creates `__consumer_offsets` at first start: Kafka's partition count and
+/// configs (compacted, 100 MiB segments).
+fn create_offsets_topic(
+    config: &BrokerConfig,
+    store: &MetadataStore,
+    existing: &BTreeMap<String, Arc<Topic>>,
+) -> anyhow::Result<Arc<Topic>> {
+    let topic_config = TopicConfig::from_pairs([
+        ("cleanup.policy", "compact"),
+        (
+            "segment.bytes",
+            config
+                .value("offsets.topic.segment.bytes")
+                .as_deref()
+                .unwrap_or("104857600"),
+        ),
+    ])?;
+    let log_config = topic_config.log_config(config);
+    let count = config.offsets_topic_partitions().max(1);
+    let mut partitions = Vec::new();
+    for p in 0..count {
+        let log = Log::open(
+            &partition_dir(&config.data_dir, OFFSETS_TOPIC, p),
+            log_config.clone(),
+            0,
+            0,
+        )?;
+        partitions.push(Arc::new(Partition::new(OFFSETS_TOPIC, p, log)));
+    }
+    let topic = Arc::new(Topic::new(
+        OFFSETS_TOPIC.to_string(),
+        Uuid::new_v4(),
+        topic_config,
+        partitions,
+    ));
+    let mut records: Vec<TopicRecord> = existing.values().map(|t| t.record()).collect();
+    records.push(topic.record());
+    store.save_topics(records)?;
+    Ok(topic)
 }
 
 /// `<data>/<topic>-<partition>`, Kafka's partition directory.

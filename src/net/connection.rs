@@ -53,7 +53,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
                 break;
             }
         };
-        let pending = match handle_frame(&broker, frame).await {
+        let pending = match handle_frame(&broker, frame, peer).await {
             Ok(p) => p,
             Err(reason) => {
                 tracing::warn!(%peer, %reason, "closing connection after a bad request");
@@ -69,14 +69,18 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
 }
 
 /// Decodes the header, dispatches, and returns the response to write.
-async fn handle_frame(broker: &Arc<Broker>, mut frame: Bytes) -> Result<PendingResponse, String> {
+async fn handle_frame(
+    broker: &Arc<Broker>,
+    mut frame: Bytes,
+    peer: SocketAddr,
+) -> Result<PendingResponse, String> {
     let key = (&frame[0..2]).get_i16();
     let version = (&frame[2..4]).get_i16();
     let api_key = ApiKey::try_from(key).map_err(|_| format!("unknown api key {key}"))?;
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
         .map_err(|e| format!("malformed {api_key:?} v{version} request header: {e}"))?;
     let correlation_id = header.correlation_id;
-    let reply = api::handle(broker, api_key, header, frame)
+    let reply = api::handle(broker, api_key, header, frame, peer)
         .await
         .map_err(|e| e.to_string())?;
     Ok(match reply {

@@ -1,0 +1,531 @@
+//! The classic group protocol and committed offsets: FindCoordinator,
+//! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch,
+//! ListGroups, DescribeGroups, DeleteGroups, OffsetDelete.
+//!
+//! Translates protocol structs to and from the coordinator's (`group/`)
+//! types; the semantics live there.
+
+use std::sync::Arc;
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_protocol::messages::leave_group_response::MemberResponse;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+
+use super::errors::storage_error_code;
+use crate::broker::Broker;
+use crate::group::classic::{GroupState, JoinRequest, SyncRequest};
+use crate::group::coordinator::CommitOffset;
+
+const GROUP_KEY: i8 = 0;
+
+fn s(v: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(v.into())
+}
+
+pub fn find_coordinator(
+    broker: &Arc<Broker>,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> ResponseKind {
+    let endpoint = broker.endpoint();
+    let answer = |key_type: i8| -> (i16, Option<StrBytes>) {
+        if key_type == GROUP_KEY {
+            (0, None)
+        } else {
+            (
+                ResponseError::CoordinatorNotAvailable.code(),
+                Some(StrBytes::from_static_str(
+                    "transactions are not supported yet",
+                )),
+            )
+        }
+    };
+    let mut response = FindCoordinatorResponse::default();
+    if version >= 4 {
+        response.coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                let (code, message) = answer(req.key_type);
+                let c = Coordinator::default()
+                    .with_key(key)
+                    .with_error_code(code)
+                    .with_error_message(message);
+                if code == 0 {
+                    c.with_node_id(BrokerId(endpoint.node_id))
+                        .with_host(s(endpoint.host.clone()))
+                        .with_port(endpoint.port)
+                } else {
+                    c.with_node_id(BrokerId(-1)).with_port(-1)
+                }
+            })
+            .collect();
+    } else {
+        let (code, message) = answer(req.key_type);
+        response.error_code = code;
+        if version >= 1 {
+            response.error_message = message;
+        }
+        if code == 0 {
+            response.node_id = BrokerId(endpoint.node_id);
+            response.host = s(endpoint.host);
+            response.port = endpoint.port;
+        } else {
+            response.node_id = BrokerId(-1);
+            response.port = -1;
+        }
+    }
+    ResponseKind::FindCoordinator(response)
+}
+
+pub async fn join_group(
+    broker: &Arc<Broker>,
+    req: JoinGroupRequest,
+    client_id: &str,
+    client_host: &str,
+    version: i16,
+) -> ResponseKind {
+    let mut response = JoinGroupResponse::default();
+    if req.group_id.is_empty() {
+        response.error_code = ResponseError::InvalidGroupId.code();
+        response.generation_id = -1;
+        return ResponseKind::JoinGroup(response);
+    }
+    let request = JoinRequest {
+        member_id: req.member_id.to_string(),
+        group_instance_id: req.group_instance_id.map(|s| s.to_string()),
+        client_id: client_id.to_string(),
+        client_host: client_host.to_string(),
+        session_timeout_ms: req.session_timeout_ms,
+        // v0 has no rebalance timeout: Kafka uses the session timeout.
+        rebalance_timeout_ms: if version >= 1 {
+            req.rebalance_timeout_ms
+        } else {
+            req.session_timeout_ms
+        },
+        protocol_type: req.protocol_type.to_string(),
+        protocols: req
+            .protocols
+            .into_iter()
+            .map(|p| (p.name.to_string(), p.metadata))
+            .collect(),
+        require_known_member_id: version >= 4,
+        reason: req.reason.map(|r| r.to_string()),
+    };
+    let joined = broker.groups.join(&req.group_id, request).await;
+    response.error_code = joined.error_code;
+    response.generation_id = joined.generation_id;
+    response.member_id = s(joined.member_id);
+    response.leader = s(joined.leader);
+    response.protocol_name = joined.protocol_name.map(s);
+    if version >= 7 {
+        response.protocol_type = joined.protocol_type.map(s);
+    }
+    if version < 7 && response.protocol_name.is_none() {
+        // Before v7 the protocol name is not nullable.
+        response.protocol_name = Some(StrBytes::default());
+    }
+    response.members = joined
+        .members
+        .into_iter()
+        .map(|m| {
+            let mut member = JoinGroupResponseMember::default()
+                .with_member_id(s(m.member_id))
+                .with_metadata(m.metadata);
+            if version >= 5 {
+                member.group_instance_id = m.group_instance_id.map(s);
+            }
+            member
+        })
+        .collect();
+    ResponseKind::JoinGroup(response)
+}
+
+pub async fn sync_group(broker: &Arc<Broker>, req: SyncGroupRequest, version: i16) -> ResponseKind {
+    let request = SyncRequest {
+        member_id: req.member_id.to_string(),
+        group_instance_id: req.group_instance_id.map(|s| s.to_string()),
+        generation_id: req.generation_id,
+        protocol_type: req.protocol_type.map(|s| s.to_string()),
+        protocol_name: req.protocol_name.map(|s| s.to_string()),
+        assignments: req
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id.to_string(), a.assignment))
+            .collect(),
+    };
+    let synced = broker.groups.sync(&req.group_id, request).await;
+    let mut response = SyncGroupResponse::default()
+        .with_error_code(synced.error_code)
+        .with_assignment(synced.assignment);
+    if version >= 5 {
+        response.protocol_type = synced.protocol_type.map(s);
+        response.protocol_name = synced.protocol_name.map(s);
+    }
+    ResponseKind::SyncGroup(response)
+}
+
+pub fn heartbeat(broker: &Arc<Broker>, req: HeartbeatRequest) -> ResponseKind {
+    let code = broker.groups.heartbeat(
+        &req.group_id,
+        &req.member_id,
+        req.group_instance_id.as_deref(),
+        req.generation_id,
+    );
+    ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(code))
+}
+
+pub fn leave_group(broker: &Arc<Broker>, req: LeaveGroupRequest, version: i16) -> ResponseKind {
+    let members: Vec<(String, Option<String>)> = if version >= 3 {
+        req.members
+            .iter()
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|s| s.to_string()),
+                )
+            })
+            .collect()
+    } else {
+        vec![(req.member_id.to_string(), None)]
+    };
+    let mut response = LeaveGroupResponse::default();
+    match broker.groups.leave(&req.group_id, &members) {
+        Ok(codes) if version >= 3 => {
+            response.members = members
+                .into_iter()
+                .zip(codes)
+                .map(|((member_id, instance), code)| {
+                    MemberResponse::default()
+                        .with_member_id(s(member_id))
+                        .with_group_instance_id(instance.map(s))
+                        .with_error_code(code)
+                })
+                .collect();
+        }
+        Ok(codes) => response.error_code = codes.first().copied().unwrap_or(0),
+        Err(code) => response.error_code = code,
+    }
+    ResponseKind::LeaveGroup(response)
+}
+
+pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> ResponseKind {
+    let mut shape = Vec::new();
+    let mut offsets = Vec::new();
+    for t in &req.topics {
+        let mut parts = Vec::new();
+        for p in &t.partitions {
+            parts.push(p.partition_index);
+            offsets.push(CommitOffset {
+                topic: t.name.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+                leader_epoch: p.committed_leader_epoch,
+                metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+            });
+        }
+        shape.push((t.name.clone(), parts));
+    }
+    let (mut codes, durable) = if req.group_id.is_empty() {
+        (
+            vec![ResponseError::InvalidGroupId.code(); offsets.len()],
+            None,
+        )
+    } else {
+        broker.groups.commit(
+            &req.group_id,
+            &req.member_id,
+            req.group_instance_id.as_deref(),
+            req.generation_id_or_member_epoch,
+            offsets,
+        )
+    };
+    if let Some(w) = durable {
+        if broker.fsync_on_ack() {
+            if let Err(e) = broker.wait_durable(&w.partition, w.offset).await {
+                let code = storage_error_code(&e);
+                codes
+                    .iter_mut()
+                    .filter(|c| **c == 0)
+                    .for_each(|c| *c = code);
+            }
+        }
+    }
+    let mut codes = codes.into_iter();
+    let topics = shape
+        .into_iter()
+        .map(|(name, parts)| {
+            OffsetCommitResponseTopic::default()
+                .with_name(name)
+                .with_partitions(
+                    parts
+                        .into_iter()
+                        .map(|p| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_error_code(codes.next().unwrap_or(0))
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    ResponseKind::OffsetCommit(OffsetCommitResponse::default().with_topics(topics))
+}
+
+/// One group's committed offsets: (topic, [(partition, offset, epoch, metadata)]).
+type Committed = Vec<(TopicName, Vec<(i32, i64, i32, String)>)>;
+
+fn fetch_group(
+    broker: &Broker,
+    group_id: &str,
+    topics: Option<Vec<(TopicName, Vec<i32>)>>,
+) -> Committed {
+    let wanted: Option<Vec<(String, Vec<i32>)>> = topics
+        .as_ref()
+        .map(|t| t.iter().map(|(n, p)| (n.to_string(), p.clone())).collect());
+    let rows = broker.groups.committed(group_id, wanted.as_deref());
+    let mut out: Committed = Vec::new();
+    for (topic, partition, value) in rows {
+        let (offset, epoch, metadata) = match value {
+            Some(v) => (v.offset, v.leader_epoch, v.metadata),
+            None => (-1, -1, String::new()),
+        };
+        let name = TopicName(s(topic));
+        match out.last_mut() {
+            Some((n, parts)) if *n == name => parts.push((partition, offset, epoch, metadata)),
+            _ => out.push((name, vec![(partition, offset, epoch, metadata)])),
+        }
+    }
+    out
+}
+
+pub fn offset_fetch(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16) -> ResponseKind {
+    let mut response = OffsetFetchResponse::default();
+    if version >= 8 {
+        response.groups = req
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name, t.partition_indexes))
+                        .collect()
+                });
+                let committed = fetch_group(broker, &g.group_id, topics);
+                OffsetFetchResponseGroup::default()
+                    .with_group_id(g.group_id)
+                    .with_topics(
+                        committed
+                            .into_iter()
+                            .map(|(name, parts)| {
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(name)
+                                    .with_partitions(
+                                        parts
+                                            .into_iter()
+                                            .map(|(p, o, e, m)| {
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(p)
+                                                    .with_committed_offset(o)
+                                                    .with_committed_leader_epoch(e)
+                                                    .with_metadata(Some(s(m)))
+                                            })
+                                            .collect(),
+                                    )
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+    } else {
+        let topics = req.topics.map(|ts| {
+            ts.into_iter()
+                .map(|t| (t.name, t.partition_indexes))
+                .collect()
+        });
+        let committed = fetch_group(broker, &req.group_id, topics);
+        response.topics = committed
+            .into_iter()
+            .map(|(name, parts)| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(name)
+                    .with_partitions(
+                        parts
+                            .into_iter()
+                            .map(|(p, o, e, m)| {
+                                let mut r = OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(o)
+                                    .with_metadata(Some(s(m)));
+                                if version >= 5 {
+                                    r.committed_leader_epoch = e;
+                                }
+                                r
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+    }
+    ResponseKind::OffsetFetch(response)
+}
+
+pub fn list_groups(broker: &Arc<Broker>, req: ListGroupsRequest, version: i16) -> ResponseKind {
+    let groups = broker
+        .groups
+        .list()
+        .into_iter()
+        .filter(|g| {
+            req.states_filter.is_empty()
+                || req
+                    .states_filter
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case(g.state.as_str()))
+        })
+        .filter(|_| {
+            // Every group here is a classic group.
+            req.types_filter.is_empty()
+                || req
+                    .types_filter
+                    .iter()
+                    .any(|f| f.eq_ignore_ascii_case("classic"))
+        })
+        .map(|g| {
+            let mut listed = ListedGroup::default()
+                .with_group_id(GroupId(s(g.group_id)))
+                .with_protocol_type(s(g.protocol_type));
+            if version >= 4 {
+                listed.group_state = s(g.state.as_str());
+            }
+            if version >= 5 {
+                listed.group_type = StrBytes::from_static_str("classic");
+            }
+            listed
+        })
+        .collect();
+    ResponseKind::ListGroups(ListGroupsResponse::default().with_groups(groups))
+}
+
+pub fn describe_groups(
+    broker: &Arc<Broker>,
+    req: DescribeGroupsRequest,
+    version: i16,
+) -> ResponseKind {
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|group_id| {
+            let Some(d) = broker.groups.describe(&group_id) else {
+                let mut g = DescribedGroup::default()
+                    .with_group_id(group_id)
+                    .with_group_state(s(GroupState::Dead.as_str()));
+                if version >= 6 {
+                    g.error_code = ResponseError::GroupIdNotFound.code();
+                    g.error_message = Some(StrBytes::from_static_str("Group not found."));
+                }
+                return g;
+            };
+            let members = d
+                .members
+                .into_iter()
+                .map(|m| {
+                    let mut member = DescribedGroupMember::default()
+                        .with_member_id(s(m.member_id))
+                        .with_client_id(s(m.client_id))
+                        .with_client_host(s(m.client_host))
+                        .with_member_metadata(m.metadata)
+                        .with_member_assignment(m.assignment);
+                    if version >= 4 {
+                        member.group_instance_id = m.group_instance_id.map(s);
+                    }
+                    member
+                })
+                .collect();
+            DescribedGroup::default()
+                .with_group_id(group_id)
+                .with_group_state(s(d.state.as_str()))
+                .with_protocol_type(s(d.protocol_type))
+                .with_protocol_data(s(d.protocol))
+                .with_members(members)
+        })
+        .collect();
+    ResponseKind::DescribeGroups(DescribeGroupsResponse::default().with_groups(groups))
+}
+
+pub fn delete_groups(broker: &Arc<Broker>, req: DeleteGroupsRequest) -> ResponseKind {
+    let results = req
+        .groups_names
+        .into_iter()
+        .map(|g| {
+            let code = broker.groups.delete(&g);
+            delete_groups_response::DeletableGroupResult::default()
+                .with_group_id(g)
+                .with_error_code(code)
+        })
+        .collect();
+    ResponseKind::DeleteGroups(DeleteGroupsResponse::default().with_results(results))
+}
+
+pub fn offset_delete(broker: &Arc<Broker>, req: OffsetDeleteRequest) -> ResponseKind {
+    let partitions: Vec<(String, i32)> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (t.name.to_string(), p.partition_index))
+        })
+        .collect();
+    let subscribed = |d: &crate::group::classic::GroupDescription, topic: &str| {
+        d.protocol_type == "consumer"
+            && d.members.iter().any(|m| {
+                crate::group::assignment::subscribed_topics(&m.metadata)
+                    .iter()
+                    .any(|t| t == topic)
+            })
+    };
+    let mut response = OffsetDeleteResponse::default();
+    match broker
+        .groups
+        .delete_offsets(&req.group_id, &partitions, subscribed)
+    {
+        Ok(codes) => {
+            let mut codes = codes.into_iter();
+            response.topics = req
+                .topics
+                .into_iter()
+                .map(|t| {
+                    let parts = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            OffsetDeleteResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(codes.next().unwrap_or(0))
+                        })
+                        .collect();
+                    OffsetDeleteResponseTopic::default()
+                        .with_name(t.name)
+                        .with_partitions(parts)
+                })
+                .collect();
+        }
+        Err(code) => response.error_code = code,
+    }
+    ResponseKind::OffsetDelete(response)
+}

@@ -1,0 +1,14 @@
+//! Consumer groups: the classic group state machine, the coordinator that
+//! hosts every group and its committed offsets, and their durable records in
+//! `__consumer_offsets`.
+//!
+//! Sits beside `broker/` in the broker-state layer: called by `api/`, writes
+//! through partitions of the internal topic, never touches sockets.
+
+pub mod assignment;
+pub mod classic;
+pub mod coordinator;
+mod member;
+pub mod records;
+
+pub use coordinator::{GroupCoordinator, OFFSETS_TOPIC};
