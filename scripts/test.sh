@@ -12,6 +12,14 @@ if ! command -v kcat >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kcat
 fi
 
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "Node.js 20 and npm are needed for tests/compat (kafkajs)" >&2
+  exit 1
+fi
+
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
 cargo test --release -- --test-threads=2
+# Real client programs (kafkajs, the seeds') against the release binary
+# that cargo test just built.
+tests/compat/run.sh
