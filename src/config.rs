@@ -164,6 +164,9 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     def("offsets.topic.segment.bytes", None, ConfigType::Int, "104857600", "The offsets topic segment bytes."),
     def("offsets.retention.minutes", None, ConfigType::Int, "10080", "For subscribed consumers, committed offset of a specific partition will be expired and discarded when the group is empty and this retention period has passed."),
     def("offsets.retention.check.interval.ms", None, ConfigType::Long, "600000", "Frequency at which to check for stale offsets."),
+    def("group.consumer.session.timeout.ms", None, ConfigType::Int, "45000", "The timeout to detect client failures when using the consumer group protocol."),
+    def("group.consumer.heartbeat.interval.ms", None, ConfigType::Int, "5000", "The heartbeat interval given to the members of a consumer group."),
+    def("group.consumer.max.size", None, ConfigType::Int, "2147483647", "The maximum number of consumers that a single consumer group can accommodate."),
     def("offset.metadata.max.bytes", None, ConfigType::Int, "4096", "The maximum size for a metadata entry associated with an offset commit."),
 ];
 
@@ -319,6 +322,11 @@ impl BrokerConfig {
                 min_session_timeout_ms: self.int("group.min.session.timeout.ms", 6000),
                 max_session_timeout_ms: self.int("group.max.session.timeout.ms", 1_800_000),
                 max_size: self.int("group.max.size", i32::MAX as usize),
+            },
+            consumer: crate::group::consumer::ConsumerGroupConfig {
+                session_timeout_ms: self.int("group.consumer.session.timeout.ms", 45_000),
+                heartbeat_interval_ms: self.int("group.consumer.heartbeat.interval.ms", 5_000),
+                max_size: self.int("group.consumer.max.size", i32::MAX as usize),
             },
             offsets_retention_ms: self.int::<i64>("offsets.retention.minutes", 10080) * 60_000,
             retention_check_interval_ms: self.int("offsets.retention.check.interval.ms", 600_000),

@@ -29,7 +29,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::errors::storage_error_code;
 use crate::broker::Broker;
 use crate::group::classic::{GroupState, JoinRequest, SyncRequest};
-use crate::group::coordinator::CommitOffset;
+use crate::group::coordinator::{CommitOffset, DescribeError};
 
 const GROUP_KEY: i8 = 0;
 
@@ -395,25 +395,24 @@ pub fn list_groups(broker: &Arc<Broker>, req: ListGroupsRequest, version: i16) -
                 || req
                     .states_filter
                     .iter()
-                    .any(|f| f.eq_ignore_ascii_case(g.state.as_str()))
+                    .any(|f| f.eq_ignore_ascii_case(g.state))
         })
-        .filter(|_| {
-            // Every group here is a classic group.
+        .filter(|g| {
             req.types_filter.is_empty()
                 || req
                     .types_filter
                     .iter()
-                    .any(|f| f.eq_ignore_ascii_case("classic"))
+                    .any(|f| f.eq_ignore_ascii_case(g.group_type))
         })
         .map(|g| {
             let mut listed = ListedGroup::default()
                 .with_group_id(GroupId(s(g.group_id)))
                 .with_protocol_type(s(g.protocol_type));
             if version >= 4 {
-                listed.group_state = s(g.state.as_str());
+                listed.group_state = StrBytes::from_static_str(g.state);
             }
             if version >= 5 {
-                listed.group_type = StrBytes::from_static_str("classic");
+                listed.group_type = StrBytes::from_static_str(g.group_type);
             }
             listed
         })
@@ -430,15 +429,30 @@ pub fn describe_groups(
         .groups
         .into_iter()
         .map(|group_id| {
-            let Some(d) = broker.groups.describe(&group_id) else {
-                let mut g = DescribedGroup::default()
-                    .with_group_id(group_id)
-                    .with_group_state(s(GroupState::Dead.as_str()));
-                if version >= 6 {
-                    g.error_code = ResponseError::GroupIdNotFound.code();
-                    g.error_message = Some(StrBytes::from_static_str("Group not found."));
+            let d = match broker.groups.describe(&group_id) {
+                Ok(d) => d,
+                Err(DescribeError::NotFound) => {
+                    let mut g = DescribedGroup::default()
+                        .with_group_id(group_id)
+                        .with_group_state(s(GroupState::Dead.as_str()));
+                    if version >= 6 {
+                        g.error_code = ResponseError::GroupIdNotFound.code();
+                        g.error_message = Some(StrBytes::from_static_str("Group not found."));
+                    }
+                    return g;
                 }
-                return g;
+                Err(DescribeError::WrongType) => {
+                    let mut g = DescribedGroup::default()
+                        .with_error_code(ResponseError::GroupIdNotFound.code())
+                        .with_group_state(s(GroupState::Dead.as_str()));
+                    if version >= 6 {
+                        g.error_message = Some(s(format!(
+                            "Group {} is not a classic group.",
+                            group_id.as_str()
+                        )));
+                    }
+                    return g.with_group_id(group_id);
+                }
             };
             let members = d
                 .members
@@ -491,19 +505,8 @@ pub fn offset_delete(broker: &Arc<Broker>, req: OffsetDeleteRequest) -> Response
                 .map(|p| (t.name.to_string(), p.partition_index))
         })
         .collect();
-    let subscribed = |d: &crate::group::classic::GroupDescription, topic: &str| {
-        d.protocol_type == "consumer"
-            && d.members.iter().any(|m| {
-                crate::group::assignment::subscribed_topics(&m.metadata)
-                    .iter()
-                    .any(|t| t == topic)
-            })
-    };
     let mut response = OffsetDeleteResponse::default();
-    match broker
-        .groups
-        .delete_offsets(&req.group_id, &partitions, subscribed)
-    {
+    match broker.groups.delete_offsets(&req.group_id, &partitions) {
         Ok(codes) => {
             let mut codes = codes.into_iter();
             response.topics = req
@@ -528,4 +531,148 @@ pub fn offset_delete(broker: &Arc<Broker>, req: OffsetDeleteRequest) -> Response
         Err(code) => response.error_code = code,
     }
     ResponseKind::OffsetDelete(response)
+}
+
+/// KIP-848: one heartbeat of the consumer group protocol.
+pub fn consumer_group_heartbeat(
+    broker: &Arc<Broker>,
+    req: ConsumerGroupHeartbeatRequest,
+    client_id: &str,
+    client_host: &str,
+    version: i16,
+) -> ResponseKind {
+    use crate::group::consumer::HeartbeatRequest;
+    use kafka_protocol::messages::consumer_group_heartbeat_response::{
+        Assignment, TopicPartitions,
+    };
+    let request = HeartbeatRequest {
+        member_id: req.member_id.to_string(),
+        member_epoch: req.member_epoch,
+        instance_id: req.instance_id.map(|s| s.to_string()),
+        rack_id: req.rack_id.map(|s| s.to_string()),
+        rebalance_timeout_ms: req.rebalance_timeout_ms,
+        subscribed_topic_names: req
+            .subscribed_topic_names
+            .map(|names| names.iter().map(|n| n.to_string()).collect()),
+        subscribed_topic_regex: req.subscribed_topic_regex.map(|s| s.to_string()),
+        server_assignor: req.server_assignor.map(|s| s.to_string()),
+        owned_partitions: req.topic_partitions.map(|tps| {
+            tps.into_iter()
+                .map(|tp| (tp.topic_id, tp.partitions))
+                .collect()
+        }),
+        client_id: client_id.to_string(),
+        client_host: client_host.to_string(),
+        version,
+    };
+    let r = if req.group_id.is_empty() {
+        crate::group::consumer::HeartbeatResponse {
+            error_code: ResponseError::InvalidRequest.code(),
+            error_message: Some("GroupId can't be empty.".into()),
+            member_id: None,
+            member_epoch: 0,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        }
+    } else {
+        broker.groups.consumer_heartbeat(&req.group_id, request)
+    };
+    let response = ConsumerGroupHeartbeatResponse::default()
+        .with_error_code(r.error_code)
+        .with_error_message(r.error_message.map(s))
+        .with_member_id(r.member_id.map(s))
+        .with_member_epoch(r.member_epoch)
+        .with_heartbeat_interval_ms(r.heartbeat_interval_ms)
+        .with_assignment(r.assignment.map(|a| {
+            Assignment::default().with_topic_partitions(
+                a.into_iter()
+                    .map(|(topic_id, partitions)| {
+                        TopicPartitions::default()
+                            .with_topic_id(topic_id)
+                            .with_partitions(partitions)
+                    })
+                    .collect(),
+            )
+        }));
+    ResponseKind::ConsumerGroupHeartbeat(response)
+}
+
+/// KIP-848: describes consumer-protocol groups.
+pub fn consumer_group_describe(
+    broker: &Arc<Broker>,
+    req: ConsumerGroupDescribeRequest,
+) -> ResponseKind {
+    use kafka_protocol::messages::consumer_group_describe_response::{
+        Assignment, DescribedGroup, Member, TopicPartitions,
+    };
+    let names: std::collections::HashMap<uuid::Uuid, String> = broker
+        .topics()
+        .iter()
+        .map(|t| (t.id, t.name.clone()))
+        .collect();
+    let assignment = |a: crate::group::consumer::Assignment| {
+        Assignment::default().with_topic_partitions(
+            a.into_iter()
+                .map(|(id, partitions)| {
+                    TopicPartitions::default()
+                        .with_topic_id(id)
+                        .with_topic_name(TopicName(s(names.get(&id).cloned().unwrap_or_default())))
+                        .with_partitions(partitions)
+                })
+                .collect(),
+        )
+    };
+    let groups = req
+        .group_ids
+        .into_iter()
+        .map(
+            |group_id| match broker.groups.describe_consumer(&group_id) {
+                Ok(d) => DescribedGroup::default()
+                    .with_group_id(group_id)
+                    .with_group_state(StrBytes::from_static_str(d.state.as_str()))
+                    .with_group_epoch(d.group_epoch)
+                    .with_assignment_epoch(d.assignment_epoch)
+                    .with_assignor_name(s(d.assignor_name))
+                    .with_members(
+                        d.members
+                            .into_iter()
+                            .map(|m| {
+                                Member::default()
+                                    .with_member_id(s(m.member_id))
+                                    .with_instance_id(m.instance_id.map(s))
+                                    .with_rack_id(m.rack_id.map(s))
+                                    .with_member_epoch(m.member_epoch)
+                                    .with_client_id(s(m.client_id))
+                                    .with_client_host(s(m.client_host))
+                                    .with_subscribed_topic_names(
+                                        m.subscribed_topic_names
+                                            .into_iter()
+                                            .map(|n| TopicName(s(n)))
+                                            .collect(),
+                                    )
+                                    .with_assignment(assignment(m.assignment))
+                                    .with_target_assignment(assignment(m.target_assignment))
+                            })
+                            .collect(),
+                    ),
+                Err(e) => {
+                    let message = match e {
+                        DescribeError::NotFound => {
+                            format!("Group {} not found.", group_id.as_str())
+                        }
+                        DescribeError::WrongType => {
+                            format!("Group {} is not a consumer group.", group_id.as_str())
+                        }
+                    };
+                    DescribedGroup::default()
+                        .with_group_id(group_id)
+                        .with_error_code(ResponseError::GroupIdNotFound.code())
+                        .with_error_message(Some(s(message)))
+                }
+            },
+        )
+        .collect();
+    ResponseKind::ConsumerGroupDescribe(
+        ConsumerGroupDescribeResponse::default().with_groups(groups),
+    )
 }

@@ -49,6 +49,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 6),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The versions of `key` that Vltava handles.
@@ -145,6 +147,16 @@ pub async fn handle(
         RequestKind::DescribeGroups(req) => ready(groups::describe_groups(broker, req, version)),
         RequestKind::DeleteGroups(req) => ready(groups::delete_groups(broker, req)),
         RequestKind::OffsetDelete(req) => ready(groups::offset_delete(broker, req)),
+        RequestKind::ConsumerGroupHeartbeat(req) => {
+            let client_id = header.client_id.as_deref().unwrap_or_default();
+            let host = format!("/{}", peer.ip());
+            ready(groups::consumer_group_heartbeat(
+                broker, req, client_id, &host, version,
+            ))
+        }
+        RequestKind::ConsumerGroupDescribe(req) => {
+            ready(groups::consumer_group_describe(broker, req))
+        }
         _ => Err(RequestError::UnsupportedVersion { api, version }),
     }
 }
@@ -434,6 +446,21 @@ mod encode_tests {
                                         .with_partition_index(1),
                                 ]),
                             ]),
+                    ),
+                    ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(
+                        ConsumerGroupHeartbeatRequest::default()
+                            .with_group_id(GroupId(StrBytes::from_string(format!("k{v}"))))
+                            .with_member_id(StrBytes::from_string(format!("member-{v}")))
+                            .with_member_epoch(0)
+                            .with_rebalance_timeout_ms(30_000)
+                            .with_subscribed_topic_names(Some(vec![name("t")]))
+                            .with_topic_partitions(Some(vec![])),
+                    ),
+                    ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
+                        ConsumerGroupDescribeRequest::default().with_group_ids(vec![
+                            GroupId(StrBytes::from_static_str("k1")),
+                            GroupId(StrBytes::from_static_str("simple")),
+                        ]),
                     ),
                     other => panic!("no test request for {other:?}"),
                 };

@@ -121,7 +121,7 @@ impl Broker {
         };
         let groups = GroupCoordinator::load(config.coordinator(), offsets_topic)
             .context("loading consumer groups from __consumer_offsets")?;
-        Ok(Broker {
+        let broker = Broker {
             node_id,
             cluster_id,
             endpoint: RwLock::new(endpoint),
@@ -130,7 +130,22 @@ impl Broker {
             flusher: Flusher::start().context("starting the flusher thread")?,
             groups: Arc::new(groups),
             config,
-        })
+        };
+        broker.publish_topics();
+        Ok(broker)
+    }
+
+    /// Tells the group coordinator the current topics (KIP-848 assignors
+    /// assign from them).
+    fn publish_topics(&self) {
+        let image = self
+            .topics
+            .read()
+            .values()
+            .filter(|t| !t.is_internal())
+            .map(|t| (t.name.clone(), (t.id, t.partition_count())))
+            .collect();
+        self.groups.set_topics(image);
     }
 
     /// Sets the address Metadata advertises (once the listener is bound).
@@ -245,6 +260,7 @@ impl Broker {
         records.push(topic.record());
         store.save_topics(records).map_err(AdminError::Storage)?;
         self.topics.write().insert(name.to_string(), topic.clone());
+        self.publish_topics();
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
     }
@@ -283,6 +299,7 @@ impl Broker {
             .collect();
         store.save_topics(records).map_err(AdminError::Storage)?;
         self.topics.write().remove(name);
+        self.publish_topics();
         for p in topic.partitions() {
             if let Err(e) = p.delete() {
                 tracing::warn!(topic = name, partition = p.index, error = %e,
@@ -334,6 +351,7 @@ impl Broker {
             .collect();
         store.save_topics(records).map_err(AdminError::Storage)?;
         topic.add_partitions(added);
+        self.publish_topics();
         tracing::info!(topic = name, partitions = count, "added partitions");
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! change is written to the group's `__consumer_offsets` partition in Kafka's
 //! record format, and replayed from there at start. Never touches sockets.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +23,7 @@ use super::classic::{
     ClassicGroup, GroupConfig, GroupDescription, GroupSnapshot, GroupState, JoinRequest,
     JoinResponse, Output, Reply, SyncRequest, SyncResponse,
 };
+use super::consumer::{self, ConsumerGroup, ConsumerGroupConfig, TopicsImage};
 use super::records::{self, OffsetValue, RecordKey};
 use crate::broker::{Partition, Topic};
 use crate::clock::now_ms;
@@ -35,6 +36,8 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 #[derive(Debug, Clone)]
 pub struct CoordinatorConfig {
     pub group: GroupConfig,
+    /// KIP-848 groups (`group.consumer.*`).
+    pub consumer: ConsumerGroupConfig,
     /// `offsets.retention.minutes`, in ms.
     pub offsets_retention_ms: i64,
     /// `offsets.retention.check.interval.ms`.
@@ -62,23 +65,103 @@ pub struct CommitOffset {
 pub struct GroupListing {
     pub group_id: String,
     pub protocol_type: String,
-    pub state: GroupState,
+    pub state: &'static str,
+    /// "classic" or "consumer" (KIP-848).
+    pub group_type: &'static str,
+}
+
+/// Why DescribeGroups or ConsumerGroupDescribe has nothing to describe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DescribeError {
+    NotFound,
+    /// The group exists but is of the other type.
+    WrongType,
+}
+
+/// A group is either a classic group or a KIP-848 consumer group; an empty
+/// group of one type turns into the other when a member of the other joins.
+enum Membership {
+    Classic(ClassicGroup),
+    Consumer(ConsumerGroup),
+}
+
+impl Membership {
+    fn is_empty(&self) -> bool {
+        match self {
+            Membership::Classic(g) => matches!(g.state(), GroupState::Empty | GroupState::Dead),
+            Membership::Consumer(g) => g.member_count() == 0,
+        }
+    }
+
+    fn next_deadline(&self) -> Option<i64> {
+        match self {
+            Membership::Classic(g) => g.next_deadline(),
+            Membership::Consumer(g) => g.next_deadline(),
+        }
+    }
+
+    /// Topics the group's members consume (for OffsetDelete).
+    fn subscribed_topics(&self) -> BTreeSet<String> {
+        match self {
+            Membership::Classic(g) => {
+                let d = g.describe();
+                if d.protocol_type != "consumer" {
+                    return BTreeSet::new();
+                }
+                d.members
+                    .iter()
+                    .flat_map(|m| super::assignment::subscribed_topics(&m.metadata))
+                    .collect()
+            }
+            Membership::Consumer(g) => g.subscribed_topics(),
+        }
+    }
 }
 
 struct GroupEntry {
-    group: ClassicGroup,
+    membership: Membership,
     offsets: BTreeMap<(String, i32), OffsetValue>,
     join_waiters: HashMap<String, oneshot::Sender<JoinResponse>>,
     sync_waiters: HashMap<String, oneshot::Sender<SyncResponse>>,
 }
 
 impl GroupEntry {
-    fn new(group: ClassicGroup) -> GroupEntry {
+    fn new(membership: Membership) -> GroupEntry {
         GroupEntry {
-            group,
+            membership,
             offsets: BTreeMap::new(),
             join_waiters: HashMap::new(),
             sync_waiters: HashMap::new(),
+        }
+    }
+
+    /// The classic group, converting an empty consumer group; None if a
+    /// non-empty consumer group holds the id.
+    fn classic(&mut self, group_id: &str, config: &GroupConfig) -> Option<&mut ClassicGroup> {
+        if matches!(self.membership, Membership::Consumer(_)) && self.membership.is_empty() {
+            self.membership =
+                Membership::Classic(ClassicGroup::new(group_id.to_string(), config.clone()));
+        }
+        match &mut self.membership {
+            Membership::Classic(g) => Some(g),
+            Membership::Consumer(_) => None,
+        }
+    }
+
+    /// The consumer group, converting an empty classic group; None if a
+    /// non-empty classic group holds the id.
+    fn consumer(
+        &mut self,
+        group_id: &str,
+        config: &ConsumerGroupConfig,
+    ) -> Option<&mut ConsumerGroup> {
+        if matches!(self.membership, Membership::Classic(_)) && self.membership.is_empty() {
+            self.membership =
+                Membership::Consumer(ConsumerGroup::new(group_id.to_string(), config.clone()));
+        }
+        match &mut self.membership {
+            Membership::Consumer(g) => Some(g),
+            Membership::Classic(_) => None,
         }
     }
 
@@ -110,6 +193,8 @@ impl GroupEntry {
 pub struct GroupCoordinator {
     config: CoordinatorConfig,
     topic: Arc<Topic>,
+    /// Topic names, ids and partition counts, for KIP-848 assignors.
+    topics_image: Mutex<TopicsImage>,
     groups: Mutex<BTreeMap<String, Arc<Mutex<GroupEntry>>>>,
     /// Wakes the timer task when a deadline may have moved earlier.
     wake: Notify,
@@ -130,6 +215,7 @@ impl GroupCoordinator {
         let coordinator = GroupCoordinator {
             config,
             topic,
+            topics_image: Mutex::new(TopicsImage::new()),
             groups: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
         };
@@ -151,46 +237,71 @@ impl GroupCoordinator {
             .lock()
             .entry(group_id.to_string())
             .or_insert_with(|| {
-                Arc::new(Mutex::new(GroupEntry::new(ClassicGroup::new(
-                    group_id.to_string(),
-                    self.config.group.clone(),
+                Arc::new(Mutex::new(GroupEntry::new(Membership::Classic(
+                    ClassicGroup::new(group_id.to_string(), self.config.group.clone()),
                 ))))
             })
             .clone()
     }
 
-    pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResponse {
-        let rx = {
-            let entry = self.entry_or_create(group_id);
-            let mut e = entry.lock();
-            let now = now_ms();
-            // A pending join is keyed by the member id the group knows: the
-            // one sent, or for a new member the one it minted.
-            let (reply, key, outputs) = e.group.join_keyed(now, req);
-            e.deliver(outputs);
-            self.persist_snapshot(group_id, &mut e, now);
-            match reply {
-                Reply::Now(response) => {
-                    self.wake.notify_one();
-                    return response;
-                }
-                Reply::Pending => {
-                    let (tx, rx) = oneshot::channel();
-                    e.join_waiters.insert(key, tx);
-                    rx
-                }
-            }
+    /// Runs `f` on the group's classic state machine, delivers the outputs to
+    /// waiting requests and persists the group if it changed. Err(code) if a
+    /// non-empty KIP-848 group holds the id.
+    fn with_classic<T>(
+        &self,
+        group_id: &str,
+        e: &mut GroupEntry,
+        code_if_consumer: i16,
+        f: impl FnOnce(&mut ClassicGroup, i64) -> (T, Vec<Output>),
+    ) -> Result<T, i16> {
+        let now = now_ms();
+        let Some(group) = e.classic(group_id, &self.config.group) else {
+            return Err(code_if_consumer);
         };
+        let (result, outputs) = f(group, now);
+        e.deliver(outputs);
+        self.persist_snapshot(group_id, e, now);
         self.wake.notify_one();
-        rx.await.unwrap_or_else(|_| JoinResponse {
-            error_code: ResponseError::RebalanceInProgress.code(),
+        Ok(result)
+    }
+
+    pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResponse {
+        let failed = |code: i16| JoinResponse {
+            error_code: code,
             generation_id: -1,
             protocol_type: None,
             protocol_name: None,
             leader: String::new(),
             member_id: String::new(),
             members: Vec::new(),
-        })
+        };
+        let entry = self.entry_or_create(group_id);
+        let waiting = {
+            let mut e = entry.lock();
+            // A pending join is keyed by the member id the group knows: the
+            // one sent, or for a new member the one it minted.
+            let joined = self.with_classic(
+                group_id,
+                &mut e,
+                ResponseError::InconsistentGroupProtocol.code(),
+                |g, now| {
+                    let (reply, key, outputs) = g.join_keyed(now, req);
+                    ((reply, key), outputs)
+                },
+            );
+            match joined {
+                Err(code) => return failed(code),
+                Ok((Reply::Now(response), _)) => return response,
+                Ok((Reply::Pending, key)) => {
+                    let (tx, rx) = oneshot::channel();
+                    e.join_waiters.insert(key, tx);
+                    rx
+                }
+            }
+        };
+        waiting
+            .await
+            .unwrap_or_else(|_| failed(ResponseError::RebalanceInProgress.code()))
     }
 
     pub async fn sync(&self, group_id: &str, req: SyncRequest) -> SyncResponse {
@@ -204,26 +315,26 @@ impl GroupCoordinator {
             return failed(ResponseError::UnknownMemberId.code());
         };
         let member_id = req.member_id.clone();
-        let rx = {
+        let waiting = {
             let mut e = entry.lock();
-            let now = now_ms();
-            let (reply, outputs) = e.group.sync(now, req);
-            e.deliver(outputs);
-            self.persist_snapshot(group_id, &mut e, now);
-            match reply {
-                Reply::Now(response) => {
-                    self.wake.notify_one();
-                    return response;
-                }
-                Reply::Pending => {
+            let synced = self.with_classic(
+                group_id,
+                &mut e,
+                ResponseError::UnknownMemberId.code(),
+                |g, now| g.sync(now, req),
+            );
+            match synced {
+                Err(code) => return failed(code),
+                Ok(Reply::Now(response)) => return response,
+                Ok(Reply::Pending) => {
                     let (tx, rx) = oneshot::channel();
                     e.sync_waiters.insert(member_id, tx);
                     rx
                 }
             }
         };
-        self.wake.notify_one();
-        rx.await
+        waiting
+            .await
             .unwrap_or_else(|_| failed(ResponseError::RebalanceInProgress.code()))
     }
 
@@ -238,14 +349,13 @@ impl GroupCoordinator {
             return ResponseError::UnknownMemberId.code();
         };
         let mut e = entry.lock();
-        let now = now_ms();
-        let (code, outputs) = e
-            .group
-            .heartbeat(now, member_id, instance_id, generation_id);
-        e.deliver(outputs);
-        self.persist_snapshot(group_id, &mut e, now);
-        self.wake.notify_one();
-        code
+        self.with_classic(
+            group_id,
+            &mut e,
+            ResponseError::UnknownMemberId.code(),
+            |g, now| g.heartbeat(now, member_id, instance_id, generation_id),
+        )
+        .unwrap_or_else(|code| code)
     }
 
     /// Removes members; one error code per member, in order.
@@ -258,12 +368,67 @@ impl GroupCoordinator {
             return Err(ResponseError::UnknownMemberId.code());
         };
         let mut e = entry.lock();
-        let now = now_ms();
-        let (codes, outputs) = e.group.leave(now, members);
-        e.deliver(outputs);
-        self.persist_snapshot(group_id, &mut e, now);
+        self.with_classic(
+            group_id,
+            &mut e,
+            ResponseError::UnknownMemberId.code(),
+            |g, now| g.leave(now, members),
+        )
+    }
+
+    /// One KIP-848 ConsumerGroupHeartbeat.
+    pub fn consumer_heartbeat(
+        &self,
+        group_id: &str,
+        req: consumer::HeartbeatRequest,
+    ) -> consumer::HeartbeatResponse {
+        let entry = self
+            .groups
+            .lock()
+            .entry(group_id.to_string())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(GroupEntry::new(Membership::Consumer(
+                    ConsumerGroup::new(group_id.to_string(), self.config.consumer.clone()),
+                ))))
+            })
+            .clone();
+        let mut e = entry.lock();
+        let interval = self.config.consumer.heartbeat_interval_ms;
+        let Some(group) = e.consumer(group_id, &self.config.consumer) else {
+            return consumer::HeartbeatResponse {
+                error_code: ResponseError::GroupIdNotFound.code(),
+                error_message: Some(format!("Group {group_id} is not a consumer group.")),
+                member_id: None,
+                member_epoch: 0,
+                heartbeat_interval_ms: interval,
+                assignment: None,
+            };
+        };
+        let topics = self.topics_image.lock().clone();
+        let minted = uuid::Uuid::new_v4().to_string();
+        let response = group.heartbeat(now_ms(), req, &topics, &minted);
         self.wake.notify_one();
-        Ok(codes)
+        response
+    }
+
+    /// Tells KIP-848 groups about created, deleted or grown topics.
+    pub fn set_topics(&self, image: TopicsImage) {
+        *self.topics_image.lock() = image.clone();
+        let now = now_ms();
+        for entry in self.entries() {
+            if let Membership::Consumer(g) = &mut entry.1.lock().membership {
+                g.on_topics_changed(now, &image);
+            }
+        }
+        self.wake.notify_one();
+    }
+
+    fn entries(&self) -> Vec<(String, Arc<Mutex<GroupEntry>>)> {
+        self.groups
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Validates and stores offsets; returns one code per offset and the
@@ -284,10 +449,13 @@ impl GroupCoordinator {
             None => return fail_all(ResponseError::IllegalGeneration.code()),
         };
         let mut e = entry.lock();
-        if let Err(code) = e
-            .group
-            .validate_offset_commit(member_id, instance_id, generation_id)
-        {
+        let valid = match &e.membership {
+            Membership::Classic(g) => {
+                g.validate_offset_commit(member_id, instance_id, generation_id)
+            }
+            Membership::Consumer(g) => g.validate_offset_commit(member_id, generation_id),
+        };
+        if let Err(code) = valid {
             return fail_all(code);
         }
         let now = now_ms();
@@ -367,27 +535,49 @@ impl GroupCoordinator {
     }
 
     pub fn list(&self) -> Vec<GroupListing> {
-        let entries: Vec<_> = self
-            .groups
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        entries
+        self.entries()
             .into_iter()
             .map(|(group_id, entry)| {
                 let e = entry.lock();
-                GroupListing {
-                    group_id,
-                    protocol_type: e.group.protocol_type().unwrap_or_default().to_string(),
-                    state: e.group.state(),
+                match &e.membership {
+                    Membership::Classic(g) => GroupListing {
+                        group_id,
+                        protocol_type: g.protocol_type().unwrap_or_default().to_string(),
+                        state: g.state().as_str(),
+                        group_type: "classic",
+                    },
+                    Membership::Consumer(g) => GroupListing {
+                        group_id,
+                        protocol_type: "consumer".to_string(),
+                        state: g.state().as_str(),
+                        group_type: "consumer",
+                    },
                 }
             })
             .collect()
     }
 
-    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
-        self.entry(group_id).map(|e| e.lock().group.describe())
+    /// A classic group, for DescribeGroups.
+    pub fn describe(&self, group_id: &str) -> Result<GroupDescription, DescribeError> {
+        let entry = self.entry(group_id).ok_or(DescribeError::NotFound)?;
+        let e = entry.lock();
+        match &e.membership {
+            Membership::Classic(g) => Ok(g.describe()),
+            Membership::Consumer(_) => Err(DescribeError::WrongType),
+        }
+    }
+
+    /// A KIP-848 group, for ConsumerGroupDescribe.
+    pub fn describe_consumer(
+        &self,
+        group_id: &str,
+    ) -> Result<consumer::GroupDescription, DescribeError> {
+        let entry = self.entry(group_id).ok_or(DescribeError::NotFound)?;
+        let e = entry.lock();
+        match &e.membership {
+            Membership::Consumer(g) => Ok(g.describe()),
+            Membership::Classic(_) => Err(DescribeError::WrongType),
+        }
     }
 
     /// DeleteGroups for one group: only an empty group can be deleted.
@@ -396,10 +586,8 @@ impl GroupCoordinator {
             return ResponseError::GroupIdNotFound.code();
         };
         let mut e = entry.lock();
-        match e.group.state() {
-            GroupState::Empty => {}
-            GroupState::Dead => return ResponseError::GroupIdNotFound.code(),
-            _ => return ResponseError::NonEmptyGroup.code(),
+        if !e.membership.is_empty() {
+            return ResponseError::NonEmptyGroup.code();
         }
         let now = now_ms();
         let mut tombstones: Vec<(Bytes, Option<Bytes>)> = e
@@ -423,8 +611,13 @@ impl GroupCoordinator {
         if let Err(code) = self.write(group_id, tombstones, now) {
             return code;
         }
-        let outputs = e.group.mark_dead();
-        e.deliver(outputs);
+        match &mut e.membership {
+            Membership::Classic(g) => {
+                let outputs = g.mark_dead();
+                e.deliver(outputs);
+            }
+            Membership::Consumer(g) => g.mark_dead(),
+        }
         e.offsets.clear();
         drop(e);
         self.groups.lock().remove(group_id);
@@ -437,19 +630,18 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         partitions: &[(String, i32)],
-        subscribed: impl Fn(&GroupDescription, &str) -> bool,
     ) -> Result<Vec<i16>, i16> {
         let Some(entry) = self.entry(group_id) else {
             return Err(ResponseError::GroupIdNotFound.code());
         };
         let mut e = entry.lock();
-        let description = e.group.describe();
+        let subscribed = e.membership.subscribed_topics();
         let now = now_ms();
         let mut codes = Vec::new();
         let mut tombstones = Vec::new();
         let mut removed = Vec::new();
         for (topic, partition) in partitions {
-            if e.group.state() != GroupState::Empty && subscribed(&description, topic) {
+            if subscribed.contains(topic) {
                 codes.push(ResponseError::GroupSubscribedToTopic.code());
                 continue;
             }
@@ -475,7 +667,10 @@ impl GroupCoordinator {
 
     /// Writes the group's snapshot if the state machine says it changed.
     fn persist_snapshot(&self, group_id: &str, e: &mut GroupEntry, now: i64) {
-        if let Some(snapshot) = e.group.take_snapshot_if_changed(now) {
+        let Membership::Classic(group) = &mut e.membership else {
+            return;
+        };
+        if let Some(snapshot) = group.take_snapshot_if_changed(now) {
             let key = records::encode_key(&RecordKey::Group {
                 group: group_id.to_string(),
             });
@@ -594,7 +789,7 @@ impl GroupCoordinator {
                 Some(s) => ClassicGroup::restore(name.clone(), self.config.group.clone(), s, now),
                 None => ClassicGroup::new(name.clone(), self.config.group.clone()),
             };
-            let mut entry = GroupEntry::new(group);
+            let mut entry = GroupEntry::new(Membership::Classic(group));
             entry.offsets = group_offsets;
             groups.insert(name, Arc::new(Mutex::new(entry)));
         }
@@ -617,18 +812,20 @@ impl GroupCoordinator {
                 _ = crate::net::listener::stopped(&mut stop) => return,
             }
             let now = now_ms();
-            let entries: Vec<_> = self
-                .groups
-                .lock()
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
+            let entries = self.entries();
+            let topics = self.topics_image.lock().clone();
             for (group_id, entry) in &entries {
                 let mut e = entry.lock();
-                if e.group.next_deadline().is_some_and(|d| d <= now) {
-                    let outputs = e.group.tick(now);
-                    e.deliver(outputs);
-                    self.persist_snapshot(group_id, &mut e, now);
+                if !e.membership.next_deadline().is_some_and(|d| d <= now) {
+                    continue;
+                }
+                match &mut e.membership {
+                    Membership::Classic(g) => {
+                        let outputs = g.tick(now);
+                        e.deliver(outputs);
+                        self.persist_snapshot(group_id, &mut e, now);
+                    }
+                    Membership::Consumer(g) => g.tick(now, &topics),
                 }
             }
             if now >= next_retention_check {
@@ -642,7 +839,7 @@ impl GroupCoordinator {
         let entries: Vec<_> = self.groups.lock().values().cloned().collect();
         entries
             .iter()
-            .filter_map(|e| e.lock().group.next_deadline())
+            .filter_map(|e| e.lock().membership.next_deadline())
             .min()
     }
 
@@ -651,7 +848,7 @@ impl GroupCoordinator {
     fn expire_offsets(&self, entries: &[(String, Arc<Mutex<GroupEntry>>)], now: i64) {
         for (group_id, entry) in entries {
             let mut e = entry.lock();
-            if e.group.state() != GroupState::Empty {
+            if !e.membership.is_empty() {
                 continue;
             }
             let expired: Vec<(String, i32)> = e

@@ -6,7 +6,9 @@
 //! through partitions of the internal topic, never touches sockets.
 
 pub mod assignment;
+pub mod assignor;
 pub mod classic;
+pub mod consumer;
 pub mod coordinator;
 mod member;
 pub mod records;
