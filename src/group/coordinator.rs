@@ -81,8 +81,8 @@ pub enum DescribeError {
 /// A group is either a classic group or a KIP-848 consumer group; an empty
 /// group of one type turns into the other when a member of the other joins.
 enum Membership {
-    Classic(ClassicGroup),
-    Consumer(ConsumerGroup),
+    Classic(Box<ClassicGroup>),
+    Consumer(Box<ConsumerGroup>),
 }
 
 impl Membership {
@@ -139,8 +139,10 @@ impl GroupEntry {
     /// non-empty consumer group holds the id.
     fn classic(&mut self, group_id: &str, config: &GroupConfig) -> Option<&mut ClassicGroup> {
         if matches!(self.membership, Membership::Consumer(_)) && self.membership.is_empty() {
-            self.membership =
-                Membership::Classic(ClassicGroup::new(group_id.to_string(), config.clone()));
+            self.membership = Membership::Classic(Box::new(ClassicGroup::new(
+                group_id.to_string(),
+                config.clone(),
+            )));
         }
         match &mut self.membership {
             Membership::Classic(g) => Some(g),
@@ -156,8 +158,10 @@ impl GroupEntry {
         config: &ConsumerGroupConfig,
     ) -> Option<&mut ConsumerGroup> {
         if matches!(self.membership, Membership::Classic(_)) && self.membership.is_empty() {
-            self.membership =
-                Membership::Consumer(ConsumerGroup::new(group_id.to_string(), config.clone()));
+            self.membership = Membership::Consumer(Box::new(ConsumerGroup::new(
+                group_id.to_string(),
+                config.clone(),
+            )));
         }
         match &mut self.membership {
             Membership::Consumer(g) => Some(g),
@@ -237,9 +241,9 @@ impl GroupCoordinator {
             .lock()
             .entry(group_id.to_string())
             .or_insert_with(|| {
-                Arc::new(Mutex::new(GroupEntry::new(Membership::Classic(
+                Arc::new(Mutex::new(GroupEntry::new(Membership::Classic(Box::new(
                     ClassicGroup::new(group_id.to_string(), self.config.group.clone()),
-                ))))
+                )))))
             })
             .clone()
     }
@@ -387,9 +391,9 @@ impl GroupCoordinator {
             .lock()
             .entry(group_id.to_string())
             .or_insert_with(|| {
-                Arc::new(Mutex::new(GroupEntry::new(Membership::Consumer(
+                Arc::new(Mutex::new(GroupEntry::new(Membership::Consumer(Box::new(
                     ConsumerGroup::new(group_id.to_string(), self.config.consumer.clone()),
-                ))))
+                )))))
             })
             .clone();
         let mut e = entry.lock();
@@ -789,7 +793,7 @@ impl GroupCoordinator {
                 Some(s) => ClassicGroup::restore(name.clone(), self.config.group.clone(), s, now),
                 None => ClassicGroup::new(name.clone(), self.config.group.clone()),
             };
-            let mut entry = GroupEntry::new(Membership::Classic(group));
+            let mut entry = GroupEntry::new(Membership::Classic(Box::new(group)));
             entry.offsets = group_offsets;
             groups.insert(name, Arc::new(Mutex::new(entry)));
         }
@@ -816,7 +820,7 @@ impl GroupCoordinator {
             let topics = self.topics_image.lock().clone();
             for (group_id, entry) in &entries {
                 let mut e = entry.lock();
-                if !e.membership.next_deadline().is_some_and(|d| d <= now) {
+                if e.membership.next_deadline().is_none_or(|d| d > now) {
                     continue;
                 }
                 match &mut e.membership {
