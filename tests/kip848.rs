@@ -55,25 +55,30 @@ fn poll_until(
     }
 }
 
+/// Sends `{prefix}-0..40`, message i to partition i % PARTITIONS.
+fn produce_round(bootstrap: &str, topic: &str, prefix: &str) {
+    let msgs: Vec<Out> = (0..40)
+        .map(|i| Out {
+            value: format!("{prefix}-{i}"),
+            partition: Some(i % PARTITIONS),
+            ..Out::default()
+        })
+        .collect();
+    produce_all_acked(
+        &producer_config(bootstrap),
+        topic,
+        &msgs,
+        Duration::from_secs(30),
+    );
+}
+
 #[test]
 fn consumer_protocol_members_join_and_split_partitions_on_rebalance() {
     let broker = TestBroker::start();
     let bootstrap = broker.bootstrap();
     let topic = "kip848-topic";
     create_topic(&bootstrap, topic, PARTITIONS);
-    let first_batch: Vec<Out> = (0..40)
-        .map(|i| Out {
-            value: format!("first-{i}"),
-            partition: Some(i % PARTITIONS),
-            ..Out::default()
-        })
-        .collect();
-    produce_all_acked(
-        &producer_config(&bootstrap),
-        topic,
-        &first_batch,
-        Duration::from_secs(30),
-    );
+    produce_round(&bootstrap, topic, "first");
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let a = kip848_consumer(&bootstrap, "kip848-group");
@@ -105,19 +110,7 @@ fn consumer_protocol_members_join_and_split_partitions_on_rebalance() {
         },
     );
 
-    let second_batch: Vec<Out> = (0..40)
-        .map(|i| Out {
-            value: format!("second-{i}"),
-            partition: Some(i % PARTITIONS),
-            ..Out::default()
-        })
-        .collect();
-    produce_all_acked(
-        &producer_config(&bootstrap),
-        topic,
-        &second_batch,
-        Duration::from_secs(30),
-    );
+    produce_round(&bootstrap, topic, "second");
     poll_until(
         &[&a, &b],
         &mut seen,
