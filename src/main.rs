@@ -60,8 +60,19 @@ enum Command {
     #[command(subcommand)]
     Topic(TopicCommand),
     /// Produce lines from stdin or a file, one record each.
+    ///
+    /// Examples:
+    ///   printf 'k1:hello\nk2:world\n' | vltava produce greetings -K :
+    ///   vltava produce greetings -f lines.txt --acks 1 -z zstd -H source=import
+    #[command(verbatim_doc_comment)]
     Produce(ProduceArgs),
     /// Print records from a topic.
+    ///
+    /// Examples:
+    ///   vltava consume greetings -o beginning -e
+    ///   vltava consume greetings -g my-group -F key-value -K :
+    ///   vltava consume greetings -o @1735689600000 -n 10 -F json
+    #[command(verbatim_doc_comment)]
     Consume(ConsumeArgs),
     /// List, describe, delete consumer groups and reset their offsets.
     #[command(subcommand)]

@@ -18,12 +18,8 @@ use serde_json::json;
 
 use super::ClientArgs;
 
+/// Flags of the command (its help text and examples are in `main.rs`).
 #[derive(Args, Debug)]
-/// Examples:
-///   vltava consume greetings -o beginning -e
-///   vltava consume greetings -g my-group -F key-value -K :
-///   vltava consume greetings -o @1735689600000 -n 10 -F json
-#[command(verbatim_doc_comment)]
 pub struct ConsumeArgs {
     pub topic: String,
     /// Consume as this group (subscribe, commit what was printed); without it

@@ -17,11 +17,8 @@ use rdkafka::ClientContext;
 
 use super::{key_values, ClientArgs};
 
+/// Flags of the command (its help text and examples are in `main.rs`).
 #[derive(Args, Debug)]
-/// Examples:
-///   printf 'k1:hello\nk2:world\n' | vltava produce greetings -K :
-///   vltava produce greetings -f lines.txt --acks 1 -z zstd -H source=import
-#[command(verbatim_doc_comment)]
 pub struct ProduceArgs {
     pub topic: String,
     /// Read lines from FILE instead of stdin
