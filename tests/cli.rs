@@ -392,7 +392,7 @@ fn metrics_count_exactly_what_was_produced_and_consumed() {
         "{body}"
     );
 
-    // Errors are counted by code: a produce to a partition that does not exist.
+    // Unknown paths are 404.
     assert_eq!(http_get(admin, "/nope").0, "HTTP/1.1 404 Not Found");
 }
 
