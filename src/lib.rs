@@ -5,12 +5,15 @@
 //! `broker` (topics, partitions, metadata, group commit) → `log` (segments on disk).
 //! `server` wires them together; `config` holds Kafka-named settings.
 
+pub mod admin;
 pub mod alloc;
 pub mod api;
 pub mod broker;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod group;
 pub mod log;
+pub mod metrics;
 pub mod net;
 pub mod server;

@@ -1,17 +1,17 @@
-//! The `vltava` command: `vltava server` runs a broker.
+//! The `vltava` command: `vltava server` runs a broker; `topic`, `produce`,
+//! `consume`, `group`, `cluster` and `bench` are clients for any
+//! Kafka-compatible cluster; `completions` prints shell completions.
 //!
-//! Settings come from flags, then `VLTAVA_*` environment variables, then a
-//! TOML file (`--config`), then Kafka's defaults. Kafka-named settings
-//! (`num.partitions`, `log.segment.bytes`, …) are given with `--override
-//! key=value` or as keys of the TOML file.
+//! Parsing lives here; each command's work is in `src/cli/`.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
-use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
-use vltava::config::{BrokerConfig, Durability};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use vltava::cli::bench::BenchCommand;
+use vltava::cli::cluster::ClusterCommand;
+use vltava::cli::consume::ConsumeArgs;
+use vltava::cli::group::GroupCommand;
+use vltava::cli::produce::ProduceArgs;
+use vltava::cli::server::ServerArgs;
+use vltava::cli::topic::TopicCommand;
 
 #[global_allocator]
 static GLOBAL: vltava::alloc::GuardedAlloc = vltava::alloc::GuardedAlloc;
@@ -20,11 +20,28 @@ static GLOBAL: vltava::alloc::GuardedAlloc = vltava::alloc::GuardedAlloc;
 #[command(
     name = "vltava",
     version,
-    about = "A Kafka-compatible event streaming broker"
+    about = "A Kafka-compatible event streaming broker, and a CLI for any Kafka cluster",
+    after_help = "Examples:
+  vltava server
+  vltava topic create greetings -p 3
+  printf 'k1:hello\\nk2:world\\n' | vltava produce greetings -K :
+  vltava consume greetings -o beginning -e -F key-value -K :
+  vltava group describe my-group
+
+Client commands reach localhost:9092 unless given -b/--brokers or VLTAVA_BROKERS."
 )]
 struct Cli {
+    /// Log format on stderr (the level comes from RUST_LOG, default info)
+    #[arg(long, global = true, env = "VLTAVA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -34,132 +51,106 @@ enum Command {
     /// Examples:
     ///   vltava server
     ///   vltava server --listen 0.0.0.0:9092 --data-dir /var/lib/vltava
-    ///   vltava server --override num.partitions=3 --override log.segment.bytes=104857600
-    ///   vltava server --durability page-cache
+    ///   vltava server --config /etc/kafka/server.properties
+    ///   vltava server --override num.partitions=3 --admin-listen 127.0.0.1:9644
+    ///   vltava server --config vltava.toml --print-config
     #[command(verbatim_doc_comment)]
     Server(ServerArgs),
+    /// Create, list, describe, delete and configure topics.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Produce lines from stdin or a file, one record each.
+    ///
+    /// Examples:
+    ///   printf 'k1:hello\nk2:world\n' | vltava produce greetings -K :
+    ///   vltava produce greetings -f lines.txt --acks 1 -z zstd -H source=import
+    #[command(verbatim_doc_comment)]
+    Produce(ProduceArgs),
+    /// Print records from a topic.
+    ///
+    /// Examples:
+    ///   vltava consume greetings -o beginning -e
+    ///   vltava consume greetings -g my-group -F key-value -K :
+    ///   vltava consume greetings -o @1735689600000 -n 10 -F json
+    #[command(verbatim_doc_comment)]
+    Consume(ConsumeArgs),
+    /// List, describe, delete consumer groups and reset their offsets.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Cluster information.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Measure produce, consume and end-to-end throughput and latency.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Print shell completions.
+    ///
+    /// Examples:
+    ///   vltava completions bash > /etc/bash_completion.d/vltava
+    ///   vltava completions zsh > "${fpath[1]}/_vltava"
+    ///   vltava completions fish > ~/.config/fish/completions/vltava.fish
+    #[command(verbatim_doc_comment)]
+    Completions { shell: clap_complete::Shell },
 }
 
-#[derive(Args)]
-struct ServerArgs {
-    /// Address to listen on for Kafka clients [default: 127.0.0.1:9092]
-    #[arg(long, env = "VLTAVA_LISTEN")]
-    listen: Option<SocketAddr>,
-    /// Directory holding the logs and metadata [default: ./vltava-data]
-    #[arg(long, env = "VLTAVA_DATA_DIR")]
-    data_dir: Option<PathBuf>,
-    /// HOST:PORT that clients are told to connect to [default: the bound address]
-    #[arg(long, env = "VLTAVA_ADVERTISED_LISTENER")]
-    advertised_listener: Option<String>,
-    /// This broker's node id (Kafka's node.id) [default: 1]
-    #[arg(long, env = "VLTAVA_NODE_ID")]
-    node_id: Option<i32>,
-    /// When an acks=all produce is acknowledged: after fsync (group commit),
-    /// or once in the page cache as Kafka does by default [default: fsync]
-    #[arg(long, env = "VLTAVA_DURABILITY", value_enum)]
-    durability: Option<Durability>,
-    /// TOML file with settings: listen, data-dir, advertised-listener,
-    /// durability, and any Kafka config name ("num.partitions" = 3)
-    #[arg(long, env = "VLTAVA_CONFIG")]
-    config: Option<PathBuf>,
-    /// A Kafka-named setting, KEY=VALUE (repeatable), e.g. num.partitions=3
-    #[arg(long = "override", value_name = "KEY=VALUE")]
-    overrides: Vec<String>,
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+fn run() -> anyhow::Result<()> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
+    init_logging(cli.log_format, matches!(cli.command, Command::Server(_)));
     match cli.command {
         Command::Server(args) => {
-            let config = broker_config(args)?;
+            let print = args.print_config;
+            let server_matches = matches
+                .subcommand_matches("server")
+                .cloned()
+                .unwrap_or_default();
+            let settings = vltava::cli::server::settings(args, &server_matches)?;
+            if print {
+                print!("{}", vltava::cli::server::print_config(&settings.sources));
+                for key in &settings.ignored {
+                    println!("# ignored: {key} (not known to vltava)");
+                }
+                return Ok(());
+            }
+            for key in &settings.ignored {
+                tracing::warn!(key = %key, "ignoring a server.properties key vltava does not know");
+            }
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(vltava::server::run(config))
+                .block_on(vltava::server::run(settings.config, settings.admin))
+        }
+        Command::Topic(cmd) => vltava::cli::topic::run(cmd),
+        Command::Produce(args) => vltava::cli::produce::run(args),
+        Command::Consume(args) => vltava::cli::consume::run(args),
+        Command::Group(cmd) => vltava::cli::group::run(cmd),
+        Command::Cluster(cmd) => vltava::cli::cluster::run(cmd),
+        Command::Bench(cmd) => vltava::cli::bench::run(cmd),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "vltava", &mut std::io::stdout());
+            Ok(())
         }
     }
 }
 
-/// Merges flags/env, the TOML file and defaults into the broker config.
-fn broker_config(args: ServerArgs) -> anyhow::Result<BrokerConfig> {
-    let mut file: BTreeMap<String, toml::Value> = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
-        }
-        None => BTreeMap::new(),
-    };
-    let mut take = |key: &str| -> Option<String> {
-        file.remove(key).map(|v| match v {
-            toml::Value::String(s) => s,
-            other => other.to_string(),
-        })
-    };
-    let listen = match (args.listen, take("listen")) {
-        (Some(l), _) => l,
-        (None, Some(s)) => s.parse().with_context(|| format!("listen = {s:?}"))?,
-        (None, None) => "127.0.0.1:9092".parse()?,
-    };
-    let data_dir = args
-        .data_dir
-        .or_else(|| take("data-dir").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("vltava-data"));
-    let advertised = match args
-        .advertised_listener
-        .or_else(|| take("advertised-listener"))
-    {
-        Some(s) => {
-            let (host, port) = s
-                .rsplit_once(':')
-                .with_context(|| format!("advertised listener {s:?} is not HOST:PORT"))?;
-            Some((host.to_string(), port.parse().context("advertised port")?))
-        }
-        None => None,
-    };
-    let durability = match (args.durability, take("durability")) {
-        (Some(d), _) => d,
-        (None, Some(s)) => match s.as_str() {
-            "fsync" => Durability::Fsync,
-            "page-cache" => Durability::PageCache,
-            _ => bail!("durability = {s:?}: expected fsync or page-cache"),
-        },
-        (None, None) => Durability::Fsync,
-    };
-    let node_id = args.node_id;
-    let mut overrides: BTreeMap<String, String> = file
-        .into_iter()
-        .map(|(k, v)| {
-            let v = match v {
-                toml::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            (k, v)
-        })
-        .collect();
-    for o in &args.overrides {
-        let (k, v) = o
-            .split_once('=')
-            .with_context(|| format!("--override {o:?} is not KEY=VALUE"))?;
-        overrides.insert(k.trim().to_string(), v.trim().to_string());
+/// `tracing` to stderr; the broker logs at info by default, the client
+/// commands only warnings (their output is on stdout).
+fn init_logging(format: LogFormat, server: bool) {
+    let default = if server { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
     }
-    if let Some(id) = node_id {
-        overrides.insert("node.id".into(), id.to_string());
-    }
-    let config = BrokerConfig {
-        listen,
-        advertised,
-        data_dir,
-        durability,
-        overrides,
-    };
-    config.validate()?;
-    Ok(config)
 }

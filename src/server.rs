@@ -2,6 +2,7 @@
 //! readiness, checkpoints periodically, and shuts down cleanly on SIGTERM or
 //! SIGINT (stop accepting, fsync every log, write checkpoints).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,12 +10,22 @@ use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
+use crate::admin::AdminListener;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::net::Listener;
 
+/// Where the admin HTTP listener (`/metrics`, `/health`) binds.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminListen {
+    pub addr: SocketAddr,
+    /// Set explicitly: failing to bind stops the broker. The default address
+    /// only warns, so several brokers can run on one host.
+    pub explicit: bool,
+}
+
 /// Runs until a shutdown signal; returns after the clean shutdown.
-pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+pub async fn run(config: BrokerConfig, admin: Option<AdminListen>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let listen = config.listen;
     let advertised = config.advertised.clone();
@@ -29,7 +40,25 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let (host, port) = advertised.unwrap_or((bound.ip().to_string(), bound.port()));
     broker.set_endpoint(host, port);
 
+    let admin_listener = match admin {
+        None => None,
+        Some(a) => match AdminListener::bind(a.addr).await {
+            Ok(l) => Some(l),
+            Err(e) if !a.explicit => {
+                tracing::warn!(address = %a.addr, error = %e, "admin listener not started");
+                None
+            }
+            Err(e) => return Err(e).with_context(|| format!("binding admin listener {}", a.addr)),
+        },
+    };
+    let admin_bound = match &admin_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+
     let (stop_tx, stop_rx) = watch::channel(false);
+    let admin_serving =
+        admin_listener.map(|l| tokio::spawn(l.run(broker.clone(), stop_rx.clone())));
     let serving = tokio::spawn(listener.run(broker.clone(), stop_rx.clone()));
     let checkpoints = tokio::spawn(checkpoint_loop(broker.clone(), stop_rx.clone()));
     let group_timers = tokio::spawn(broker.groups.clone().run_timers(stop_rx));
@@ -43,6 +72,9 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     );
     // Scripts and tests wait for this exact line on stdout.
     println!("vltava listening on {bound}");
+    if let Some(addr) = admin_bound {
+        println!("vltava admin listening on {addr}");
+    }
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
@@ -52,6 +84,9 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     }
     let _ = stop_tx.send(true);
     let _ = serving.await;
+    if let Some(a) = admin_serving {
+        let _ = a.await;
+    }
     let _ = checkpoints.await;
     let _ = group_timers.await;
     tokio::task::spawn_blocking(move || broker.shutdown())

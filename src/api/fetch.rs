@@ -96,7 +96,15 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
         }
     };
 
+    // Counted once, for what is actually sent.
+    let metrics = crate::metrics::global();
     for (w, data) in wanted.iter().zip(partitions) {
+        if data.error_code != 0 {
+            metrics.fetch_error(data.error_code);
+        }
+        if let (Some(partition), Some(records)) = (&w.partition, &data.records) {
+            partition.stats.record_out(records);
+        }
         shells[w.topic].partitions.push(data);
     }
     ResponseKind::Fetch(FetchResponse::default().with_responses(shells))

@@ -85,6 +85,7 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
         })
         .collect();
     let response = ProduceResponse::default().with_responses(responses);
+    count_errors(&response);
     if acks == 0 && valid_acks {
         return Reply::None;
     }
@@ -102,6 +103,7 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
                 if let Err(e) = broker.wait_durable(&w.log, w.offset).await {
                     let r = &mut response.responses[w.topic].partition_responses[w.partition];
                     r.error_code = storage_error_code(&e);
+                    crate::metrics::global().produce_error(r.error_code);
                     r.base_offset = -1;
                 }
             }
@@ -112,6 +114,17 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
         }
         .boxed(),
     )
+}
+
+/// Counts each partition answered with an error, by code.
+fn count_errors(response: &ProduceResponse) {
+    let metrics = crate::metrics::global();
+    response
+        .responses
+        .iter()
+        .flat_map(|t| &t.partition_responses)
+        .filter(|p| p.error_code != 0)
+        .for_each(|p| metrics.produce_error(p.error_code));
 }
 
 fn error(index: i32, code: i16) -> PartitionProduceResponse {
@@ -150,6 +163,8 @@ fn append(
     let mut records = records.to_vec();
     match partition.append(&mut records, now) {
         Ok(info) => {
+            let messages = u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
+            partition.stats.record_in(records.len(), messages);
             let mut r = PartitionProduceResponse::default()
                 .with_base_offset(info.base_offset)
                 .with_log_append_time_ms(info.log_append_time);

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use crate::log::{AppendInfo, Log, LogConfig, LogError};
+use crate::metrics::PartitionStats;
 
 /// How far the log is known to be on disk, or that making it so failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub struct Partition {
     durable: watch::Sender<DurableMark>,
     /// Set while this partition waits in the flusher's queue.
     flush_queued: AtomicBool,
+    /// Bytes and messages produced to and fetched from this partition.
+    pub stats: PartitionStats,
 }
 
 impl Partition {
@@ -62,6 +65,7 @@ impl Partition {
                 failed: false,
             }),
             flush_queued: AtomicBool::new(false),
+            stats: PartitionStats::default(),
         }
     }
 
@@ -120,6 +124,11 @@ impl Partition {
     }
 
     /// Runs `f` with the log locked, for lookups that need the whole log.
+    /// Bytes of record batches in the log (all segments).
+    pub fn size_bytes(&self) -> u64 {
+        self.log.lock().size_bytes()
+    }
+
     pub fn with_log<T>(&self, f: impl FnOnce(&Log) -> T) -> T {
         f(&self.log.lock())
     }
@@ -138,7 +147,9 @@ impl Partition {
     pub(crate) fn flush_now(&self) {
         self.flush_queued.store(false, Ordering::Release);
         let (files, offset) = self.log.lock().unflushed();
+        let started = std::time::Instant::now();
         let synced = files.iter().try_for_each(|f| f.sync_data());
+        crate::metrics::global().fsync(started.elapsed());
         match synced {
             Ok(()) => {
                 self.log.lock().mark_flushed(offset);

@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
@@ -39,6 +40,8 @@ type PendingResponse = BoxFuture<'static, Outcome>;
 /// Serves one connection until the peer closes it or sends something bad.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let _ = stream.set_nodelay(true);
+    let metrics = crate::metrics::global();
+    metrics.connection_opened();
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<PendingResponse>(MAX_IN_FLIGHT);
     let writer = tokio::spawn(write_responses(wr, rx, peer));
@@ -66,6 +69,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     }
     drop(tx);
     let _ = writer.await;
+    metrics.connection_closed();
 }
 
 /// Decodes the header, dispatches, and returns the response to write.
@@ -80,16 +84,27 @@ async fn handle_frame(
     let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
         .map_err(|e| format!("malformed {api_key:?} v{version} request header: {e}"))?;
     let correlation_id = header.correlation_id;
+    let started = Instant::now();
+    let metrics = crate::metrics::global();
     let reply = api::handle(broker, api_key, header, frame, peer)
         .await
         .map_err(|e| e.to_string())?;
     Ok(match reply {
         Reply::Ready(response) => {
+            metrics.request(key, started.elapsed());
             let encoded = encode_response(correlation_id, response);
             async move { encoded }.boxed()
         }
-        Reply::Deferred(fut) => async move { encode_response(correlation_id, fut.await) }.boxed(),
-        Reply::None => async { Outcome::Silent }.boxed(),
+        Reply::Deferred(fut) => async move {
+            let response = fut.await;
+            metrics.request(key, started.elapsed());
+            encode_response(correlation_id, response)
+        }
+        .boxed(),
+        Reply::None => {
+            metrics.request(key, started.elapsed());
+            async { Outcome::Silent }.boxed()
+        }
     })
 }
 

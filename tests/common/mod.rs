@@ -40,6 +40,11 @@ pub struct TestBroker {
     extra_args: Vec<String>,
     /// Number of times the broker has been started on this data dir.
     starts: usize,
+    /// Without `--listen`/`--data-dir` (settings come from `extra_args`' config file).
+    raw: bool,
+    /// The `vltava admin listening on ADDR` line, once read.
+    admin_rx: Option<mpsc::Receiver<String>>,
+    admin: Option<SocketAddr>,
 }
 
 impl TestBroker {
@@ -51,6 +56,36 @@ impl TestBroker {
     /// Starts a broker with extra command-line arguments, e.g.
     /// `["--override", "num.partitions=3"]`.
     pub fn start_with(extra_args: &[&str]) -> TestBroker {
+        TestBroker::start_inner(extra_args, false)
+    }
+
+    /// Starts `vltava server` with exactly `args` (plus `--admin-listen
+    /// 127.0.0.1:0`): no `--listen` or `--data-dir`, so a config file decides.
+    pub fn start_raw(args: &[&str]) -> TestBroker {
+        TestBroker::start_inner(args, true)
+    }
+
+    /// The temp dir owned by this broker (config files may be written here
+    /// before a restart; `data_dir()` is its `data` subdirectory).
+    pub fn temp_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The admin HTTP address from the `vltava admin listening on` line.
+    pub fn admin_addr(&mut self) -> SocketAddr {
+        if let Some(a) = self.admin {
+            return a;
+        }
+        let rx = self.admin_rx.take().expect("broker not started");
+        let line = rx
+            .recv_timeout(STARTUP_TIMEOUT)
+            .expect("no `vltava admin listening on` line");
+        let addr: SocketAddr = line.parse().expect("admin address parses");
+        self.admin = Some(addr);
+        addr
+    }
+
+    fn start_inner(extra_args: &[&str], raw: bool) -> TestBroker {
         let dir = tempfile::Builder::new()
             .prefix("vltava-it-")
             .tempdir()
@@ -62,6 +97,9 @@ impl TestBroker {
             dir,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             starts: 0,
+            raw,
+            admin_rx: None,
+            admin: None,
         };
         broker.spawn();
         broker
@@ -127,12 +165,18 @@ impl TestBroker {
         let stderr_path = self.stderr_path(self.starts);
         let stderr_file = File::create(&stderr_path).expect("create stderr log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vltava"));
-        cmd.arg("server")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .args(&self.extra_args)
+        cmd.arg("server");
+        if !self.raw {
+            cmd.arg("--listen")
+                .arg("127.0.0.1:0")
+                .arg("--data-dir")
+                .arg(self.data_dir());
+        }
+        if !self.extra_args.iter().any(|a| a == "--admin-listen") {
+            // Never the shared default port: tests run brokers in parallel.
+            cmd.arg("--admin-listen").arg("127.0.0.1:0");
+        }
+        cmd.args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr_file));
@@ -146,6 +190,9 @@ impl TestBroker {
         // A reader thread forwards the ready line, then keeps draining stdout so
         // the broker can never block on a full pipe.
         let (tx, rx) = mpsc::channel::<Result<String, String>>();
+        let (admin_tx, admin_rx) = mpsc::channel::<String>();
+        self.admin_rx = Some(admin_rx);
+        self.admin = None;
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut sent = false;
@@ -163,6 +210,10 @@ impl TestBroker {
                             } else {
                                 seen.push(trimmed.to_string());
                             }
+                        } else if let Some(addr) =
+                            line.trim_end().strip_prefix("vltava admin listening on ")
+                        {
+                            let _ = admin_tx.send(addr.to_string());
                         }
                     }
                 }

@@ -1,0 +1,332 @@
+//! `vltava topic`: create, list, describe, delete, add partitions, alter
+//! configs — kafka-topics.sh and kafka-configs.sh for topics, through
+//! librdkafka's AdminClient.
+
+use anyhow::{bail, Context};
+use clap::Subcommand;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
+    ResourceSpecifier, TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::json;
+
+use super::{key_values, print_json, runtime, table, ClientArgs, FormatArgs, OutputFormat};
+
+#[derive(Subcommand, Debug)]
+pub enum TopicCommand {
+    /// Create a topic.
+    ///
+    /// Examples:
+    ///   vltava topic create orders
+    ///   vltava topic create orders -p 6 -c retention.ms=86400000 -c segment.bytes=104857600
+    #[command(verbatim_doc_comment)]
+    Create {
+        name: String,
+        /// Number of partitions [default: the broker's num.partitions]
+        #[arg(short, long)]
+        partitions: Option<i32>,
+        /// Replication factor [default: the broker's default.replication.factor]
+        #[arg(short, long)]
+        replication_factor: Option<i32>,
+        /// A topic config, KEY=VALUE (repeatable)
+        #[arg(short, long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// List topics with their partition counts.
+    ///
+    /// Examples:
+    ///   vltava topic list
+    ///   vltava topic list --internal --format json
+    #[command(verbatim_doc_comment)]
+    List {
+        /// Include internal topics (__consumer_offsets)
+        #[arg(long)]
+        internal: bool,
+        #[command(flatten)]
+        format: FormatArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show a topic's partitions (leader, replicas, ISR, offsets) and its configs.
+    ///
+    /// Examples:
+    ///   vltava topic describe orders
+    ///   vltava topic describe orders --format json
+    #[command(verbatim_doc_comment)]
+    Describe {
+        name: String,
+        #[command(flatten)]
+        format: FormatArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Delete topics.
+    ///
+    /// Example:
+    ///   vltava topic delete orders payments
+    #[command(verbatim_doc_comment)]
+    Delete {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Raise a topic's partition count to COUNT.
+    ///
+    /// Example:
+    ///   vltava topic add-partitions orders 12
+    #[command(verbatim_doc_comment)]
+    AddPartitions {
+        name: String,
+        /// The new total number of partitions
+        count: usize,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Set or remove topic configs (keeps the other overrides).
+    ///
+    /// Examples:
+    ///   vltava topic alter-config orders --set retention.ms=3600000
+    ///   vltava topic alter-config orders --delete retention.ms
+    #[command(verbatim_doc_comment)]
+    AlterConfig {
+        name: String,
+        /// A config to set, KEY=VALUE (repeatable)
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// A config override to remove (repeatable)
+        #[arg(long = "delete", value_name = "KEY")]
+        delete: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+fn admin(client: &ClientArgs) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+    Ok(client.client_config()?.create()?)
+}
+
+fn opts(client: &ClientArgs) -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(client.timeout()))
+}
+
+pub fn run(cmd: TopicCommand) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    match cmd {
+        TopicCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            client,
+        } => {
+            let configs = key_values(&configs, "--config")?;
+            let mut topic = NewTopic::new(
+                &name,
+                partitions.unwrap_or(-1),
+                TopicReplication::Fixed(replication_factor.unwrap_or(-1)),
+            );
+            for (k, v) in &configs {
+                topic = topic.set(k, v);
+            }
+            let results = rt.block_on(admin(&client)?.create_topics([&topic], &opts(&client)))?;
+            for r in results {
+                r.map_err(|(t, e)| anyhow::anyhow!("creating topic {t}: {e}"))?;
+            }
+            println!("Created topic {name}.");
+        }
+        TopicCommand::List {
+            internal,
+            format,
+            client,
+        } => {
+            let consumer: BaseConsumer = client.client_config()?.create()?;
+            let md = consumer.fetch_metadata(None, client.timeout())?;
+            let mut topics: Vec<(String, usize, usize)> = md
+                .topics()
+                .iter()
+                .filter(|t| internal || !t.name().starts_with("__"))
+                .map(|t| {
+                    let replicas = t.partitions().first().map_or(0, |p| p.replicas().len());
+                    (t.name().to_string(), t.partitions().len(), replicas)
+                })
+                .collect();
+            topics.sort();
+            match format.format {
+                OutputFormat::Json => print_json(&json!(topics
+                    .iter()
+                    .map(|(n, p, r)| json!({"name": n, "partitions": p, "replication_factor": r}))
+                    .collect::<Vec<_>>()))?,
+                OutputFormat::Table => {
+                    let rows: Vec<Vec<String>> = topics
+                        .iter()
+                        .map(|(n, p, r)| vec![n.clone(), p.to_string(), r.to_string()])
+                        .collect();
+                    print!("{}", table(&["TOPIC", "PARTITIONS", "REPLICAS"], &rows));
+                }
+            }
+        }
+        TopicCommand::Describe {
+            name,
+            format,
+            client,
+        } => describe(&rt, &name, format.format, &client)?,
+        TopicCommand::Delete { names, client } => {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let results = rt.block_on(admin(&client)?.delete_topics(&refs, &opts(&client)))?;
+            for r in results {
+                let t = r.map_err(|(t, e)| anyhow::anyhow!("deleting topic {t}: {e}"))?;
+                println!("Deleted topic {t}.");
+            }
+        }
+        TopicCommand::AddPartitions {
+            name,
+            count,
+            client,
+        } => {
+            let np = NewPartitions::new(&name, count);
+            let results = rt.block_on(admin(&client)?.create_partitions([&np], &opts(&client)))?;
+            for r in results {
+                r.map_err(|(t, e)| anyhow::anyhow!("adding partitions to {t}: {e}"))?;
+            }
+            println!("Topic {name} now has {count} partitions.");
+        }
+        TopicCommand::AlterConfig {
+            name,
+            set,
+            delete,
+            client,
+        } => {
+            if set.is_empty() && delete.is_empty() {
+                bail!("nothing to change: give --set KEY=VALUE or --delete KEY");
+            }
+            let set = key_values(&set, "--set")?;
+            let admin = admin(&client)?;
+            // AlterConfigs replaces every override: start from the current ones.
+            let current = rt.block_on(
+                admin.describe_configs([&ResourceSpecifier::Topic(&name)], &opts(&client)),
+            )?;
+            let resource = current
+                .into_iter()
+                .next()
+                .context("no DescribeConfigs result")?
+                .map_err(|e| anyhow::anyhow!("describing {name}: {e}"))?;
+            let mut values: Vec<(String, String)> = resource
+                .entries
+                .iter()
+                .filter(|e| e.source == ConfigSource::DynamicTopic)
+                .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+                .filter(|(k, _)| !delete.contains(k) && !set.iter().any(|(s, _)| s == k))
+                .collect();
+            values.extend(set);
+            let mut alter = AlterConfig::new(ResourceSpecifier::Topic(&name));
+            for (k, v) in &values {
+                alter = alter.set(k, v);
+            }
+            let results = rt.block_on(admin.alter_configs([&alter], &opts(&client)))?;
+            for r in results {
+                r.map_err(|(_, e)| anyhow::anyhow!("altering configs of {name}: {e}"))?;
+            }
+            println!("Altered configs of topic {name}.");
+        }
+    }
+    Ok(())
+}
+
+fn describe(
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    format: OutputFormat,
+    client: &ClientArgs,
+) -> anyhow::Result<()> {
+    let consumer: BaseConsumer = client.client_config()?.create()?;
+    let md = consumer.fetch_metadata(Some(name), client.timeout())?;
+    let topic = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == name)
+        .with_context(|| format!("topic {name} not found"))?;
+    if let Some(e) = topic.error() {
+        bail!(
+            "topic {name}: {}",
+            rdkafka::types::RDKafkaErrorCode::from(e)
+        );
+    }
+    let mut partitions = Vec::new();
+    for p in topic.partitions() {
+        let (low, high) = consumer.fetch_watermarks(name, p.id(), client.timeout())?;
+        partitions.push((
+            p.id(),
+            p.leader(),
+            p.replicas().to_vec(),
+            p.isr().to_vec(),
+            low,
+            high,
+        ));
+    }
+    let admin = admin(client)?;
+    let configs = rt
+        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(name)], &opts(client)))?
+        .into_iter()
+        .next()
+        .context("no DescribeConfigs result")?
+        .map_err(|e| anyhow::anyhow!("describing configs of {name}: {e}"))?;
+    let overrides: Vec<(String, String)> = configs
+        .entries
+        .iter()
+        .filter(|e| e.source == ConfigSource::DynamicTopic)
+        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
+        .collect();
+    let list = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    match format {
+        OutputFormat::Json => print_json(&json!({
+            "name": name,
+            "partitions": partitions.iter().map(|(id, leader, replicas, isr, low, high)| json!({
+                "partition": id, "leader": leader, "replicas": replicas, "isr": isr,
+                "log_start_offset": low, "log_end_offset": high,
+            })).collect::<Vec<_>>(),
+            "configs": overrides.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        }))?,
+        OutputFormat::Table => {
+            println!("Topic: {name}  Partitions: {}", partitions.len());
+            let rows: Vec<Vec<String>> = partitions
+                .iter()
+                .map(|(id, leader, replicas, isr, low, high)| {
+                    vec![
+                        id.to_string(),
+                        leader.to_string(),
+                        list(replicas),
+                        list(isr),
+                        low.to_string(),
+                        high.to_string(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &[
+                        "PARTITION",
+                        "LEADER",
+                        "REPLICAS",
+                        "ISR",
+                        "LOG-START-OFFSET",
+                        "LOG-END-OFFSET"
+                    ],
+                    &rows
+                )
+            );
+            if !overrides.is_empty() {
+                println!("Configs:");
+                for (k, v) in &overrides {
+                    println!("  {k}={v}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
