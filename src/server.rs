@@ -32,6 +32,10 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let serving = tokio::spawn(listener.run(broker.clone(), stop_rx.clone()));
     let checkpoints = tokio::spawn(checkpoint_loop(broker.clone(), stop_rx.clone()));
+    let log_manager = tokio::spawn(crate::broker::log_manager::run(
+        broker.clone(),
+        stop_rx.clone(),
+    ));
     let group_timers = tokio::spawn(broker.groups.clone().run_timers(stop_rx));
     tracing::info!(
         address = %bound,
@@ -54,6 +58,7 @@ pub async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let _ = serving.await;
     let _ = checkpoints.await;
     let _ = group_timers.await;
+    let _ = log_manager.await;
     tokio::task::spawn_blocking(move || broker.shutdown())
         .await
         .context("shutting down")??;
