@@ -192,7 +192,9 @@ pub fn validate(def: &ConfigDef, name: &str, value: &str) -> Result<(), ConfigEr
                 .ok_or_else(|| invalid("Not a number of type DOUBLE".into()))?;
             if let Valid::Between(min, max) = def.valid {
                 if !(min..=max).contains(&d) {
-                    return Err(invalid(format!("Value must be in the range [{min}, {max}]")));
+                    return Err(invalid(format!(
+                        "Value must be in the range [{min}, {max}]"
+                    )));
                 }
             }
             return Ok(());

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
-use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig as IncrementalConfig;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResponse;
 use kafka_protocol::messages::{
@@ -17,8 +17,8 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::broker::Broker;
 use super::errors::admin_error_code;
+use crate::broker::Broker;
 use crate::config::{
     topic_def, ConfigDef, ConfigError, ConfigSource, ConfigType, TopicConfig, CONFIG_DEFS,
 };
@@ -229,32 +229,36 @@ pub fn alter(broker: &Arc<Broker>, req: AlterConfigsRequest) -> ResponseKind {
 
 /// IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT (the last two
 /// for list configs only) applied to a topic's current overrides.
-pub fn incremental_alter(broker: &Arc<Broker>, req: IncrementalAlterConfigsRequest) -> ResponseKind {
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|res| {
-            let outcome = if res.resource_type == TOPIC {
-                match broker.topic(&res.resource_name) {
-                    Some(topic) => incremental_overrides(topic.config(), &res.configs).and_then(
-                        |config| apply(broker, &res.resource_name, config, req.validate_only),
-                    ),
-                    None => Err((
-                        ResponseError::UnknownTopicOrPartition.code(),
-                        "The topic does not exist.".to_string(),
-                    )),
-                }
-            } else {
-                Err(not_a_topic(res.resource_type, &res.resource_name))
-            };
-            let r = alter_response(res.resource_type, res.resource_name, outcome);
-            IncrementalResponse::default()
-                .with_resource_type(r.resource_type)
-                .with_resource_name(r.resource_name)
-                .with_error_code(r.error_code)
-                .with_error_message(r.error_message)
-        })
-        .collect();
+pub fn incremental_alter(
+    broker: &Arc<Broker>,
+    req: IncrementalAlterConfigsRequest,
+) -> ResponseKind {
+    let responses =
+        req.resources
+            .into_iter()
+            .map(|res| {
+                let outcome = if res.resource_type == TOPIC {
+                    match broker.topic(&res.resource_name) {
+                        Some(topic) => incremental_overrides(topic.config(), &res.configs)
+                            .and_then(|config| {
+                                apply(broker, &res.resource_name, config, req.validate_only)
+                            }),
+                        None => Err((
+                            ResponseError::UnknownTopicOrPartition.code(),
+                            "The topic does not exist.".to_string(),
+                        )),
+                    }
+                } else {
+                    Err(not_a_topic(res.resource_type, &res.resource_name))
+                };
+                let r = alter_response(res.resource_type, res.resource_name, outcome);
+                IncrementalResponse::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name)
+                    .with_error_code(r.error_code)
+                    .with_error_message(r.error_message)
+            })
+            .collect();
     ResponseKind::IncrementalAlterConfigs(
         IncrementalAlterConfigsResponse::default().with_responses(responses),
     )
@@ -286,14 +290,19 @@ fn incremental_overrides(
         let list = def.kind == ConfigType::List;
         match op.config_operation {
             SET => {
-                let v = value.ok_or_else(|| invalid(format!("Null value not supported for : {name}")))?;
+                let v = value
+                    .ok_or_else(|| invalid(format!("Null value not supported for : {name}")))?;
                 config.overrides.insert(name, v);
             }
             DELETE => {
                 config.overrides.remove(&name);
             }
             APPEND | SUBTRACT if !list => {
-                let what = if op.config_operation == APPEND { "append" } else { "subtract" };
+                let what = if op.config_operation == APPEND {
+                    "append"
+                } else {
+                    "subtract"
+                };
                 return Err(invalid(format!(
                     "Config value {what} is not allowed for config key: {name}"
                 )));
@@ -362,10 +371,13 @@ mod tests {
             .collect();
         assert_eq!(
             pairs,
-            vec![("cleanup.policy", "delete,compact"), ("segment.bytes", "4096")]
+            vec![
+                ("cleanup.policy", "delete,compact"),
+                ("segment.bytes", "4096")
+            ]
         );
-        let out = incremental_overrides(out, &[op("cleanup.policy", SUBTRACT, Some("delete"))])
-            .unwrap();
+        let out =
+            incremental_overrides(out, &[op("cleanup.policy", SUBTRACT, Some("delete"))]).unwrap();
         assert_eq!(out.overrides["cleanup.policy"], "compact");
         let err = incremental_overrides(start.clone(), &[op("retention.ms", APPEND, Some("1"))])
             .unwrap_err();

@@ -352,8 +352,9 @@ mod encode_tests {
                                     .with_resource_name(StrBytes::from_static_str("1")),
                             ]),
                     ),
-                    ApiKey::AlterConfigs => RequestKind::AlterConfigs(
-                        AlterConfigsRequest::default().with_resources(vec![
+                    ApiKey::AlterConfigs => {
+                        RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(
+                            vec![
                             alter_configs_request::AlterConfigsResource::default()
                                 .with_resource_type(2)
                                 .with_resource_name(StrBytes::from_static_str("t"))
@@ -363,8 +364,9 @@ mod encode_tests {
                             alter_configs_request::AlterConfigsResource::default()
                                 .with_resource_type(4)
                                 .with_resource_name(StrBytes::from_static_str("1")),
-                        ]),
-                    ),
+                        ],
+                        ))
+                    }
                     ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
                         IncrementalAlterConfigsRequest::default().with_resources(vec![
                             incremental_alter_configs_request::AlterConfigsResource::default()

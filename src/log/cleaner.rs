@@ -79,7 +79,7 @@ pub struct CleanerLimits {
 #[derive(Debug)]
 enum Outcome {
     /// Replace it with this cleaned segment (files named `.cleaned`).
-    Replace(LogSegment),
+    Replace(Box<LogSegment>),
     /// Nothing is left in it: delete it.
     Delete,
 }
@@ -149,7 +149,8 @@ impl Log {
                     Some(seg) => seg.read_header(0)?.map(|h| h.base_timestamp),
                     None => None,
                 };
-                first_ts.is_some_and(|ts| now_ms.saturating_sub(ts) > self.config.max_compaction_lag_ms)
+                first_ts
+                    .is_some_and(|ts| now_ms.saturating_sub(ts) > self.config.max_compaction_lag_ms)
             }
             None => false,
         };
@@ -172,9 +173,9 @@ impl Log {
         let dir = self.dir.clone();
         for rep in cleaned.replacements {
             let last = self.segments.len() - 1;
-            let found = self.segments[..last]
-                .iter()
-                .position(|s| s.base_offset() == rep.base && Arc::ptr_eq(s.log_file(), &rep.old_file));
+            let found = self.segments[..last].iter().position(|s| {
+                s.base_offset() == rep.base && Arc::ptr_eq(s.log_file(), &rep.old_file)
+            });
             let Some(i) = found else {
                 if let Outcome::Replace(seg) = rep.outcome {
                     seg.delete()?;
@@ -240,7 +241,10 @@ pub(crate) fn complete_swaps(dir: &Path) -> Result<(), LogError> {
     }
     let changed = !swapped_logs.is_empty() || !swapped_indexes.is_empty();
     for path in swapped_indexes {
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let stem = name.split('.').next().unwrap_or_default();
         if swapped_logs.iter().any(|s| s == stem) {
             let target = path.with_extension("");
@@ -310,7 +314,12 @@ fn decode(h: &BatchHeader, raw: &[u8]) -> Result<Vec<Record>, LogError> {
     let mut bytes = Bytes::copy_from_slice(raw);
     RecordBatchDecoder::decode(&mut bytes)
         .map(|set| set.records)
-        .map_err(|e| LogError::Corrupt(format!("cannot decode batch at offset {}: {e}", h.base_offset)))
+        .map_err(|e| {
+            LogError::Corrupt(format!(
+                "cannot decode batch at offset {}: {e}",
+                h.base_offset
+            ))
+        })
 }
 
 /// Spreads the cleaner's reads to at most `rate` bytes per second.
@@ -352,7 +361,10 @@ fn scan_transactions(plan: &CleanPlan, throttle: &mut Throttle) -> Result<Transa
                 continue;
             }
             if !h.is_control() {
-                pending.entry(h.producer_id).or_default().push(h.base_offset);
+                pending
+                    .entry(h.producer_id)
+                    .or_default()
+                    .push(h.base_offset);
                 continue;
             }
             let aborted = decode(&h, &raw)?
@@ -394,7 +406,10 @@ fn build_offset_map(
         let mut reader = BatchReader::new(seg, &plan.dir)?;
         while let Some((h, raw)) = reader.next()? {
             throttle.account(raw.len());
-            if h.is_control() || tx.aborted.contains(&h.base_offset) || tx.undecided.contains(&h.base_offset) {
+            if h.is_control()
+                || tx.aborted.contains(&h.base_offset)
+                || tx.undecided.contains(&h.base_offset)
+            {
                 continue;
             }
             for r in decode(&h, &raw)? {
@@ -443,7 +458,11 @@ pub fn clean(
     for seg in plan.segments.iter().filter(|s| s.base < map_end) {
         if stop() {
             for r in replacements {
-                if let Replacement { outcome: Outcome::Replace(s), .. } = r {
+                if let Replacement {
+                    outcome: Outcome::Replace(s),
+                    ..
+                } = r
+                {
                     s.delete()?;
                 }
             }
@@ -480,7 +499,9 @@ pub fn clean(
                 })
                 .collect();
             if kept.iter().any(|r| r.value.is_none()) {
-                let expiry = h.max_timestamp.saturating_add(plan.config.delete_retention_ms);
+                let expiry = h
+                    .max_timestamp
+                    .saturating_add(plan.config.delete_retention_ms);
                 tombstone_expiry = Some(tombstone_expiry.map_or(expiry, |t| t.min(expiry)));
             }
             stats.records_removed += (total - kept.len()) as u64;
@@ -508,7 +529,7 @@ pub fn clean(
         } else {
             out.seal()?;
             out.sync_all()?;
-            Outcome::Replace(out)
+            Outcome::Replace(Box::new(out))
         };
         replacements.push(Replacement {
             base: seg.base,
@@ -542,7 +563,12 @@ fn reencode(h: &BatchHeader, kept: &[Record]) -> Result<Vec<u8>, LogError> {
             compression,
         },
     )
-    .map_err(|e| LogError::Corrupt(format!("cannot re-encode batch at offset {}: {e}", h.base_offset)))?;
+    .map_err(|e| {
+        LogError::Corrupt(format!(
+            "cannot re-encode batch at offset {}: {e}",
+            h.base_offset
+        ))
+    })?;
     let mut out = buf.to_vec();
     if h.is_log_append_time() {
         batch::set_log_append_time(&mut out, h.max_timestamp);
@@ -577,9 +603,10 @@ impl ChunkWriter {
         if self.headers.is_empty() {
             return Ok(());
         }
-        out.append(&self.bytes, &self.headers, now).map_err(|e| match e {
-            AppendFailure::NothingWritten(e) | AppendFailure::Poisoned(e, _) => e,
-        })?;
+        out.append(&self.bytes, &self.headers, now)
+            .map_err(|e| match e {
+                AppendFailure::NothingWritten(e) | AppendFailure::Poisoned(e, _) => e,
+            })?;
         self.bytes.clear();
         self.headers.clear();
         Ok(())
@@ -657,7 +684,11 @@ mod tests {
             for set in RecordBatchDecoder::decode_all(&mut b).unwrap() {
                 for r in set.records {
                     let s = |b: &Bytes| String::from_utf8(b.to_vec()).unwrap();
-                    out.push((r.offset, r.key.as_ref().map(s).unwrap(), r.value.as_ref().map(s)));
+                    out.push((
+                        r.offset,
+                        r.key.as_ref().map(s).unwrap(),
+                        r.value.as_ref().map(s),
+                    ));
                     offset = r.offset + 1;
                 }
             }
@@ -678,11 +709,17 @@ mod tests {
     fn cleaning_keeps_the_latest_record_per_key_with_offsets_and_drops_old_tombstones() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::open(dir.path(), compact_config(), 0, 0).unwrap();
-        log.append(&mut keyed(&[("a", Some("1")), ("b", Some("1")), ("c", Some("1"))], 100), 1)
+        log.append(
+            &mut keyed(&[("a", Some("1")), ("b", Some("1")), ("c", Some("1"))], 100),
+            1,
+        )
+        .unwrap();
+        log.append(&mut keyed(&[("a", Some("2")), ("b", None)], 100), 1)
             .unwrap();
-        log.append(&mut keyed(&[("a", Some("2")), ("b", None)], 100), 1).unwrap();
-        log.append(&mut keyed(&[("c", Some("3")), ("d", Some("1"))], 5_000), 1).unwrap();
-        log.append(&mut keyed(&[("e", Some("active"))], 5_000), 1).unwrap();
+        log.append(&mut keyed(&[("c", Some("3")), ("d", Some("1"))], 5_000), 1)
+            .unwrap();
+        log.append(&mut keyed(&[("e", Some("active"))], 5_000), 1)
+            .unwrap();
         assert!(log.segment_count() >= 3, "{:?}", log.segment_base_offsets());
         let leo = log.log_end_offset();
 
@@ -724,11 +761,24 @@ mod tests {
             ..compact_config()
         };
         let mut log = Log::open(dir.path(), config, 0, 0).unwrap();
-        log.append(&mut keyed(&[("a", Some("1")), ("a", Some("2")), ("a", Some("3"))], 1_000), 1)
+        log.append(
+            &mut keyed(
+                &[("a", Some("1")), ("a", Some("2")), ("a", Some("3"))],
+                1_000,
+            ),
+            1,
+        )
+        .unwrap();
+        log.append(
+            &mut keyed(
+                &[("a", Some("4")), ("a", Some("5")), ("a", Some("6"))],
+                1_000,
+            ),
+            1,
+        )
+        .unwrap();
+        log.append(&mut keyed(&[("b", Some("1"))], 1_000), 1)
             .unwrap();
-        log.append(&mut keyed(&[("a", Some("4")), ("a", Some("5")), ("a", Some("6"))], 1_000), 1)
-            .unwrap();
-        log.append(&mut keyed(&[("b", Some("1"))], 1_000), 1).unwrap();
         assert!(!clean_once(&mut log, 5_000), "too young to clean");
         assert!(clean_once(&mut log, 20_000));
         assert_eq!(
@@ -741,10 +791,16 @@ mod tests {
     fn an_interrupted_swap_is_completed_and_an_unfinished_clean_is_discarded() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = Log::open(dir.path(), compact_config(), 0, 0).unwrap();
-        log.append(&mut keyed(&[("a", Some("1")), ("a", Some("2")), ("b", Some("1"))], 1), 1)
-            .unwrap();
-        log.append(&mut keyed(&[("c", Some("1")), ("c", Some("2")), ("c", Some("3"))], 1), 1)
-            .unwrap();
+        log.append(
+            &mut keyed(&[("a", Some("1")), ("a", Some("2")), ("b", Some("1"))], 1),
+            1,
+        )
+        .unwrap();
+        log.append(
+            &mut keyed(&[("c", Some("1")), ("c", Some("2")), ("c", Some("3"))], 1),
+            1,
+        )
+        .unwrap();
         log.append(&mut keyed(&[("z", Some("1"))], 1), 1).unwrap();
         let original = contents(&log);
         let plan = log.cleaner_plan(10).unwrap().unwrap();
@@ -769,7 +825,13 @@ mod tests {
         fs::rename(name("timeindex", CLEANED), name("timeindex", SWAP)).unwrap();
         fs::rename(name("log", CLEANED), name("log", SWAP)).unwrap();
         let log = Log::open(dir.path(), compact_config(), 0, 0).unwrap();
-        assert!(names().iter().all(|n| !n.ends_with(CLEANED) && !n.ends_with(SWAP)), "{:?}", names());
+        assert!(
+            names()
+                .iter()
+                .all(|n| !n.ends_with(CLEANED) && !n.ends_with(SWAP)),
+            "{:?}",
+            names()
+        );
         let got = contents(&log);
         assert_eq!(
             got.iter().map(|r| r.0).collect::<Vec<_>>(),

@@ -26,7 +26,9 @@ impl Log {
                 count = self
                     .segments
                     .iter()
-                    .take_while(|s| !s.is_empty() && now_ms.saturating_sub(s.max_timestamp()) > limit)
+                    .take_while(|s| {
+                        !s.is_empty() && now_ms.saturating_sub(s.max_timestamp()) > limit
+                    })
                     .count();
             }
             if self.config.retention_bytes >= 0 {

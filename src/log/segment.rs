@@ -149,16 +149,10 @@ impl LogSegment {
             .truncate(true)
             .open(&log_path)
             .at(&log_path)?;
-        let (mut offset_index, _) = OffsetIndex::open(
-            &name("index"),
-            base_offset,
-            config.segment_index_bytes,
-        )?;
-        let (mut time_index, _) = TimeIndex::open(
-            &name("timeindex"),
-            base_offset,
-            config.segment_index_bytes,
-        )?;
+        let (mut offset_index, _) =
+            OffsetIndex::open(&name("index"), base_offset, config.segment_index_bytes)?;
+        let (mut time_index, _) =
+            TimeIndex::open(&name("timeindex"), base_offset, config.segment_index_bytes)?;
         if !offset_index.is_empty() {
             offset_index.reset(&[])?;
         }

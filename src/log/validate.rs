@@ -74,7 +74,12 @@ pub(crate) fn check_records(
         let raw = &batches[pos..pos + h.total_size()];
         pos += h.total_size();
         if create_time && !h.is_control() && h.max_timestamp > latest {
-            return Err(out_of_range(h.max_timestamp, h.base_offset, earliest, latest));
+            return Err(out_of_range(
+                h.max_timestamp,
+                h.base_offset,
+                earliest,
+                latest,
+            ));
         }
         if !needs_decode(h) {
             if let Some(o) = out.as_mut() {
