@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::log::{LogConfig, TimestampType};
+use crate::log::{Codec, LogConfig, TimestampType};
 
 /// Kafka's config types, with the codes DescribeConfigs v3+ reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +20,7 @@ pub enum ConfigType {
     Int = 3,
     Short = 4,
     Long = 5,
+    Double = 6,
     List = 7,
 }
 
@@ -32,130 +33,61 @@ pub struct ConfigDef {
     pub topic_name: Option<&'static str>,
     pub kind: ConfigType,
     pub default: &'static str,
+    pub valid: Valid,
     pub doc: &'static str,
 }
 
+/// What values a config accepts (Kafka's `ConfigDef` validators).
+#[derive(Debug, Clone, Copy)]
+pub enum Valid {
+    /// Anything of the right type.
+    Any,
+    /// A number at least this large.
+    AtLeast(i64),
+    /// A double within `[min, max]`.
+    Between(f64, f64),
+    /// One of these strings.
+    OneOf(&'static [&'static str]),
+    /// A comma-separated list of these strings.
+    ListOf(&'static [&'static str]),
+}
+
+const CODECS: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
+const POLICIES: &[&str] = &["delete", "compact"];
+const LONG_MAX: &str = "9223372036854775807";
+
 /// Every config key Vltava knows, broker-level first, in Kafka's names.
 pub const CONFIG_DEFS: &[ConfigDef] = &[
-    def(
-        "node.id",
-        None,
-        ConfigType::Int,
-        "1",
-        "The node id of this broker.",
-    ),
-    def(
-        "num.partitions",
-        None,
-        ConfigType::Int,
-        "1",
-        "The default number of partitions per topic.",
-    ),
-    def(
-        "default.replication.factor",
-        None,
-        ConfigType::Short,
-        "1",
-        "The default replication factor for automatically created topics.",
-    ),
-    def(
-        "auto.create.topics.enable",
-        None,
-        ConfigType::Boolean,
-        "true",
-        "Enable auto creation of topic on the server.",
-    ),
-    def(
-        "message.max.bytes",
-        Some("max.message.bytes"),
-        ConfigType::Int,
-        "1048588",
-        "The largest record batch size allowed.",
-    ),
-    def(
-        "socket.request.max.bytes",
-        None,
-        ConfigType::Int,
-        "104857600",
-        "The maximum number of bytes in a socket request.",
-    ),
-    def(
-        "log.segment.bytes",
-        Some("segment.bytes"),
-        ConfigType::Int,
-        "1073741824",
-        "The maximum size of a single log file.",
-    ),
-    def(
-        "log.roll.ms",
-        Some("segment.ms"),
-        ConfigType::Long,
-        "604800000",
-        "The maximum time before a new log segment is rolled out (in milliseconds).",
-    ),
-    def(
-        "log.index.size.max.bytes",
-        Some("segment.index.bytes"),
-        ConfigType::Int,
-        "10485760",
-        "The maximum size in bytes of the offset index.",
-    ),
-    def(
-        "log.index.interval.bytes",
-        Some("index.interval.bytes"),
-        ConfigType::Int,
-        "4096",
-        "The interval with which we add an entry to the offset index.",
-    ),
-    def(
-        "log.message.timestamp.type",
-        Some("message.timestamp.type"),
-        ConfigType::String,
-        "CreateTime",
-        "Define whether the timestamp in the message is message create time or log append time.",
-    ),
-    def(
-        "log.retention.ms",
-        Some("retention.ms"),
-        ConfigType::Long,
-        "604800000",
-        "The number of milliseconds to keep a log file before deleting it.",
-    ),
-    def(
-        "log.retention.bytes",
-        Some("retention.bytes"),
-        ConfigType::Long,
-        "-1",
-        "The maximum size of the log before deleting it.",
-    ),
-    def(
-        "log.cleanup.policy",
-        Some("cleanup.policy"),
-        ConfigType::List,
-        "delete",
-        "The default cleanup policy for segments beyond the retention window.",
-    ),
-    def(
-        "compression.type",
-        Some("compression.type"),
-        ConfigType::String,
-        "producer",
-        "The final compression type for a given topic.",
-    ),
-    def(
-        "min.insync.replicas",
-        Some("min.insync.replicas"),
-        ConfigType::Int,
-        "1",
-        "The minimum number of replicas that must acknowledge a write for acks=all.",
-    ),
-    def(
-        "log.flush.offset.checkpoint.interval.ms",
-        None,
-        ConfigType::Int,
-        "60000",
-        "The frequency with which we update the persistent record of the last flush.",
-    ),
+    def("node.id", None, ConfigType::Int, "1", "The node id of this broker."),
+    def("num.partitions", None, ConfigType::Int, "1", "The default number of partitions per topic."),
+    def("default.replication.factor", None, ConfigType::Short, "1", "The default replication factor for automatically created topics."),
+    def("auto.create.topics.enable", None, ConfigType::Boolean, "true", "Enable auto creation of topic on the server."),
+    defv("message.max.bytes", Some("max.message.bytes"), ConfigType::Int, "1048588", Valid::AtLeast(0), "The largest record batch size allowed."),
+    def("socket.request.max.bytes", None, ConfigType::Int, "104857600", "The maximum number of bytes in a socket request."),
+    defv("log.segment.bytes", Some("segment.bytes"), ConfigType::Int, "1073741824", Valid::AtLeast(14), "The maximum size of a single log file."),
+    defv("log.roll.ms", Some("segment.ms"), ConfigType::Long, "604800000", Valid::AtLeast(1), "The maximum time before a new log segment is rolled out (in milliseconds)."),
+    defv("log.index.size.max.bytes", Some("segment.index.bytes"), ConfigType::Int, "10485760", Valid::AtLeast(4), "The maximum size in bytes of the offset index."),
+    defv("log.index.interval.bytes", Some("index.interval.bytes"), ConfigType::Int, "4096", Valid::AtLeast(0), "The interval with which we add an entry to the offset index."),
+    defv("log.message.timestamp.type", Some("message.timestamp.type"), ConfigType::String, "CreateTime", Valid::OneOf(TIMESTAMP_TYPES), "Define whether the timestamp in the message is message create time or log append time."),
+    defv("log.message.timestamp.before.max.ms", Some("message.timestamp.before.max.ms"), ConfigType::Long, LONG_MAX, Valid::AtLeast(0), "The maximum difference allowed between the timestamp when a broker receives a message and the timestamp specified in the message, for timestamps earlier than the broker's time."),
+    defv("log.message.timestamp.after.max.ms", Some("message.timestamp.after.max.ms"), ConfigType::Long, "3600000", Valid::AtLeast(0), "The maximum difference allowed between the timestamp when a broker receives a message and the timestamp specified in the message, for timestamps later than the broker's time."),
+    defv("log.retention.ms", Some("retention.ms"), ConfigType::Long, "604800000", Valid::AtLeast(-1), "The number of milliseconds to keep a log file before deleting it; -1 means no time limit."),
+    def("log.retention.bytes", Some("retention.bytes"), ConfigType::Long, "-1", "The maximum size of the log before deleting it; -1 means no size limit."),
+    defv("log.retention.check.interval.ms", None, ConfigType::Long, "300000", Valid::AtLeast(1), "The frequency in milliseconds that the log cleaner checks whether any log is eligible for deletion."),
+    defv("log.cleanup.policy", Some("cleanup.policy"), ConfigType::List, "delete", Valid::ListOf(POLICIES), "The default cleanup policy for segments beyond the retention window: delete, compact, or both."),
+    def("log.cleaner.enable", None, ConfigType::Boolean, "true", "Enable the log cleaner process to run on the server."),
+    defv("log.cleaner.backoff.ms", None, ConfigType::Long, "15000", Valid::AtLeast(0), "The amount of time to sleep when there are no logs to clean."),
+    defv("log.cleaner.dedupe.buffer.size", None, ConfigType::Long, "134217728", Valid::AtLeast(1024), "The total memory used for log deduplication by the cleaner."),
+    defv("log.cleaner.io.max.bytes.per.second", None, ConfigType::Double, "1.7976931348623157E308", Valid::Between(0.0, f64::MAX), "The log cleaner will be throttled so that the sum of its read and write i/o will be less than this value on average."),
+    defv("log.cleaner.min.cleanable.ratio", Some("min.cleanable.dirty.ratio"), ConfigType::Double, "0.5", Valid::Between(0.0, 1.0), "The minimum ratio of dirty log to total log for a log to be eligible for cleaning."),
+    defv("log.cleaner.min.compaction.lag.ms", Some("min.compaction.lag.ms"), ConfigType::Long, "0", Valid::AtLeast(0), "The minimum time a message will remain uncompacted in the log."),
+    defv("log.cleaner.max.compaction.lag.ms", Some("max.compaction.lag.ms"), ConfigType::Long, LONG_MAX, Valid::AtLeast(1), "The maximum time a message will remain ineligible for compaction in the log."),
+    defv("log.cleaner.delete.retention.ms", Some("delete.retention.ms"), ConfigType::Long, "86400000", Valid::AtLeast(0), "The amount of time to retain tombstone markers for log compacted topics."),
+    defv("compression.type", Some("compression.type"), ConfigType::String, "producer", Valid::OneOf(CODECS), "The final compression type for a given topic: a codec, or producer to keep the producer's."),
+    defv("min.insync.replicas", Some("min.insync.replicas"), ConfigType::Int, "1", Valid::AtLeast(1), "The minimum number of replicas that must acknowledge a write for acks=all."),
+    def("unclean.leader.election.enable", Some("unclean.leader.election.enable"), ConfigType::Boolean, "false", "Whether replicas not in the ISR may be elected leader as a last resort, even though doing so may result in data loss."),
+    def("log.flush.offset.checkpoint.interval.ms", None, ConfigType::Int, "60000", "The frequency with which we update the persistent record of the last flush."),
     def("group.initial.rebalance.delay.ms", None, ConfigType::Int, "3000", "The time the group coordinator waits for more consumers to join a new group before performing the first rebalance."),
     def("group.min.session.timeout.ms", None, ConfigType::Int, "6000", "The minimum allowed session timeout for registered consumers."),
     def("group.max.session.timeout.ms", None, ConfigType::Int, "1800000", "The maximum allowed session timeout for registered consumers."),
@@ -177,11 +109,23 @@ const fn def(
     default: &'static str,
     doc: &'static str,
 ) -> ConfigDef {
+    defv(name, topic_name, kind, default, Valid::Any, doc)
+}
+
+const fn defv(
+    name: &'static str,
+    topic_name: Option<&'static str>,
+    kind: ConfigType,
+    default: &'static str,
+    valid: Valid,
+    doc: &'static str,
+) -> ConfigDef {
     ConfigDef {
         name,
         topic_name,
         kind,
         default,
+        valid,
         doc,
     }
 }
@@ -199,9 +143,9 @@ pub fn topic_def(name: &str) -> Option<&'static ConfigDef> {
 /// A config value that does not parse or is out of range.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
-    #[error("unknown config {0}")]
+    #[error("Unknown config name: {0}")]
     Unknown(String),
-    #[error("invalid value {value:?} for configuration {name}: {reason}")]
+    #[error("Invalid value {value} for configuration {name}: {reason}")]
     Invalid {
         name: String,
         value: String,
@@ -209,54 +153,72 @@ pub enum ConfigError {
     },
 }
 
-/// Checks that `value` is well-formed for `def`.
+/// Checks that `value` is well-formed for `def`: its type, then its range
+/// or allowed values, with a message naming the key and the problem.
 pub fn validate(def: &ConfigDef, name: &str, value: &str) -> Result<(), ConfigError> {
-    let invalid = |reason: &str| ConfigError::Invalid {
+    let invalid = |reason: String| ConfigError::Invalid {
         name: name.to_string(),
         value: value.to_string(),
-        reason: reason.to_string(),
+        reason,
     };
-    match def.kind {
-        ConfigType::Boolean => match value {
-            "true" | "false" => Ok(()),
-            _ => Err(invalid("expected true or false")),
-        },
-        ConfigType::Int => value
-            .trim()
-            .parse::<i32>()
-            .map(|_| ())
-            .map_err(|_| invalid("expected a 32-bit integer")),
-        ConfigType::Short => value
-            .trim()
-            .parse::<i16>()
-            .map(|_| ())
-            .map_err(|_| invalid("expected a 16-bit integer")),
-        ConfigType::Long => value
-            .trim()
-            .parse::<i64>()
-            .map(|_| ())
-            .map_err(|_| invalid("expected a 64-bit integer")),
-        ConfigType::String if def.default == "CreateTime" => match value {
-            "CreateTime" | "LogAppendTime" => Ok(()),
-            _ => Err(invalid("expected CreateTime or LogAppendTime")),
-        },
-        ConfigType::String if def.default == "producer" => match value {
-            "producer" | "uncompressed" | "gzip" | "snappy" | "lz4" | "zstd" => Ok(()),
-            _ => Err(invalid(
-                "expected one of producer, uncompressed, gzip, snappy, lz4, zstd",
-            )),
-        },
-        ConfigType::List if def.default == "delete" => {
-            if value
-                .split(',')
-                .all(|p| matches!(p.trim(), "delete" | "compact"))
-            {
-                Ok(())
-            } else {
-                Err(invalid("expected delete, compact or both"))
+    let v = value.trim();
+    let number: Option<i128> = match def.kind {
+        ConfigType::Boolean => {
+            return match v.to_ascii_lowercase().as_str() {
+                "true" | "false" => Ok(()),
+                _ => Err(invalid("Expected value to be either true or false".into())),
             }
         }
-        ConfigType::String | ConfigType::List => Ok(()),
+        ConfigType::Int => Some(
+            v.parse::<i32>()
+                .map_err(|_| invalid("Not a number of type INT".into()))?
+                .into(),
+        ),
+        ConfigType::Short => Some(
+            v.parse::<i16>()
+                .map_err(|_| invalid("Not a number of type SHORT".into()))?
+                .into(),
+        ),
+        ConfigType::Long => Some(
+            v.parse::<i64>()
+                .map_err(|_| invalid("Not a number of type LONG".into()))?
+                .into(),
+        ),
+        ConfigType::Double => {
+            let d = v
+                .parse::<f64>()
+                .ok()
+                .filter(|d| d.is_finite())
+                .ok_or_else(|| invalid("Not a number of type DOUBLE".into()))?;
+            if let Valid::Between(min, max) = def.valid {
+                if !(min..=max).contains(&d) {
+                    return Err(invalid(format!(
+                        "Value must be in the range [{min}, {max}]"
+                    )));
+                }
+            }
+            return Ok(());
+        }
+        ConfigType::String | ConfigType::List => None,
+    };
+    match (def.valid, number) {
+        (Valid::AtLeast(min), Some(n)) if n < i128::from(min) => {
+            Err(invalid(format!("Value must be at least {min}")))
+        }
+        (Valid::OneOf(allowed), _) if !allowed.contains(&v) => Err(invalid(format!(
+            "String must be one of: {}",
+            allowed.join(", ")
+        ))),
+        (Valid::ListOf(allowed), _) => {
+            match v.split(',').map(str::trim).find(|p| !allowed.contains(p)) {
+                Some(bad) => Err(invalid(format!(
+                    "{bad:?} is not one of: {}",
+                    allowed.join(", ")
+                ))),
+                None => Ok(()),
+            }
+        }
+        _ => Ok(()),
     }
 }
 
@@ -308,6 +270,22 @@ impl BrokerConfig {
     }
     pub fn socket_request_max_bytes(&self) -> usize {
         self.int("socket.request.max.bytes", 104_857_600)
+    }
+    pub fn retention_check_interval_ms(&self) -> u64 {
+        self.int("log.retention.check.interval.ms", 300_000)
+    }
+    pub fn cleaner_enabled(&self) -> bool {
+        self.value("log.cleaner.enable").as_deref() != Some("false")
+    }
+    pub fn cleaner_backoff_ms(&self) -> u64 {
+        self.int("log.cleaner.backoff.ms", 15_000)
+    }
+    /// The cleaner's memory and I/O limits.
+    pub fn cleaner_limits(&self) -> crate::log::cleaner::CleanerLimits {
+        crate::log::cleaner::CleanerLimits {
+            dedupe_buffer_bytes: self.int("log.cleaner.dedupe.buffer.size", 134_217_728),
+            io_bytes_per_second: self.int("log.cleaner.io.max.bytes.per.second", f64::MAX),
+        }
     }
     pub fn checkpoint_interval_ms(&self) -> u64 {
         self.int("log.flush.offset.checkpoint.interval.ms", 60_000)
@@ -386,18 +364,18 @@ impl TopicConfig {
                 .map(|d| self.resolve(d, broker).0)
                 .unwrap_or_default()
         };
-        let defaults = LogConfig::default();
+        let d = LogConfig::default();
+        let policy = get("log.cleanup.policy");
+        let policies: Vec<&str> = policy.split(',').map(str::trim).collect();
         LogConfig {
-            segment_bytes: get("log.segment.bytes")
-                .parse()
-                .unwrap_or(defaults.segment_bytes),
-            segment_ms: get("log.roll.ms").parse().unwrap_or(defaults.segment_ms),
+            segment_bytes: get("log.segment.bytes").parse().unwrap_or(d.segment_bytes),
+            segment_ms: get("log.roll.ms").parse().unwrap_or(d.segment_ms),
             index_interval_bytes: get("log.index.interval.bytes")
                 .parse()
-                .unwrap_or(defaults.index_interval_bytes),
+                .unwrap_or(d.index_interval_bytes),
             segment_index_bytes: get("log.index.size.max.bytes")
                 .parse()
-                .unwrap_or(defaults.segment_index_bytes),
+                .unwrap_or(d.segment_index_bytes),
             timestamp_type: if get("log.message.timestamp.type") == "LogAppendTime" {
                 TimestampType::LogAppendTime
             } else {
@@ -405,7 +383,32 @@ impl TopicConfig {
             },
             max_message_bytes: get("message.max.bytes")
                 .parse()
-                .unwrap_or(defaults.max_message_bytes),
+                .unwrap_or(d.max_message_bytes),
+            timestamp_before_max_ms: get("log.message.timestamp.before.max.ms")
+                .parse()
+                .unwrap_or(d.timestamp_before_max_ms),
+            timestamp_after_max_ms: get("log.message.timestamp.after.max.ms")
+                .parse()
+                .unwrap_or(d.timestamp_after_max_ms),
+            retention_ms: get("log.retention.ms").parse().unwrap_or(d.retention_ms),
+            retention_bytes: get("log.retention.bytes")
+                .parse()
+                .unwrap_or(d.retention_bytes),
+            delete: policies.contains(&"delete"),
+            compact: policies.contains(&"compact"),
+            min_cleanable_ratio: get("log.cleaner.min.cleanable.ratio")
+                .parse()
+                .unwrap_or(d.min_cleanable_ratio),
+            min_compaction_lag_ms: get("log.cleaner.min.compaction.lag.ms")
+                .parse()
+                .unwrap_or(d.min_compaction_lag_ms),
+            max_compaction_lag_ms: get("log.cleaner.max.compaction.lag.ms")
+                .parse()
+                .unwrap_or(d.max_compaction_lag_ms),
+            delete_retention_ms: get("log.cleaner.delete.retention.ms")
+                .parse()
+                .unwrap_or(d.delete_retention_ms),
+            compression: Codec::parse(&get("compression.type")),
         }
     }
 }

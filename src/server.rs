@@ -61,6 +61,10 @@ pub async fn run(config: BrokerConfig, admin: Option<AdminListen>) -> anyhow::Re
         admin_listener.map(|l| tokio::spawn(l.run(broker.clone(), stop_rx.clone())));
     let serving = tokio::spawn(listener.run(broker.clone(), stop_rx.clone()));
     let checkpoints = tokio::spawn(checkpoint_loop(broker.clone(), stop_rx.clone()));
+    let log_manager = tokio::spawn(crate::broker::log_manager::run(
+        broker.clone(),
+        stop_rx.clone(),
+    ));
     let group_timers = tokio::spawn(broker.groups.clone().run_timers(stop_rx));
     tracing::info!(
         address = %bound,
@@ -89,6 +93,7 @@ pub async fn run(config: BrokerConfig, admin: Option<AdminListen>) -> anyhow::Re
     }
     let _ = checkpoints.await;
     let _ = group_timers.await;
+    let _ = log_manager.await;
     tokio::task::spawn_blocking(move || broker.shutdown())
         .await
         .context("shutting down")??;

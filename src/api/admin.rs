@@ -1,4 +1,4 @@
-//! Topic admin: CreateTopics, DeleteTopics, CreatePartitions.
+//! Topic admin: CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,14 +9,18 @@ use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{
     CreatableTopicConfigs, CreatableTopicResult,
 };
+use kafka_protocol::messages::delete_records_response::{
+    DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, ResponseKind, TopicName,
+    DeleteRecordsRequest, DeleteRecordsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::admin_error_code;
+use super::errors::{admin_error_code, log_error_code};
 use crate::broker::{AdminError, Broker};
 use crate::config::{TopicConfig, CONFIG_DEFS};
 
@@ -221,4 +225,44 @@ pub fn create_partitions(
         })
         .collect();
     ResponseKind::CreatePartitions(CreatePartitionsResponse::default().with_results(results))
+}
+
+/// DeleteRecords: moves each partition's log start offset (durably) to the
+/// requested offset, -1 meaning the high watermark.
+pub fn delete_records(broker: &Arc<Broker>, req: DeleteRecordsRequest) -> ResponseKind {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = broker.topic(&t.name);
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let r = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(p.partition_index)
+                        .with_low_watermark(-1);
+                    let partition = topic.as_ref().and_then(|t| t.partition(p.partition_index));
+                    match (&topic, partition) {
+                        (Some(t), Some(_)) if t.is_internal() => {
+                            r.with_error_code(ResponseError::InvalidTopicException.code())
+                        }
+                        (_, Some(partition)) => match broker.delete_records(&partition, p.offset) {
+                            Ok(low) => r.with_low_watermark(low),
+                            Err(e) => r.with_error_code(log_error_code(
+                                &e,
+                                &partition.topic,
+                                partition.index,
+                            )),
+                        },
+                        _ => r.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                    }
+                })
+                .collect();
+            DeleteRecordsTopicResult::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ResponseKind::DeleteRecords(DeleteRecordsResponse::default().with_topics(topics))
 }

@@ -1,16 +1,27 @@
-//! DescribeConfigs for topics and this broker, with sources and synonyms.
+//! Topic and broker configs: DescribeConfigs (with sources, synonyms and
+//! documentation), AlterConfigs and IncrementalAlterConfigs for topics.
+//! Validation is `config.rs`'s; persistence and application are the broker's.
 
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
-use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse, ResponseKind};
+use kafka_protocol::messages::incremental_alter_configs_request::AlterableConfig as IncrementalConfig;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncrementalResponse;
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, DescribeConfigsRequest, DescribeConfigsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ResponseKind,
+};
 use kafka_protocol::protocol::StrBytes;
 
+use super::errors::admin_error_code;
 use crate::broker::Broker;
-use crate::config::{ConfigDef, ConfigSource, TopicConfig, CONFIG_DEFS};
+use crate::config::{
+    topic_def, ConfigDef, ConfigError, ConfigSource, ConfigType, TopicConfig, CONFIG_DEFS,
+};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -147,4 +158,237 @@ fn broker_entry(broker: &Broker, def: &ConfigDef, opts: &Options) -> DescribeCon
         r.synonyms = syn;
     }
     r
+}
+
+/// A resource's alteration outcome: error code and message, or success.
+type Outcome = Result<(), (i16, String)>;
+
+fn alter_response(
+    resource_type: i8,
+    resource_name: StrBytes,
+    outcome: Outcome,
+) -> AlterConfigsResourceResponse {
+    let r = AlterConfigsResourceResponse::default()
+        .with_resource_type(resource_type)
+        .with_resource_name(resource_name);
+    match outcome {
+        Ok(()) => r,
+        Err((code, message)) => r
+            .with_error_code(code)
+            .with_error_message(Some(StrBytes::from_string(message))),
+    }
+}
+
+fn not_a_topic(resource_type: i8, name: &str) -> (i16, String) {
+    if resource_type == BROKER {
+        (
+            ResponseError::InvalidRequest.code(),
+            "Broker configs are static in Vltava: set them in the config file or with --override."
+                .to_string(),
+        )
+    } else {
+        (
+            ResponseError::InvalidRequest.code(),
+            format!("Unsupported resource type {resource_type} or name {name}"),
+        )
+    }
+}
+
+fn apply(broker: &Broker, topic: &str, config: TopicConfig, validate_only: bool) -> Outcome {
+    broker
+        .alter_topic_config(topic, config, validate_only)
+        .map_err(|e| (admin_error_code(&e), e.to_string()))
+}
+
+/// AlterConfigs: the given set replaces all of a topic's overrides.
+pub fn alter(broker: &Arc<Broker>, req: AlterConfigsRequest) -> ResponseKind {
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|res| {
+            let outcome = if res.resource_type == TOPIC {
+                let overrides = res
+                    .configs
+                    .iter()
+                    .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                    .collect();
+                apply(
+                    broker,
+                    &res.resource_name,
+                    TopicConfig { overrides },
+                    req.validate_only,
+                )
+            } else {
+                Err(not_a_topic(res.resource_type, &res.resource_name))
+            };
+            alter_response(res.resource_type, res.resource_name, outcome)
+        })
+        .collect();
+    ResponseKind::AlterConfigs(AlterConfigsResponse::default().with_responses(responses))
+}
+
+/// IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT (the last two
+/// for list configs only) applied to a topic's current overrides.
+pub fn incremental_alter(
+    broker: &Arc<Broker>,
+    req: IncrementalAlterConfigsRequest,
+) -> ResponseKind {
+    let responses =
+        req.resources
+            .into_iter()
+            .map(|res| {
+                let outcome = if res.resource_type == TOPIC {
+                    match broker.topic(&res.resource_name) {
+                        Some(topic) => incremental_overrides(topic.config(), &res.configs)
+                            .and_then(|config| {
+                                apply(broker, &res.resource_name, config, req.validate_only)
+                            }),
+                        None => Err((
+                            ResponseError::UnknownTopicOrPartition.code(),
+                            "The topic does not exist.".to_string(),
+                        )),
+                    }
+                } else {
+                    Err(not_a_topic(res.resource_type, &res.resource_name))
+                };
+                let r = alter_response(res.resource_type, res.resource_name, outcome);
+                IncrementalResponse::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name)
+                    .with_error_code(r.error_code)
+                    .with_error_message(r.error_message)
+            })
+            .collect();
+    ResponseKind::IncrementalAlterConfigs(
+        IncrementalAlterConfigsResponse::default().with_responses(responses),
+    )
+}
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+
+fn incremental_overrides(
+    mut config: TopicConfig,
+    ops: &[IncrementalConfig],
+) -> Result<TopicConfig, (i16, String)> {
+    let invalid = |m: String| (ResponseError::InvalidConfig.code(), m);
+    let mut seen = std::collections::HashSet::new();
+    for op in ops {
+        let name = op.name.to_string();
+        if !seen.insert(name.clone()) {
+            return Err((
+                ResponseError::InvalidRequest.code(),
+                format!("Error due to duplicate config keys: {name}"),
+            ));
+        }
+        let Some(def) = topic_def(&name) else {
+            return Err(invalid(ConfigError::Unknown(name).to_string()));
+        };
+        let value = op.value.as_ref().map(|v| v.to_string());
+        let list = def.kind == ConfigType::List;
+        match op.config_operation {
+            SET => {
+                let v = value
+                    .ok_or_else(|| invalid(format!("Null value not supported for : {name}")))?;
+                config.overrides.insert(name, v);
+            }
+            DELETE => {
+                config.overrides.remove(&name);
+            }
+            APPEND | SUBTRACT if !list => {
+                let what = if op.config_operation == APPEND {
+                    "append"
+                } else {
+                    "subtract"
+                };
+                return Err(invalid(format!(
+                    "Config value {what} is not allowed for config key: {name}"
+                )));
+            }
+            APPEND | SUBTRACT => {
+                let current = config
+                    .overrides
+                    .get(&name)
+                    .cloned()
+                    .unwrap_or_else(|| def.default.to_string());
+                let mut items: Vec<String> = current
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let given = value.unwrap_or_default();
+                for item in given.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                    if op.config_operation == APPEND {
+                        if !items.iter().any(|i| i == item) {
+                            items.push(item.to_string());
+                        }
+                    } else {
+                        items.retain(|i| i != item);
+                    }
+                }
+                config.overrides.insert(name, items.join(","));
+            }
+            other => {
+                return Err((
+                    ResponseError::InvalidRequest.code(),
+                    format!("Unknown config operation {other} for {name}"),
+                ))
+            }
+        }
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(name: &str, operation: i8, value: Option<&str>) -> IncrementalConfig {
+        IncrementalConfig::default()
+            .with_name(StrBytes::from_string(name.to_string()))
+            .with_config_operation(operation)
+            .with_value(value.map(|v| StrBytes::from_string(v.to_string())))
+    }
+
+    #[test]
+    fn incremental_operations_set_delete_append_and_subtract() {
+        let start = TopicConfig::from_pairs([("retention.ms", "1000")]).unwrap();
+        let out = incremental_overrides(
+            start.clone(),
+            &[
+                op("retention.ms", DELETE, None),
+                op("segment.bytes", SET, Some("4096")),
+                op("cleanup.policy", APPEND, Some("compact")),
+            ],
+        )
+        .unwrap();
+        let pairs: Vec<(&str, &str)> = out
+            .overrides
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("cleanup.policy", "delete,compact"),
+                ("segment.bytes", "4096")
+            ]
+        );
+        let out =
+            incremental_overrides(out, &[op("cleanup.policy", SUBTRACT, Some("delete"))]).unwrap();
+        assert_eq!(out.overrides["cleanup.policy"], "compact");
+        let err = incremental_overrides(start.clone(), &[op("retention.ms", APPEND, Some("1"))])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            (
+                ResponseError::InvalidConfig.code(),
+                "Config value append is not allowed for config key: retention.ms".to_string()
+            )
+        );
+        let err = incremental_overrides(start, &[op("no.such", SET, Some("1"))]).unwrap_err();
+        assert_eq!(err.0, ResponseError::InvalidConfig.code());
+    }
 }

@@ -24,6 +24,7 @@ pub fn batch_error_code(err: &BatchError) -> i16 {
         BatchError::Corrupt(_) => ResponseError::CorruptMessage.code(),
         BatchError::Invalid(_) => ResponseError::InvalidRecord.code(),
         BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
+        BatchError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp.code(),
     }
 }
 

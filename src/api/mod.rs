@@ -35,6 +35,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeTopicPartitions, 0, 0),
@@ -128,6 +131,9 @@ pub async fn handle(
         RequestKind::DeleteTopics(req) => ready(admin::delete_topics(broker, req, version)),
         RequestKind::CreatePartitions(req) => ready(admin::create_partitions(broker, req, version)),
         RequestKind::DescribeConfigs(req) => ready(configs::describe(broker, req, version)),
+        RequestKind::AlterConfigs(req) => ready(configs::alter(broker, req)),
+        RequestKind::IncrementalAlterConfigs(req) => ready(configs::incremental_alter(broker, req)),
+        RequestKind::DeleteRecords(req) => ready(admin::delete_records(broker, req)),
         RequestKind::DescribeCluster(req) => ready(cluster::describe_cluster(broker, req)),
         RequestKind::DescribeTopicPartitions(req) => {
             ready(cluster::describe_topic_partitions(broker, req))
@@ -345,6 +351,48 @@ mod encode_tests {
                                     .with_resource_type(4)
                                     .with_resource_name(StrBytes::from_static_str("1")),
                             ]),
+                    ),
+                    ApiKey::AlterConfigs => {
+                        RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(
+                            vec![
+                            alter_configs_request::AlterConfigsResource::default()
+                                .with_resource_type(2)
+                                .with_resource_name(StrBytes::from_static_str("t"))
+                                .with_configs(vec![alter_configs_request::AlterableConfig::default()
+                                    .with_name(StrBytes::from_static_str("retention.ms"))
+                                    .with_value(Some(StrBytes::from_static_str("-2")))]),
+                            alter_configs_request::AlterConfigsResource::default()
+                                .with_resource_type(4)
+                                .with_resource_name(StrBytes::from_static_str("1")),
+                        ],
+                        ))
+                    }
+                    ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
+                        IncrementalAlterConfigsRequest::default().with_resources(vec![
+                            incremental_alter_configs_request::AlterConfigsResource::default()
+                                .with_resource_type(2)
+                                .with_resource_name(StrBytes::from_static_str("t"))
+                                .with_configs(vec![
+                                    incremental_alter_configs_request::AlterableConfig::default()
+                                        .with_name(StrBytes::from_static_str("retention.ms"))
+                                        .with_config_operation(0)
+                                        .with_value(Some(StrBytes::from_static_str("86400000"))),
+                                ]),
+                        ]),
+                    ),
+                    ApiKey::DeleteRecords => RequestKind::DeleteRecords(
+                        DeleteRecordsRequest::default().with_topics(vec![
+                            delete_records_request::DeleteRecordsTopic::default()
+                                .with_name(name("t"))
+                                .with_partitions(vec![
+                                    delete_records_request::DeleteRecordsPartition::default()
+                                        .with_partition_index(0)
+                                        .with_offset(-1),
+                                    delete_records_request::DeleteRecordsPartition::default()
+                                        .with_partition_index(7)
+                                        .with_offset(0),
+                                ]),
+                        ]),
                     ),
                     ApiKey::DescribeCluster => {
                         RequestKind::DescribeCluster(DescribeClusterRequest::default())

@@ -6,6 +6,7 @@
 //! sockets or protocol structs.
 
 pub mod flusher;
+pub mod log_manager;
 pub mod metadata;
 pub mod partition;
 pub mod topic;
@@ -354,6 +355,59 @@ impl Broker {
         self.publish_topics();
         tracing::info!(topic = name, partitions = count, "added partitions");
         Ok(())
+    }
+
+    /// Replaces a topic's config overrides (AlterConfigs and
+    /// IncrementalAlterConfigs compute the new set), persists them in the
+    /// topic registry and applies them to every partition's log.
+    pub fn alter_topic_config(
+        &self,
+        name: &str,
+        config: TopicConfig,
+        validate_only: bool,
+    ) -> Result<(), AdminError> {
+        let store = self.store.lock();
+        let Some(topic) = self.topic(name) else {
+            return Err(AdminError::UnknownTopic(name.to_string()));
+        };
+        // Re-validate the whole set: every key known, every value well-formed.
+        let config = TopicConfig::from_pairs(
+            config
+                .overrides
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )?;
+        if validate_only {
+            return Ok(());
+        }
+        let mut record = topic.record();
+        record.configs = config.overrides.clone();
+        let records = self
+            .records()
+            .into_iter()
+            .map(|r| if r.name == name { record.clone() } else { r })
+            .collect();
+        store.save_topics(records).map_err(AdminError::Storage)?;
+        let log_config = config.log_config(&self.config);
+        topic.set_config(config);
+        for p in topic.partitions() {
+            p.set_log_config(log_config.clone());
+        }
+        tracing::info!(topic = name, "altered topic config");
+        Ok(())
+    }
+
+    /// DeleteRecords for one partition: the new log start offset, made
+    /// durable in the log start offset checkpoint before returning.
+    pub fn delete_records(
+        &self,
+        partition: &Partition,
+        offset: i64,
+    ) -> Result<i64, crate::log::LogError> {
+        let low = partition.delete_records_before(offset)?;
+        self.write_checkpoints()
+            .map_err(|e| crate::log::LogError::Io(std::io::Error::other(format!("{e:#}"))))?;
+        Ok(low)
     }
 
     fn records(&self) -> Vec<TopicRecord> {

@@ -11,6 +11,8 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use crate::log::cleaner::{self, CleanStats, CleanerLimits};
+use crate::log::retention::RetentionOutcome;
 use crate::log::{AppendInfo, Log, LogConfig, LogError};
 use crate::metrics::PartitionStats;
 
@@ -135,6 +137,48 @@ impl Partition {
 
     pub fn set_log_config(&self, config: LogConfig) {
         self.log.lock().set_config(config);
+    }
+
+    /// Deletes segments past retention or below the log start offset.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<RetentionOutcome, LogError> {
+        self.log.lock().delete_old_segments(now_ms)
+    }
+
+    /// DeleteRecords: moves the log start offset to `offset` (-1: the high
+    /// watermark). Returns the new log start offset.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let hw = self.high_watermark();
+        let mut log = self.log.lock();
+        let offset = if offset == -1 { hw } else { offset };
+        if offset > hw || offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: log.log_start_offset(),
+                log_end_offset: hw,
+            });
+        }
+        log.advance_log_start_offset(offset)?;
+        Ok(log.log_start_offset())
+    }
+
+    /// One compaction pass if one is due: planned and installed under the
+    /// lock, the segments cleaned outside it so appends and fetches go on.
+    pub fn clean(
+        &self,
+        now_ms: i64,
+        limits: CleanerLimits,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<CleanStats>, LogError> {
+        let Some(plan) = self.log.lock().cleaner_plan(now_ms)? else {
+            return Ok(None);
+        };
+        tracing::debug!(topic = %self.topic, partition = self.index, "log cleaner started cleaning");
+        let Some(cleaned) = cleaner::clean(&plan, limits, stop)? else {
+            return Ok(None);
+        };
+        let stats = cleaned.stats;
+        self.log.lock().install_cleaned(cleaned)?;
+        Ok(Some(stats))
     }
 
     /// Marks the partition as waiting for the flusher; false if it already was.

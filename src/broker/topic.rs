@@ -51,6 +51,10 @@ impl Topic {
         self.config.read().clone()
     }
 
+    pub(super) fn set_config(&self, config: TopicConfig) {
+        *self.config.write() = config;
+    }
+
     /// Kafka's internal topics start with `__` (consumer offsets, transactions).
     pub fn is_internal(&self) -> bool {
         self.name.starts_with("__")

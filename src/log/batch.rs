@@ -42,6 +42,9 @@ pub enum BatchError {
     /// Kafka error MESSAGE_TOO_LARGE.
     #[error("record batch of {size} bytes exceeds the limit of {limit}")]
     TooLarge { size: usize, limit: usize },
+    /// Kafka error INVALID_TIMESTAMP: outside `message.timestamp.{before,after}.max.ms`.
+    #[error("{0}")]
+    InvalidTimestamp(String),
 }
 
 /// The fixed 61-byte header of a v2 record batch.

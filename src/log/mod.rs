@@ -7,12 +7,16 @@
 
 pub mod batch;
 pub mod checkpoint;
+pub mod cleaner;
 pub mod error;
 pub mod index;
 pub mod partition_log;
 pub mod recovery;
+pub mod retention;
 pub mod segment;
+pub mod validate;
 
 pub use batch::{BatchError, BatchHeader};
 pub use error::LogError;
 pub use partition_log::{AppendInfo, FetchSlice, Log, LogConfig, TimestampType};
+pub use validate::Codec;

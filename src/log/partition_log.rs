@@ -9,9 +9,11 @@ use std::sync::Arc;
 
 use super::batch::{self, validate_batches, BatchHeader};
 use super::checkpoint::sync_dir;
+use super::cleaner::complete_swaps;
 use super::error::{IoContext, LogError};
 use super::recovery::recover_segments;
 use super::segment::{AppendFailure, LogSegment};
+use super::validate::{check_records, Codec};
 
 /// Which timestamp the log stores for appended batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,38 @@ pub struct LogConfig {
     pub timestamp_type: TimestampType,
     /// `max.message.bytes`: the largest batch accepted.
     pub max_message_bytes: usize,
+    /// `message.timestamp.before.max.ms` / `after.max.ms`: how far a CreateTime
+    /// timestamp may lie behind / ahead of the broker's clock.
+    pub timestamp_before_max_ms: i64,
+    pub timestamp_after_max_ms: i64,
+    /// `retention.ms` (-1: no limit), by each segment's largest timestamp.
+    pub retention_ms: i64,
+    /// `retention.bytes` (-1: no limit).
+    pub retention_bytes: i64,
+    /// `cleanup.policy` contains `delete` / `compact`.
+    pub delete: bool,
+    pub compact: bool,
+    /// `min.cleanable.dirty.ratio`.
+    pub min_cleanable_ratio: f64,
+    /// `min.compaction.lag.ms` / `max.compaction.lag.ms`.
+    pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
+    /// `delete.retention.ms`: how long tombstones stay readable.
+    pub delete_retention_ms: i64,
+    /// `compression.type`: the codec batches are stored in.
+    pub compression: Codec,
+}
+
+impl LogConfig {
+    /// Kafka's `maxSegmentMs`: a compacted log also rolls by `max.compaction.lag.ms`,
+    /// so no record waits in the active segment longer than that.
+    pub fn roll_ms(&self) -> i64 {
+        if self.compact {
+            self.segment_ms.min(self.max_compaction_lag_ms)
+        } else {
+            self.segment_ms
+        }
+    }
 }
 
 impl Default for LogConfig {
@@ -46,6 +80,17 @@ impl Default for LogConfig {
             segment_index_bytes: 10 * 1024 * 1024,
             timestamp_type: TimestampType::CreateTime,
             max_message_bytes: 1_048_588,
+            timestamp_before_max_ms: i64::MAX,
+            timestamp_after_max_ms: 3_600_000,
+            retention_ms: 7 * 24 * 60 * 60 * 1000,
+            retention_bytes: -1,
+            delete: true,
+            compact: false,
+            min_cleanable_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 24 * 60 * 60 * 1000,
+            compression: Codec::Producer,
         }
     }
 }
@@ -94,11 +139,15 @@ impl FetchSlice {
 /// The log of one partition. Not internally synchronized: callers wrap it in a lock.
 #[derive(Debug)]
 pub struct Log {
-    dir: PathBuf,
-    config: LogConfig,
+    pub(super) dir: PathBuf,
+    pub(super) config: LogConfig,
     /// Ordered by base offset; never empty; the last one is the active segment.
-    segments: Vec<LogSegment>,
-    log_start_offset: i64,
+    pub(super) segments: Vec<LogSegment>,
+    pub(super) log_start_offset: i64,
+    /// The cleaner's position: offsets below it are clean (deduplicated).
+    pub(super) first_dirty_offset: i64,
+    /// When the earliest tombstone the cleaner kept may be removed.
+    pub(super) tombstone_expiry: Option<i64>,
     recovery_point: i64,
     /// Set when a failed write could not be undone; appends are refused after that.
     offline: Option<String>,
@@ -122,6 +171,7 @@ impl Log {
         log_start_offset: i64,
     ) -> Result<Log, LogError> {
         fs::create_dir_all(dir).at(dir)?;
+        complete_swaps(dir)?;
         let mut bases = Vec::new();
         let mut index_files = Vec::new();
         for entry in fs::read_dir(dir).at(dir)? {
@@ -197,6 +247,8 @@ impl Log {
             config,
             segments,
             log_start_offset,
+            first_dirty_offset: log_start_offset,
+            tombstone_expiry: None,
             recovery_point: recovery_point.clamp(0, leo),
             offline: None,
         })
@@ -232,7 +284,16 @@ impl Log {
                 self.dir.display()
             ))));
         }
-        let headers = validate_batches(records, self.config.max_message_bytes)?;
+        let mut headers = validate_batches(records, self.config.max_message_bytes)?;
+        let mut replaced;
+        let records: &mut [u8] = match check_records(records, &headers, &self.config, now_ms)? {
+            Some(recompressed) => {
+                replaced = recompressed;
+                headers = validate_batches(&replaced, self.config.max_message_bytes)?;
+                &mut replaced
+            }
+            None => records,
+        };
         let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
         let base_offset = self.log_end_offset();
         let mut next = base_offset;
@@ -277,7 +338,7 @@ impl Log {
 
     /// Rolls a new active segment if the current one is non-empty and full by
     /// size, age, index capacity or relative-offset range.
-    fn maybe_roll(
+    pub(super) fn maybe_roll(
         &mut self,
         incoming_bytes: usize,
         last_offset: i64,
@@ -292,15 +353,20 @@ impl Log {
         let by_size = active.size() + incoming_bytes as u64 > segment_bytes;
         let by_time = active
             .first_append_ms()
-            .is_some_and(|t| now_ms.saturating_sub(t) >= self.config.segment_ms);
+            .is_some_and(|t| now_ms.saturating_sub(t) >= self.config.roll_ms());
         let by_index = active.offset_index().is_full(incoming_batches)
             || active.time_index().is_full(incoming_batches + 1);
         let by_offset = last_offset - active.base_offset() > i64::from(i32::MAX);
         if !(by_size || by_time || by_index || by_offset) {
             return Ok(());
         }
+        tracing::debug!(dir = %self.dir.display(), by_size, by_time, by_index, by_offset, "rolling segment");
+        self.roll()
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset.
+    pub(super) fn roll(&mut self) -> Result<(), LogError> {
         let new_base = self.log_end_offset();
-        tracing::debug!(dir = %self.dir.display(), new_base, by_size, by_time, by_index, by_offset, "rolling segment");
         let last = self.segments.len() - 1;
         self.segments[last].seal()?;
         let seg = LogSegment::create(&self.dir, new_base, &self.config)?;

@@ -129,7 +129,19 @@ fn wall_clock_ms() -> i64 {
 impl LogSegment {
     /// Creates a new, empty segment (replacing any stale files of that name).
     pub fn create(dir: &Path, base_offset: i64, config: &LogConfig) -> Result<Self, LogError> {
-        let log_path = dir.join(segment_file_name(base_offset, "log"));
+        Self::create_named(dir, base_offset, "", config)
+    }
+
+    /// Creates a new, empty segment whose three file names end in `suffix`
+    /// (the cleaner writes `<base>.log.cleaned` and its indexes this way).
+    pub(crate) fn create_named(
+        dir: &Path,
+        base_offset: i64,
+        suffix: &str,
+        config: &LogConfig,
+    ) -> Result<Self, LogError> {
+        let name = |ext: &str| dir.join(segment_file_name(base_offset, ext) + suffix);
+        let log_path = name("log");
         let log = OpenOptions::new()
             .read(true)
             .write(true)
@@ -137,16 +149,10 @@ impl LogSegment {
             .truncate(true)
             .open(&log_path)
             .at(&log_path)?;
-        let (mut offset_index, _) = OffsetIndex::open(
-            &dir.join(segment_file_name(base_offset, "index")),
-            base_offset,
-            config.segment_index_bytes,
-        )?;
-        let (mut time_index, _) = TimeIndex::open(
-            &dir.join(segment_file_name(base_offset, "timeindex")),
-            base_offset,
-            config.segment_index_bytes,
-        )?;
+        let (mut offset_index, _) =
+            OffsetIndex::open(&name("index"), base_offset, config.segment_index_bytes)?;
+        let (mut time_index, _) =
+            TimeIndex::open(&name("timeindex"), base_offset, config.segment_index_bytes)?;
         if !offset_index.is_empty() {
             offset_index.reset(&[])?;
         }
