@@ -538,3 +538,69 @@ fn cluster_info_reports_the_broker_and_cluster_id() {
         .expect("cluster.id");
     assert_eq!(info["cluster_id"], id);
 }
+
+#[test]
+fn topic_alter_config_sets_deletes_and_refuses_bad_values() {
+    let broker = TestBroker::start();
+    let b = broker.bootstrap();
+    vltava(&["topic", "create", "altered", "-p", "1", "-b", &b], b"");
+    let configs = |b: &str| {
+        json(&vltava(
+            &["topic", "describe", "altered", "-b", b, "--format", "json"],
+            b"",
+        ))["configs"]
+            .clone()
+    };
+    vltava(
+        &[
+            "topic",
+            "alter-config",
+            "altered",
+            "--set",
+            "retention.ms=3600000",
+            "--set",
+            "cleanup.policy=compact",
+            "-b",
+            &b,
+        ],
+        b"",
+    );
+    assert_eq!(
+        configs(&b),
+        serde_json::json!({"cleanup.policy": "compact", "retention.ms": "3600000"})
+    );
+    vltava(
+        &[
+            "topic",
+            "alter-config",
+            "altered",
+            "--delete",
+            "cleanup.policy",
+            "-b",
+            &b,
+        ],
+        b"",
+    );
+    assert_eq!(configs(&b), serde_json::json!({"retention.ms": "3600000"}));
+
+    // An invalid value is refused by the broker and nothing changes.
+    let out = Command::new(env!("CARGO_BIN_EXE_vltava"))
+        .args([
+            "topic",
+            "alter-config",
+            "altered",
+            "--set",
+            "retention.ms=soon",
+            "-b",
+            &b,
+        ])
+        .output()
+        .expect("run vltava");
+    assert!(
+        !out.status.success(),
+        "an invalid value must fail the command"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did not apply"), "stderr: {stderr}");
+    assert_eq!(configs(&b), serde_json::json!({"retention.ms": "3600000"}));
+}

@@ -207,19 +207,8 @@ pub fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             let set = key_values(&set, "--set")?;
             let admin = admin(&client)?;
             // AlterConfigs replaces every override: start from the current ones.
-            let current = rt.block_on(
-                admin.describe_configs([&ResourceSpecifier::Topic(&name)], &opts(&client)),
-            )?;
-            let resource = current
+            let mut values: Vec<(String, String)> = topic_overrides(&rt, &admin, &name, &client)?
                 .into_iter()
-                .next()
-                .context("no DescribeConfigs result")?
-                .map_err(|e| anyhow::anyhow!("describing {name}: {e}"))?;
-            let mut values: Vec<(String, String)> = resource
-                .entries
-                .iter()
-                .filter(|e| e.source == ConfigSource::DynamicTopic)
-                .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
                 .filter(|(k, _)| !delete.contains(k) && !set.iter().any(|(s, _)| s == k))
                 .collect();
             values.extend(set);
@@ -231,10 +220,41 @@ pub fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             for r in results {
                 r.map_err(|(_, e)| anyhow::anyhow!("altering configs of {name}: {e}"))?;
             }
+            // librdkafka does not surface a per-resource AlterConfigs error
+            // (such as INVALID_CONFIG), so read the overrides back and check.
+            let now = topic_overrides(&rt, &admin, &name, &client)?;
+            let expected: std::collections::BTreeMap<String, String> = values.into_iter().collect();
+            if now != expected {
+                bail!(
+                    "the broker did not apply the change to {name} (a value it refused?); \
+                     overrides now: {now:?}"
+                );
+            }
             println!("Altered configs of topic {name}.");
         }
     }
     Ok(())
+}
+
+/// A topic's explicit (per-topic) config overrides.
+fn topic_overrides(
+    rt: &tokio::runtime::Runtime,
+    admin: &AdminClient<DefaultClientContext>,
+    name: &str,
+    client: &ClientArgs,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let resource = rt
+        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(name)], &opts(client)))?
+        .into_iter()
+        .next()
+        .context("no DescribeConfigs result")?
+        .map_err(|e| anyhow::anyhow!("describing configs of {name}: {e}"))?;
+    Ok(resource
+        .entries
+        .iter()
+        .filter(|e| e.source == ConfigSource::DynamicTopic)
+        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+        .collect())
 }
 
 fn describe(
@@ -269,18 +289,7 @@ fn describe(
         ));
     }
     let admin = admin(client)?;
-    let configs = rt
-        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(name)], &opts(client)))?
-        .into_iter()
-        .next()
-        .context("no DescribeConfigs result")?
-        .map_err(|e| anyhow::anyhow!("describing configs of {name}: {e}"))?;
-    let overrides: Vec<(String, String)> = configs
-        .entries
-        .iter()
-        .filter(|e| e.source == ConfigSource::DynamicTopic)
-        .map(|e| (e.name.clone(), e.value.clone().unwrap_or_default()))
-        .collect();
+    let overrides = topic_overrides(rt, &admin, name, client)?;
     let list = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
     match format {
         OutputFormat::Json => print_json(&json!({
