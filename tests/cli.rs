@@ -531,6 +531,20 @@ fn cluster_info_reports_the_broker_and_cluster_id() {
     assert_eq!(info["brokers"][0]["id"], 1);
     assert_eq!(info["brokers"][0]["port"], broker.addr().port());
     assert_eq!(info["controller_id"], 1);
+    let apis = info["brokers"][0]["api_versions"]
+        .as_array()
+        .expect("api versions");
+    let range = |name: &str| {
+        apis.iter().find(|a| a["api"] == name).map(|a| {
+            (
+                a["min"].as_i64().unwrap_or(-1),
+                a["max"].as_i64().unwrap_or(-1),
+            )
+        })
+    };
+    assert_eq!(range("Produce(0)"), Some((3, 13)));
+    assert_eq!(range("Fetch(1)"), Some((4, 18)));
+    assert_eq!(range("ApiVersions(18)"), Some((0, 4)));
     let meta = std::fs::read_to_string(broker.data_dir().join("meta.properties")).expect("meta");
     let id = meta
         .lines()

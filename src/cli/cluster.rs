@@ -1,7 +1,18 @@
-//! `vltava cluster info`: cluster id, controller, brokers, topic count and
-//! the client's versions.
+//! `vltava cluster info`: cluster id, controller, brokers, topic count, the
+//! API versions each broker advertises (as kafka-broker-api-versions.sh
+//! shows them) and the client's versions.
 
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use bytes::{Bytes, BytesMut};
 use clap::Subcommand;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
 
@@ -9,7 +20,7 @@ use super::{print_json, table, ClientArgs, FormatArgs, OutputFormat};
 
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
-    /// Show the cluster id, controller and brokers.
+    /// Show the cluster id, controller, brokers and the API versions each advertises.
     ///
     /// Examples:
     ///   vltava cluster info
@@ -38,13 +49,23 @@ pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
         .iter()
         .map(|b| (b.id(), b.host().to_string(), b.port()))
         .collect();
+    let versions: Vec<Result<ApiVersions, String>> = brokers
+        .iter()
+        .map(|(_, h, p)| broker_api_versions(h, *p, client.timeout()).map_err(|e| format!("{e:#}")))
+        .collect();
     let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
     let cli = env!("CARGO_PKG_VERSION");
     match format.format {
         OutputFormat::Json => print_json(&json!({
             "cluster_id": cluster_id,
             "controller_id": (controller >= 0).then_some(controller),
-            "brokers": brokers.iter().map(|(id, h, p)| json!({"id": id, "host": h, "port": p})).collect::<Vec<_>>(),
+            "brokers": brokers.iter().zip(&versions).map(|((id, h, p), v)| json!({
+                "id": id, "host": h, "port": p,
+                "api_versions": match v {
+                    Ok(list) => json!(list.iter().map(|(api, min, max)| json!({"api": api, "min": min, "max": max})).collect::<Vec<_>>()),
+                    Err(e) => json!({"error": e}),
+                },
+            })).collect::<Vec<_>>(),
             "topics": md.topics().len(),
             "vltava_cli_version": cli,
             "librdkafka_version": librdkafka,
@@ -66,7 +87,71 @@ pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 .map(|(id, h, p)| vec![id.to_string(), h.clone(), p.to_string()])
                 .collect();
             print!("{}", table(&["BROKER", "HOST", "PORT"], &rows));
+            for ((id, h, p), v) in brokers.iter().zip(&versions) {
+                println!("Broker {id} ({h}:{p}) API versions:");
+                match v {
+                    Ok(list) => {
+                        for (api, min, max) in list {
+                            println!("  {api}: {min} to {max}");
+                        }
+                    }
+                    Err(e) => println!("  unavailable: {e}"),
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// (API name, min version, max version), as a broker advertises them.
+type ApiVersions = Vec<(String, i16, i16)>;
+
+/// Asks one broker for its ApiVersions (v3) over a plain connection; the
+/// answer is untrusted: its size is bounded before it is read.
+fn broker_api_versions(host: &str, port: i32, timeout: Duration) -> anyhow::Result<ApiVersions> {
+    const MAX_RESPONSE: usize = 1 << 20;
+    let addr = format!("{host}:{port}")
+        .to_socket_addrs()?
+        .next()
+        .with_context(|| format!("{host}:{port} does not resolve"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let header = RequestHeader::default()
+        .with_request_api_key(ApiKey::ApiVersions as i16)
+        .with_request_api_version(3)
+        .with_correlation_id(1)
+        .with_client_id(Some(StrBytes::from_static_str("vltava-cli")));
+    let request = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("vltava-cli"))
+        .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+    let mut buf = BytesMut::new();
+    header.encode(&mut buf, 2)?;
+    request.encode(&mut buf, 3)?;
+    stream.write_all(&(buf.len() as i32).to_be_bytes())?;
+    stream.write_all(&buf)?;
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size)?;
+    let size = usize::try_from(i32::from_be_bytes(size)).unwrap_or(usize::MAX);
+    if size > MAX_RESPONSE {
+        bail!("ApiVersions response of {size} bytes is implausible");
+    }
+    let mut body = vec![0u8; size];
+    stream.read_exact(&mut body)?;
+    let mut body = Bytes::from(body);
+    ResponseHeader::decode(&mut body, 0)?;
+    let response = ApiVersionsResponse::decode(&mut body, 3)?;
+    if response.error_code != 0 {
+        bail!("ApiVersions answered error {}", response.error_code);
+    }
+    Ok(response
+        .api_keys
+        .iter()
+        .map(|k| {
+            let name = ApiKey::try_from(k.api_key)
+                .map(|a| format!("{a:?}({})", k.api_key))
+                .unwrap_or_else(|_| format!("Unknown({})", k.api_key));
+            (name, k.min_version, k.max_version)
+        })
+        .collect())
 }
