@@ -38,10 +38,11 @@ ROWS = [
     ("produce_mb_s", "1. produce: MB/s", True, None),
     ("produce_lat_p99_ms", "1. produce at max rate: p99 ack latency, ms", False, None),
     ("produce_broker_cpu_us", "1. produce: broker CPU µs per record", False, None),
-    ("produce_client_cpu_s", "1. produce: client (producer JVM) CPU s", False, None),
+    ("produce_client_cpu_us", "1. produce: client (producer JVM) CPU µs per record", False, None),
     ("consume_fetch_msgs", "2. consume: msgs/s (fetch time, without group join)", True, 2.0),
     ("consume_msgs", "2. consume: msgs/s (whole run, with group join)", True, None),
     ("consume_broker_cpu_us", "2. consume: broker CPU µs per record", False, None),
+    ("consume_client_cpu_us", "2. consume: client (consumer JVM) CPU µs per record", False, None),
     ("lat_rate", "3. fixed rate for latency: msgs/s offered", None, None),
     ("lat_msgs", "3. fixed rate: msgs/s achieved", True, None),
     ("lat_lat_p50_ms", "3. produce-ack p50, ms", False, None),
@@ -62,15 +63,18 @@ ROWS = [
     ("recovery_disk_mb", "6. data dir size at kill -9, MiB", None, None),
     ("recovery_ready_s", "6. restart after kill -9 to all partitions led, s", False, None),
     ("cpu_total_s", "broker CPU s, start to end of 4.", False, None),
+    ("profile_msgs", "profile run (under perf record): produce msgs/s", True, None),
+    ("profile_broker_busy_pct", "profile run: broker CPU busy, % of one core", None, None),
 ]
 
 
 def derive(r):
     n = num(r, "records")
     for phase in ("produce", "consume"):
-        c = num(r, f"{phase}_broker_cpu_s")
-        if c is not None and n:
-            r[f"{phase}_broker_cpu_us"] = f"{c / n * 1e6:.1f}"
+        for who in ("broker", "client"):
+            c = num(r, f"{phase}_{who}_cpu_s")
+            if c is not None and n:
+                r[f"{phase}_{who}_cpu_us"] = f"{c / n * 1e6:.1f}"
     if num(r, "cpu_total_s") is not None and num(r, "cpu_start_s") is not None:
         pass
     return r
@@ -112,6 +116,7 @@ def main():
       f"`kafka-server-start.sh` JVM defaults: 1 GiB heap, G1).")
     w(f"- Machine: {machine.get('cores')} cores, {machine.get('cpu_model')}, "
       f"{machine.get('mem_gib')} GiB, {machine.get('kernel')}, disk {machine.get('disk')}, {machine.get('java')}.")
+    w(f"- The data disk's cost of one 16 KiB write + fdatasync (200 tries, ms): {machine.get('fsync_16k_ms')}.")
     pinned = machine.get("pinned") == "1"
     w("- Pinning: " + ("broker on CPU 0, every client on CPU 1 (`taskset`)." if pinned else "none."))
     w(f"- Client: Apache Kafka's own perf tools (kafka-tools {machine.get('tools_version')}: "
@@ -217,8 +222,10 @@ def main():
     y = list(range(len(items)))
     hgt = 0.38
     for j, (name, color) in enumerate([("Vltava (fsync)", "#1f77b4"), ("Vltava (page-cache)", "#ff7f0e")]):
-        xs = [it[1][j] if it[1][j] is not None else 0 for it in items]
-        ax.barh([i + (j - 0.5) * hgt for i in y], xs, height=hgt, color=color, label=name, left=0)
+        xs = [it[1][j] if it[1][j] is not None else 1 for it in items]
+        # bars grow from 1 (parity with Kafka): right = Vltava better, left = worse
+        ax.barh([i + (j - 0.5) * hgt for i in y], [x - 1 for x in xs], height=hgt, color=color,
+                label=name, left=1)
     for i, it in enumerate(items):
         if it[2] is not None:
             ax.plot([it[2]], [i], marker="|", markersize=18, color="red", mew=2)

@@ -262,7 +262,7 @@ tool() { # name, class, args...
   local name="$1" cls="$2"; shift 2
   /usr/bin/time -f "%U %S" -o "$OUT/$name.time" \
     "${CLIENT_PIN[@]}" java "${CLIENT_JVM[@]}" -cp "$TOOLS_LIBS/*" "$cls" "$@" \
-    >"$OUT/$name.out" 2>"$OUT/$name.err" || { log "$name failed:"; tail -20 "$OUT/$name.err" "$OUT/$name.out" >&2; return 1; }
+    >"$OUT/$name.out" 2>"$OUT/$name.err" || { log "$name failed:"; tail -n 20 "$OUT/$name.err" "$OUT/$name.out" >&2; return 1; }
   awk '{ printf "%.2f", $1 + $2 }' "$OUT/$name.time"
 }
 
@@ -350,8 +350,9 @@ run_system() {
   perf_produce latency lat "$n" "$LAT_RATE" >/dev/null
   parse_produce "$OUT/latency.out" lat >>"$OUT/results.env"
   create_topic e2e 1 >/dev/null
+  printf '%s\n' "${PRODUCER_PROPS[@]}" | grep -v '^acks=' >"$OUT/e2e.properties"
   tool e2e org.apache.kafka.tools.EndToEndLatency --bootstrap-server "$BOOT" --topic e2e \
-    --num-records "$E2E_RECORDS" --producer-acks all --record-size "$RECORD_SIZE" >/dev/null
+    --command-config "$OUT/e2e.properties" --num-records "$E2E_RECORDS" --producer-acks all --record-size "$RECORD_SIZE" >/dev/null
   # "Avg latency: 1.2345 ms" and "Percentiles: 50th = 1, 99th = 2, 99.9th = 3"
   awk '/Avg latency/ { printf "e2e_avg_ms=%s\n", $3 }
        /Percentiles/ { gsub(/,/, ""); printf "e2e_p50_ms=%s\ne2e_p99_ms=%s\ne2e_p999_ms=%s\n", $4, $7, $10 }' \
@@ -382,13 +383,18 @@ run_system() {
     perf record -g -F 999 -p "$BROKER_PID" -o "$dir/perf.data" >"$OUT/perf-record.log" 2>&1 &
     PERF_PID=$!
     sleep 1
+    local w0 w1
+    c0="$(cpu_s "$BROKER_PID")"; w0="$(date +%s.%N)"
     perf_produce profile prof "$((RECORDS / 2))" -1 >/dev/null
+    c1="$(cpu_s "$BROKER_PID")"; w1="$(date +%s.%N)"
     kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""
+    parse_produce "$OUT/profile.out" profile >>"$OUT/results.env"
+    record profile_broker_busy_pct "$(awk -v a="$c0" -v b="$c1" -v s="$w0" -v e="$w1" 'BEGIN{printf "%.0f", 100*(b-a)/(e-s)}')"
     grep 'records sent' "$OUT/profile.out" | tail -1 >&2
-    perf report -i "$dir/perf.data" --no-children --stdio --sort dso,symbol --percent-limit 0.7 -g none \
-      2>/dev/null | grep -v '^$' | head -60 >"$OUT/perf-self.txt" || true
-    perf report -i "$dir/perf.data" --children --stdio --sort symbol --percent-limit 3 -g none \
-      2>/dev/null | grep -v '^$' | head -60 >"$OUT/perf-children.txt" || true
+    perf report -i "$dir/perf.data" --no-children --stdio --sort dso,symbol --percent-limit 1 -g none \
+      -F overhead,dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/ *$//' | head -40 >"$OUT/perf-self.txt" || true
+    perf report -i "$dir/perf.data" --children --stdio --sort symbol --percent-limit 4 -g none \
+      -F children,self,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/ *$//' | cut -c1-160 | head -40 >"$OUT/perf-children.txt" || true
     rm -f "$dir/perf.data"
   fi
 
@@ -437,6 +443,13 @@ rm -rf "$RESULTS"/*
   echo "tools_version=$KAFKA_TOOLS_VERSION"
   echo "pinned=$BENCH_PIN"
   echo "load_begin=$(loadavg)"
+  # 16 KiB write + fdatasync, 200 times, on the disk under $WORK: what one group commit costs here.
+  echo "fsync_16k_ms=$("$PY" -c '
+import os, sys, time
+p = sys.argv[1] + "/fsync-probe"; fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC); b = b"x" * 16384; l = []
+for _ in range(200):
+    t = time.perf_counter(); os.write(fd, b); os.fdatasync(fd); l.append((time.perf_counter() - t) * 1000)
+os.close(fd); os.unlink(p); l.sort(); print(f"p50 {l[100]:.2f} p99 {l[198]:.2f} max {l[-1]:.2f}")' "$WORK")"
 } >"$RESULTS/machine.env"
 
 LAT_RATE="${BENCH_LAT_RATE:-}"
