@@ -35,6 +35,7 @@ def num(d, k):
 # (key, label, higher_is_better, goal on vltava/kafka or None, per-record scale)
 ROWS = [
     ("produce_msgs", "1. produce, max rate: msgs/s", True, 2.0),
+    ("produce_steady_msgs", "1. produce: steady msgs/s (median 5 s interval, first left out)", True, None),
     ("produce_mb_s", "1. produce: MB/s", True, None),
     ("produce_lat_p99_ms", "1. produce at max rate: p99 ack latency, ms", False, None),
     ("produce_broker_cpu_us", "1. produce: broker CPU µs per record", False, None),
@@ -60,6 +61,9 @@ ROWS = [
     ("peak_rss_mb", "5. peak RSS (VmHWM) after 1., MiB", False, None),
     ("ready_s", "5. start to first Metadata, s", False, 0.05),
     ("recovery_mb", "6. log size before kill -9, MiB", None, None),
+    ("fill_msgs", "6. fill before kill -9 (acks=all, max rate, brokers warm): msgs/s", True, None),
+    ("fill_steady_msgs", "6. fill: steady msgs/s (median 5 s interval)", True, None),
+    ("fill_lat_p99_ms", "6. fill: p99 ack latency, ms", False, None),
     ("recovery_disk_mb", "6. data dir size at kill -9, MiB", None, None),
     ("recovery_ready_s", "6. restart after kill -9 to all partitions led, s", False, None),
     ("cpu_total_s", "broker CPU s, start to end of 4.", False, None),
@@ -68,15 +72,31 @@ ROWS = [
 ]
 
 
-def derive(r):
+def derive(r, d):
+    # the 6. fill run (acks=all, max rate, after every other phase: warm JIT for Kafka)
+    fill = os.path.join(d, "fill.out")
+    if os.path.exists(fill) and "fill_msgs" not in r:
+        for line in open(fill):
+            if "records sent" in line and "50th" in line:
+                r["fill_msgs"] = line.split(",")[1].split()[0]
+                r["fill_lat_p99_ms"] = line.split(",")[6].split()[0]
+    # steady state: the median of ProducerPerformance's 5 s interval rates, the first interval
+    # (client JVM warm-up) left out
+    for name in ("produce", "fill"):
+        path = os.path.join(d, f"{name}.out")
+        if not os.path.exists(path):
+            continue
+        rates = [float(line.split(",")[1].split()[0]) for line in open(path)
+                 if "records sent" in line and "50th" not in line]
+        if len(rates) >= 3:
+            rates = sorted(rates[1:])
+            r[f"{name}_steady_msgs"] = f"{rates[len(rates) // 2]:.0f}"
     n = num(r, "records")
     for phase in ("produce", "consume"):
         for who in ("broker", "client"):
             c = num(r, f"{phase}_{who}_cpu_s")
             if c is not None and n:
                 r[f"{phase}_{who}_cpu_us"] = f"{c / n * 1e6:.1f}"
-    if num(r, "cpu_total_s") is not None and num(r, "cpu_start_s") is not None:
-        pass
     return r
 
 
@@ -99,7 +119,7 @@ def ratio(v, k):
 def main():
     res_dir, out_md, out_png = sys.argv[1:4]
     machine = load_env(os.path.join(res_dir, "machine.env"))
-    res = {s: derive(load_env(os.path.join(res_dir, s, "results.env"))) for s in SYSTEMS}
+    res = {s: derive(load_env(os.path.join(res_dir, s, "results.env")), os.path.join(res_dir, s)) for s in SYSTEMS}
     have = [s for s in SYSTEMS if res[s]]
     k = res.get("kafka", {})
 
@@ -192,10 +212,18 @@ def main():
             w("")
         p = os.path.join(res_dir, s, "perf-children.txt")
         if os.path.exists(p) and os.path.getsize(p) > 0:
-            w(f"### {LABEL[s]}: time including callees (≥ 3 %)")
+            w(f"### {LABEL[s]}: time including callees (≥ 5 %)")
             w("")
             w("```")
             w(open(p).read().rstrip())
+            w("```")
+            w("")
+        p = os.path.join(res_dir, s, "perf-trace.txt")
+        if os.path.exists(p) and os.path.getsize(p) > 0:
+            w(f"### {LABEL[s]}: system calls by thread (`perf trace -s`, a separate produce run)")
+            w("")
+            w("```")
+            w("\n".join(l.rstrip() for l in open(p) if l.strip()))
             w("```")
             w("")
     open(out_md, "w").write("\n".join(lines) + "\n")

@@ -20,6 +20,7 @@
 #   BENCH_PROFILE      1 = perf record -g of Vltava during an extra produce run (default 1)
 #   BENCH_PIN          1 = taskset broker on CPU 0, clients on CPU 1 (default 1 if >= 2 cores)
 #   BENCH_WORK         scratch dir for data and logs   (default /tmp/vltava-bench)
+#   BENCH_RESULTS      write results and the report there instead of bench/results and BENCHMARKS.md
 #   KAFKA_VERSION      broker (default 4.4.0); KAFKA_TOOLS_VERSION perf tools (default 4.3.1)
 #
 # Every process it starts is stopped by its PID, also on error or Ctrl-C.
@@ -56,7 +57,7 @@ if [ "$BENCH_PIN" = 1 ]; then
 else
   BROKER_PIN=(); CLIENT_PIN=()
 fi
-RESULTS="$BENCH/results"
+RESULTS="${BENCH_RESULTS:-$BENCH/results}"   # elsewhere: the report goes there too, BENCHMARKS.md is left alone
 KAFKA_LIBS="$WORK/kafka-$KAFKA_VERSION/libs"
 TOOLS_LIBS="$WORK/kafka-tools-$KAFKA_TOOLS_VERSION/libs"
 VENV="$BENCH/.venv"
@@ -392,9 +393,18 @@ run_system() {
     record profile_broker_busy_pct "$(awk -v a="$c0" -v b="$c1" -v s="$w0" -v e="$w1" 'BEGIN{printf "%.0f", 100*(b-a)/(e-s)}')"
     grep 'records sent' "$OUT/profile.out" | tail -1 >&2
     perf report -i "$dir/perf.data" --no-children --stdio --sort dso,symbol --percent-limit 1 -g none \
-      -F overhead,dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/ *$//' | head -40 >"$OUT/perf-self.txt" || true
-    perf report -i "$dir/perf.data" --children --stdio --sort symbol --percent-limit 4 -g none \
-      -F children,self,sym 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/ *$//' | cut -c1-160 | head -40 >"$OUT/perf-children.txt" || true
+      2>/dev/null | grep -v '^#' | grep -v '^$' | sed -E 's/ +- +- *$//' | head -40 >"$OUT/perf-self.txt" || true
+    perf report -i "$dir/perf.data" --children --stdio --sort symbol --percent-limit 5 -g none \
+      2>/dev/null | grep -v '^#' | grep -v '^$' | sed -E 's/ +- +- *$//' | cut -c1-140 | head -45 >"$OUT/perf-children.txt" || true
+    # where the wall time goes: system calls per thread (a separate run, perf trace slows it down)
+    log "profile: perf trace -s -p $BROKER_PID during a produce run"
+    perf trace -s -p "$BROKER_PID" -e fdatasync,fsync,pwrite64,pread64,recvfrom,sendmsg,writev,sendto \
+      -o "$OUT/perf-trace.txt" >/dev/null 2>&1 &
+    PERF_PID=$!
+    sleep 1
+    perf_produce trace prof "$((RECORDS / 4))" -1 >/dev/null
+    kill -INT "$PERF_PID"; wait "$PERF_PID" 2>/dev/null || true; PERF_PID=""
+    parse_produce "$OUT/trace.out" trace >>"$OUT/results.env"
     rm -f "$dir/perf.data"
   fi
 
@@ -456,5 +466,10 @@ LAT_RATE="${BENCH_LAT_RATE:-}"
 for sys in $SYSTEMS; do run_system "$sys"; done
 echo "load_end=$(loadavg)" >>"$RESULTS/machine.env"
 
-"$PY" "$BENCH/report.py" "$RESULTS" "$ROOT/BENCHMARKS.md" "$BENCH/chart.png"
-log "wrote BENCHMARKS.md and bench/chart.png"
+if [ -n "${BENCH_RESULTS:-}" ]; then
+  "$PY" "$BENCH/report.py" "$RESULTS" "$RESULTS/BENCHMARKS.md" "$RESULTS/chart.png"
+  log "wrote $RESULTS/BENCHMARKS.md and chart.png"
+else
+  "$PY" "$BENCH/report.py" "$RESULTS" "$ROOT/BENCHMARKS.md" "$BENCH/chart.png"
+  log "wrote BENCHMARKS.md and bench/chart.png"
+fi
