@@ -20,6 +20,7 @@
 #   BENCH_PROFILE      1 = perf record -g of Vltava during an extra produce run (default 1)
 #   BENCH_PIN          1 = taskset broker on CPU 0, clients on CPU 1 (default 1 if >= 2 cores)
 #   BENCH_WORK         scratch dir for data and logs   (default /tmp/vltava-bench)
+#   BENCH_ONLY_RECOVERY  1 = start-up and phase 6 only (e.g. a 10 GiB recovery run on its own)
 #   BENCH_RESULTS      write results and the report there instead of bench/results and BENCHMARKS.md
 #   KAFKA_VERSION      broker (default 4.4.0); KAFKA_TOOLS_VERSION perf tools (default 4.3.1)
 #
@@ -41,8 +42,9 @@ E2E_RECORDS="${BENCH_E2E_RECORDS:-$d_e2e}"
 MANY_RATE="${BENCH_MANY_RATE:-10000}"
 MANY_SECONDS="${BENCH_MANY_SECONDS:-$d_many_s}"
 SYSTEMS="${BENCH_SYSTEMS:-kafka vltava-fsync vltava-pagecache}"
-RECOVERY_SYSTEMS="${BENCH_RECOVERY_SYSTEMS:-kafka vltava-fsync}"
+RECOVERY_SYSTEMS="${BENCH_RECOVERY_SYSTEMS-kafka vltava-fsync}"
 PROFILE="${BENCH_PROFILE:-1}"
+ONLY_RECOVERY="${BENCH_ONLY_RECOVERY:-0}"
 WORK="${BENCH_WORK:-/tmp/vltava-bench}"
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 KAFKA_TOOLS_VERSION="${KAFKA_TOOLS_VERSION:-4.3.1}"
@@ -306,6 +308,7 @@ run_system() {
   record cpu_start_s "$(cpu_s "$BROKER_PID")"
   log "$sys ready in ${ready}s, idle RSS $(rss_mb "$BROKER_PID") MiB"
 
+  if [ "$ONLY_RECOVERY" != 1 ]; then
   create_topic bench "$PARTITIONS" >/dev/null
 
   # 1. produce at max rate
@@ -407,6 +410,8 @@ run_system() {
     parse_produce "$OUT/trace.out" trace >>"$OUT/results.env"
     rm -f "$dir/perf.data"
   fi
+
+  fi # ONLY_RECOVERY
 
   # 6. recovery after kill -9
   if [[ " $RECOVERY_SYSTEMS " == *" $sys "* ]]; then
