@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
@@ -107,7 +108,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
                 .set("enable.auto.commit", "false");
         }
     }
-    let consumer: BaseConsumer = config.create()?;
+    let consumer: BaseConsumer<QuietEof> = config.create_with_context(QuietEof)?;
     let timeout = args.client.timeout();
     if args.group.is_some() {
         consumer.subscribe(&[&args.topic])?;
@@ -231,6 +232,21 @@ fn write_record<M: Message>(
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// Reaching the end of a partition is how `-e` knows to stop, not an error:
+/// keep librdkafka from also logging it as one.
+struct QuietEof;
+
+impl ClientContext for QuietEof {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
+            return;
+        }
+        tracing::error!(%error, reason, "librdkafka error");
+    }
+}
+
+impl ConsumerContext for QuietEof {}
 
 #[cfg(test)]
 mod tests {
