@@ -121,7 +121,11 @@ fn recovery(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(size));
     // Open with recovery point 0: every batch of the 64 MiB segment is validated (CRC-32C).
     g.bench_function("scan_64MiB", |b| {
-        b.iter_batched(|| (), |_| black_box(open(dir.path())), BatchSize::PerIteration)
+        b.iter_batched(
+            || (),
+            |_| black_box(open(dir.path())),
+            BatchSize::PerIteration,
+        )
     });
     g.finish();
 }
