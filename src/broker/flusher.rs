@@ -2,9 +2,9 @@
 //!
 //! Producers that need durability queue their partition here and wait on its
 //! durable-offset channel. The thread drains everything queued at that moment
-//! and fsyncs each partition once, so one fsync serves every request waiting
-//! on it. It never runs on the async runtime and never holds a log lock while
-//! syncing.
+//! and fsyncs each partition once (the partitions of one round in parallel),
+//! so one fsync serves every request waiting on it. It never runs on the
+//! async runtime and never holds a log lock while syncing.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -27,9 +27,7 @@ impl Flusher {
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     batch.extend(rx.try_iter());
-                    for partition in batch {
-                        partition.flush_now();
-                    }
+                    flush_all(&batch);
                 }
             })?;
         Ok(Flusher {
@@ -47,6 +45,27 @@ impl Flusher {
                 }
             }
         }
+    }
+}
+
+/// Fsyncs every queued partition at once: one thread per partition, so the
+/// partitions of a multi-partition request wait for one round of fsyncs
+/// (which the filesystem can batch) instead of one after another.
+fn flush_all(batch: &[Arc<Partition>]) {
+    match batch {
+        [] => {}
+        [only] => only.flush_now(),
+        many => std::thread::scope(|scope| {
+            for partition in many {
+                let spawned = std::thread::Builder::new()
+                    .name("vltava-fsync".into())
+                    .spawn_scoped(scope, || partition.flush_now());
+                if spawned.is_err() {
+                    // Out of threads: do it here, in turn.
+                    partition.flush_now();
+                }
+            }
+        }),
     }
 }
 
