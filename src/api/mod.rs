@@ -15,6 +15,7 @@ mod groups;
 mod list_offsets;
 mod metadata;
 mod produce;
+mod producer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,6 +55,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::InitProducerId, 0, 5),
 ];
 
 /// The versions of `key` that Vltava handles.
@@ -163,6 +165,7 @@ pub async fn handle(
         RequestKind::ConsumerGroupDescribe(req) => {
             ready(groups::consumer_group_describe(broker, req))
         }
+        RequestKind::InitProducerId(req) => ready(producer::init_producer_id(broker, req, version)),
         _ => Err(RequestError::UnsupportedVersion { api, version }),
     }
 }
@@ -509,6 +512,9 @@ mod encode_tests {
                             GroupId(StrBytes::from_static_str("k1")),
                             GroupId(StrBytes::from_static_str("simple")),
                         ]),
+                    ),
+                    ApiKey::InitProducerId => RequestKind::InitProducerId(
+                        InitProducerIdRequest::default().with_transaction_timeout_ms(60_000),
                     ),
                     other => panic!("no test request for {other:?}"),
                 };

@@ -9,6 +9,7 @@ pub mod flusher;
 pub mod log_manager;
 pub mod metadata;
 pub mod partition;
+pub mod producer_ids;
 pub mod topic;
 
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use crate::log::Log;
 use flusher::Flusher;
 use metadata::{MetadataStore, TopicRecord};
 pub use partition::{Partition, PartitionOffsets, StorageError};
+use producer_ids::ProducerIdManager;
 pub use topic::Topic;
 
 const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
@@ -71,6 +73,7 @@ pub struct Broker {
     flusher: Flusher,
     /// Consumer groups and committed offsets, kept in `__consumer_offsets`.
     pub groups: Arc<GroupCoordinator>,
+    producer_ids: ProducerIdManager,
 }
 
 impl Broker {
@@ -130,6 +133,7 @@ impl Broker {
             store: Mutex::new(store),
             flusher: Flusher::start().context("starting the flusher thread")?,
             groups: Arc::new(groups),
+            producer_ids: ProducerIdManager::open(&dir)?,
             config,
         };
         broker.publish_topics();
@@ -171,6 +175,11 @@ impl Broker {
     /// Every topic, in name order.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
         self.topics.read().values().cloned().collect()
+    }
+
+    /// A producer id never handed out before (InitProducerId).
+    pub fn allocate_producer_id(&self) -> anyhow::Result<i64> {
+        self.producer_ids.allocate()
     }
 
     /// Whether `acks=all` waits for fsync.

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::log::cleaner::{self, CleanStats, CleanerLimits};
 use crate::log::retention::RetentionOutcome;
-use crate::log::{AppendInfo, Log, LogConfig, LogError};
+use crate::log::{AppendInfo, AppendOrigin, ControlMarker, Log, LogConfig, LogError};
 use crate::metrics::PartitionStats;
 
 /// How far the log is known to be on disk, or that making it so failed.
@@ -72,10 +72,32 @@ impl Partition {
     }
 
     /// Validates and appends one produce request's batches for this partition.
-    pub fn append(&self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+    pub fn append(
+        &self,
+        records: &mut [u8],
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.append_with(|log| log.append_from(records, origin, now_ms))
+    }
+
+    /// Appends the control batch that commits or aborts `marker`'s producer's
+    /// transaction here; the last stable offset moves past it.
+    pub fn append_marker(
+        &self,
+        marker: &ControlMarker,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.append_with(|log| log.append_marker(marker, now_ms))
+    }
+
+    fn append_with(
+        &self,
+        append: impl FnOnce(&mut Log) -> Result<AppendInfo, LogError>,
+    ) -> Result<AppendInfo, LogError> {
         let (info, leo) = {
             let mut log = self.log.lock();
-            let info = log.append(records, now_ms)?;
+            let info = append(&mut log)?;
             (info, log.log_end_offset())
         };
         debug_assert!(leo > info.last_offset);

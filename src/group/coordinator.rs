@@ -28,6 +28,7 @@ use super::records::{self, OffsetValue, RecordKey};
 use crate::broker::{Partition, Topic};
 use crate::clock::now_ms;
 use crate::log::batch::BatchHeader;
+use crate::log::AppendOrigin;
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -724,7 +725,7 @@ impl GroupCoordinator {
             tracing::error!(group = group_id, error = %e, "could not encode a __consumer_offsets batch");
             return Err(ResponseError::UnknownServerError.code());
         }
-        match partition.append(&mut buf, now) {
+        match partition.append(&mut buf, AppendOrigin::Coordinator, now) {
             Ok(info) => Ok(Some(DurableWrite {
                 partition,
                 offset: info.last_offset + 1,

@@ -16,7 +16,7 @@ pub mod retention;
 pub mod segment;
 pub mod validate;
 
-pub use batch::{BatchError, BatchHeader};
+pub use batch::{BatchError, BatchHeader, ControlMarker};
 pub use error::LogError;
-pub use partition_log::{AppendInfo, FetchSlice, Log, LogConfig, TimestampType};
+pub use partition_log::{AppendInfo, AppendOrigin, FetchSlice, Log, LogConfig, TimestampType};
 pub use validate::Codec;

@@ -7,7 +7,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::batch::{self, validate_batches, BatchHeader};
+use super::batch::{self, validate_batches, BatchHeader, ControlMarker};
 use super::checkpoint::sync_dir;
 use super::cleaner::complete_swaps;
 use super::error::{IoContext, LogError};
@@ -93,6 +93,14 @@ impl Default for LogConfig {
             compression: Codec::Producer,
         }
     }
+}
+
+/// Who is appending: a producer's request (sequence numbers checked) or a
+/// coordinator writing its own records (no sequence checks, as in Kafka).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    Client,
+    Coordinator,
 }
 
 /// What an append assigned.
@@ -278,6 +286,17 @@ impl Log {
     /// Validates, assigns offsets (and LogAppendTime), rolls if needed, and
     /// writes `records` to the active segment with one write (no fsync).
     pub fn append(&mut self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        self.append_from(records, AppendOrigin::Client, now_ms)
+    }
+
+    /// [`Log::append`] on behalf of `origin`.
+    pub fn append_from(
+        &mut self,
+        records: &mut [u8],
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let _ = origin;
         if let Some(why) = &self.offline {
             return Err(LogError::Io(std::io::Error::other(format!(
                 "log {} is offline after a failed write: {why}",
@@ -334,6 +353,16 @@ impl Log {
             log_append_time: if log_append { now_ms } else { -1 },
             max_timestamp,
         })
+    }
+
+    /// Appends the control batch ending `marker`'s transaction in this partition.
+    pub fn append_marker(
+        &mut self,
+        marker: &ControlMarker,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let mut records = batch::control_batch(marker, now_ms)?;
+        self.append_from(&mut records, AppendOrigin::Coordinator, now_ms)
     }
 
     /// Rolls a new active segment if the current one is non-empty and full by
