@@ -26,7 +26,7 @@ use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::Log;
 use flusher::Flusher;
 use metadata::{MetadataStore, TopicRecord};
-pub use partition::{Partition, PartitionOffsets, StorageError};
+pub use partition::{FetchedData, Partition, PartitionOffsets, StorageError};
 use producer_ids::ProducerIdManager;
 pub use topic::Topic;
 
