@@ -137,4 +137,6 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     v = getattr(item.module, "_vltava", None)
     if rep.failed and v is not None:
-        rep.sections.append((f"vltava stderr ({v.log_path}, pid {v.proc.pid})", v.log_tail()))
+        # "Captured stderr …": shown with the failure and written to the
+        # JUnit XML's system-err (pytest.ini: junit_logging)
+        rep.sections.append((f"Captured stderr vltava (pid {v.proc.pid}, {v.log_path})", v.log_tail()))
