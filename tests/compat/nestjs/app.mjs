@@ -8,6 +8,8 @@ import { NestFactory } from '@nestjs/core';
 import { ClientsModule, Ctx, EventPattern, MessagePattern, Payload, Transport } from '@nestjs/microservices';
 
 const LOGGER = ['error', 'warn'];
+// Consumers use maxWaitTimeInMs 200 (kafkajs default 5000): a consumer's
+// disconnect waits for its in-flight Fetch, so closing is fast.
 
 function decorateMethod(cls, name, decorators, params = []) {
   for (const [index, decorator] of params.entries()) decorator(cls.prototype, name, index);
@@ -57,7 +59,7 @@ export async function startMicroservice({ brokers, clientId, groupId, eventTopic
     logger: LOGGER,
     options: {
       client: { clientId, brokers, retry: { retries: 8 } },
-      consumer: { groupId, sessionTimeout: 10_000, heartbeatInterval: 500, rebalanceTimeout: 10_000 },
+      consumer: { groupId, sessionTimeout: 10_000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 200 },
       subscribe: { fromBeginning: true },
     },
   });
@@ -80,7 +82,7 @@ export async function startClient({ brokers, clientId, groupId, responsesOf = []
               transport: Transport.KAFKA,
               options: {
                 client: { clientId, brokers, retry: { retries: 8 } },
-                consumer: { groupId, sessionTimeout: 10_000, heartbeatInterval: 500, rebalanceTimeout: 10_000 },
+                consumer: { groupId, sessionTimeout: 10_000, heartbeatInterval: 500, rebalanceTimeout: 10_000, maxWaitTimeInMs: 200 },
               },
             },
           ]),

@@ -42,4 +42,4 @@ echo "compat-python: broker ${KAFKA_BOOTSTRAP:-vltava ($VLTAVA_BIN)}; $*" >&2
 # Every test has its own hard timeout (pytest.ini, pytest-timeout); the whole
 # run is bounded too.
 exec timeout --signal=TERM --kill-after=30 "${COMPAT_TIMEOUT:-600}" \
-  .venv/bin/python -m pytest -p no:cacheprovider "${args[@]}" "$@"
+  .venv/bin/python -m pytest "${args[@]}" "$@"
