@@ -30,7 +30,7 @@ def test_client_versions():
 
 @pytest.fixture(scope="module")
 def admin(bootstrap):
-    return AdminClient({"bootstrap.servers": bootstrap, "broker.address.family": "v4"})
+    return AdminClient({"bootstrap.servers": bootstrap})
 
 
 def create_topic(admin, bootstrap, topic, partitions, config=None):
@@ -41,7 +41,7 @@ def create_topic(admin, bootstrap, topic, partitions, config=None):
 
 
 def producer(bootstrap, **extra):
-    conf = {"bootstrap.servers": bootstrap, "broker.address.family": "v4", "acks": "all"}
+    conf = {"bootstrap.servers": bootstrap, "acks": "all"}
     conf.update(extra)
     return Producer(conf)
 
@@ -49,7 +49,6 @@ def producer(bootstrap, **extra):
 def consumer(bootstrap, group, **extra):
     conf = {
         "bootstrap.servers": bootstrap,
-        "broker.address.family": "v4",
         "group.id": group,
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",

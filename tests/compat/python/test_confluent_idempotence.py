@@ -13,13 +13,12 @@ KEYS = 12
 
 
 def test_idempotent_producer_exactly_once_in_order(bootstrap, idempotence):
-    admin = AdminClient({"bootstrap.servers": bootstrap, "broker.address.family": "v4"})
+    admin = AdminClient({"bootstrap.servers": bootstrap})
     topic = uniq("cfk-idempotent")
     create_topic(admin, bootstrap, topic, 3)
 
     p = Producer({
         "bootstrap.servers": bootstrap,
-        "broker.address.family": "v4",
         "enable.idempotence": True,
         "linger.ms": 5,
         "batch.num.messages": 20,  # several in-flight batches per partition
