@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from helpers import INIT_PRODUCER_ID, api_versions
 
 HERE = Path(__file__).resolve().parent
 READY = re.compile(rb"^vltava listening on (\S+:\d+)$", re.M)
@@ -118,17 +117,6 @@ def broker(request):
 @pytest.fixture(scope="module")
 def bootstrap(broker):
     return os.environ["KAFKA_BOOTSTRAP"] if broker is None else broker.bootstrap
-
-
-@pytest.fixture
-def idempotence(bootstrap, request):
-    """For scenarios that need an idempotent producer (InitProducerId, API 22).
-    On a broker whose ApiVersions does not list API 22 the scenario still
-    runs, as a strict xfail: it must fail there, and it must pass as soon as
-    the broker advertises InitProducerId. COMPAT_NO_XFAIL=1 runs it plainly."""
-    if INIT_PRODUCER_ID not in api_versions(bootstrap) and not os.environ.get("COMPAT_NO_XFAIL"):
-        request.applymarker(pytest.mark.xfail(
-            reason="the broker does not advertise InitProducerId (API 22) in ApiVersions", strict=True))
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -12,7 +12,7 @@ N = 300
 KEYS = 12
 
 
-def test_idempotent_producer_exactly_once_in_order(bootstrap, idempotence):
+def test_idempotent_producer_exactly_once_in_order(bootstrap):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topic = uniq("cfk-idempotent")
     create_topic(admin, bootstrap, topic, 3)

@@ -11,7 +11,7 @@ N = 300
 KEYS = 12
 
 
-def test_default_producer_is_idempotent_exactly_once_in_order(bootstrap, admin, idempotence):
+def test_default_producer_is_idempotent_exactly_once_in_order(bootstrap, admin):
     topic = uniq("kpy-idempotent")
     create_topic(admin, bootstrap, topic, 3)
 
