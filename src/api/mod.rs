@@ -56,6 +56,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeProducers, 0, 0),
 ];
 
 /// The versions of `key` that Vltava handles.
@@ -166,6 +167,7 @@ pub async fn handle(
             ready(groups::consumer_group_describe(broker, req))
         }
         RequestKind::InitProducerId(req) => ready(producer::init_producer_id(broker, req, version)),
+        RequestKind::DescribeProducers(req) => ready(producer::describe_producers(broker, req)),
         _ => Err(RequestError::UnsupportedVersion { api, version }),
     }
 }
@@ -515,6 +517,13 @@ mod encode_tests {
                     ),
                     ApiKey::InitProducerId => RequestKind::InitProducerId(
                         InitProducerIdRequest::default().with_transaction_timeout_ms(60_000),
+                    ),
+                    ApiKey::DescribeProducers => RequestKind::DescribeProducers(
+                        DescribeProducersRequest::default().with_topics(vec![
+                            describe_producers_request::TopicRequest::default()
+                                .with_name(name("t"))
+                                .with_partition_indexes(vec![0, 9]),
+                        ]),
                     ),
                     other => panic!("no test request for {other:?}"),
                 };

@@ -1,11 +1,16 @@
 //! InitProducerId: a producer id and epoch for an idempotent producer (no
-//! transactional id). Transactional ids are the transaction coordinator's.
+//! transactional id; transactional ids are the transaction coordinator's),
+//! and DescribeProducers: each partition's active producers.
 
 use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_producers_response::{
+    PartitionResponse, ProducerState, TopicResponse,
+};
 use kafka_protocol::messages::{
-    InitProducerIdRequest, InitProducerIdResponse, ProducerId, ResponseKind,
+    DescribeProducersRequest, DescribeProducersResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProducerId, ResponseKind,
 };
 
 use crate::broker::Broker;
@@ -35,4 +40,48 @@ pub fn init_producer_id(
         }
     };
     ResponseKind::InitProducerId(response)
+}
+
+/// DescribeProducers (what `kafka-transactions.sh describe-producers` shows).
+pub fn describe_producers(broker: &Arc<Broker>, req: DescribeProducersRequest) -> ResponseKind {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = broker.topic(&t.name);
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&index| {
+                    let response = PartitionResponse::default().with_partition_index(index);
+                    let Some(partition) = topic.as_ref().and_then(|x| x.partition(index)) else {
+                        return response
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    let mut active: Vec<ProducerState> = partition.with_log(|log| {
+                        log.producer_state()
+                            .producers()
+                            .map(|(id, e)| {
+                                ProducerState::default()
+                                    .with_producer_id(ProducerId(id))
+                                    .with_producer_epoch(i32::from(e.epoch))
+                                    .with_last_sequence(e.last_seq().unwrap_or(-1))
+                                    .with_last_timestamp(e.last_timestamp)
+                                    .with_coordinator_epoch(e.coordinator_epoch)
+                                    .with_current_txn_start_offset(
+                                        e.current_txn_first_offset.unwrap_or(-1),
+                                    )
+                            })
+                            .collect()
+                    });
+                    active.sort_by_key(|p| p.producer_id.0);
+                    response.with_active_producers(active)
+                })
+                .collect();
+            TopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ResponseKind::DescribeProducers(DescribeProducersResponse::default().with_topics(topics))
 }

@@ -85,7 +85,8 @@ impl ProducerEntry {
         }
     }
 
-    fn last_seq(&self) -> Option<i32> {
+    /// The last sequence number written, if any batch is remembered.
+    pub fn last_seq(&self) -> Option<i32> {
         self.batches.back().map(|b| b.last_seq)
     }
 
@@ -143,6 +144,11 @@ impl ProducerStateManager {
 
     pub fn entry(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
+    }
+
+    /// Every known producer, by id.
+    pub fn producers(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
+        self.producers.iter().map(|(&id, e)| (id, e))
     }
 
     pub fn producer_count(&self) -> usize {
