@@ -280,7 +280,7 @@ fn produce_answers_resends_gaps_and_old_epochs_with_kafkas_codes() {
         &expected,
         Duration::from_secs(30),
     );
-    let values: Vec<String> = got[&0].iter().filter_map(|m| value_str(m)).collect();
+    let values: Vec<String> = got[&0].iter().filter_map(value_str).collect();
     assert_eq!(
         values,
         ["e0-s0", "e0-s1", "e0-s2", "e0-s3", "e0-s4", "e1-s0", "e1-s1"]
