@@ -486,3 +486,210 @@ fn apply(
     state.insert(id, value);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BrokerConfig, Durability};
+    use crate::group::coordinator::CommitOffset;
+    use crate::log::batch::control_marker_type;
+
+    const CONCURRENT_TRANSACTIONS: i16 = 51;
+
+    fn open(dir: &std::path::Path) -> Broker {
+        let config = BrokerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertised: None,
+            data_dir: dir.to_path_buf(),
+            durability: Durability::Fsync,
+            overrides: Default::default(),
+        };
+        Broker::open(config).unwrap()
+    }
+
+    fn offsets_partition(broker: &Broker, group: &str) -> (String, i32) {
+        let count = broker.topic(OFFSETS_TOPIC).unwrap().partition_count();
+        (OFFSETS_TOPIC.to_string(), partition_for(group, count))
+    }
+
+    fn commit_offset(broker: &Broker, group: &str, pid: i64, epoch: i16, offset: i64) {
+        let (codes, _) = broker.groups.txn_commit(
+            group,
+            pid,
+            epoch,
+            "",
+            None,
+            -1,
+            vec![CommitOffset {
+                topic: "t".into(),
+                partition: 0,
+                offset,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+        );
+        assert_eq!(codes, vec![0]);
+    }
+
+    fn committed(broker: &Broker, group: &str) -> Option<i64> {
+        let wanted = [("t".to_string(), vec![0])];
+        broker.groups.committed(group, Some(&wanted))[0]
+            .2
+            .as_ref()
+            .map(|v| v.offset)
+    }
+
+    /// The marker type of the last batch in `t-0`.
+    fn last_marker(broker: &Broker) -> Option<bool> {
+        let p = broker.topic("t").unwrap().partition(0).unwrap();
+        let (bytes, _) = p.read(0, 1 << 20, true).unwrap();
+        let mut rest = &bytes[..];
+        let mut last = None;
+        while rest.len() >= crate::log::batch::BATCH_HEADER_LEN {
+            let h = BatchHeader::parse(rest).unwrap();
+            let size = h.total_size();
+            last = h
+                .is_control()
+                .then(|| control_marker_type(&rest[..size]))
+                .flatten();
+            rest = &rest[size..];
+        }
+        last
+    }
+
+    #[tokio::test]
+    async fn commit_applies_offsets_and_a_fence_aborts_the_open_transaction_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        broker
+            .create_topic("t", 1, 1, Default::default(), false)
+            .unwrap();
+        let txns = broker.txns.clone();
+        let (pid, epoch) = txns
+            .init_producer_id(&broker, "tx", 60_000, None)
+            .await
+            .unwrap();
+        assert_eq!(epoch, 0);
+        let (pid2, epoch) = txns
+            .init_producer_id(&broker, "tx", 60_000, None)
+            .await
+            .unwrap();
+        assert_eq!((pid2, epoch), (pid, 1));
+        assert_eq!(
+            txns.init_producer_id(&broker, "tx", 900_001, None).await,
+            Err(ResponseError::InvalidTransactionTimeout.code())
+        );
+
+        let parts = [("t".to_string(), 0), offsets_partition(&broker, "g")];
+        txns.add_partitions(&broker, "tx", pid, 1, &parts)
+            .await
+            .unwrap();
+        commit_offset(&broker, "g", pid, 1, 5);
+        assert_eq!(committed(&broker, "g"), None);
+        assert!(broker
+            .groups
+            .pending_txn_partitions("g")
+            .contains(&("t".to_string(), 0)));
+        txns.end_txn(&broker, "tx", pid, 1, true).await.unwrap();
+        assert_eq!(committed(&broker, "g"), Some(5));
+        assert!(broker.groups.pending_txn_partitions("g").is_empty());
+        assert_eq!(last_marker(&broker), Some(true));
+        // A retried commit is answered OK; the state is complete.
+        txns.end_txn(&broker, "tx", pid, 1, true).await.unwrap();
+        assert_eq!(
+            txns.describe("tx").await.unwrap().state,
+            TxnState::CompleteCommit
+        );
+
+        // A second transaction is left open across a restart.
+        txns.add_partitions(&broker, "tx", pid, 1, &parts)
+            .await
+            .unwrap();
+        commit_offset(&broker, "g", pid, 1, 9);
+        drop(txns);
+        drop(broker);
+        let broker = open(dir.path());
+        let txns = broker.txns.clone();
+        let m = txns.describe("tx").await.unwrap();
+        assert_eq!((m.state, m.producer_epoch), (TxnState::Ongoing, 1));
+        assert_eq!(committed(&broker, "g"), Some(5));
+        assert_eq!(broker.groups.pending_txn_partitions("g").len(), 1);
+        // A new producer with the same id fences the old one: abort, then retry.
+        assert_eq!(
+            txns.init_producer_id(&broker, "tx", 60_000, None).await,
+            Err(CONCURRENT_TRANSACTIONS)
+        );
+        assert_eq!(last_marker(&broker), Some(false));
+        assert_eq!(committed(&broker, "g"), Some(5));
+        assert!(broker.groups.pending_txn_partitions("g").is_empty());
+        assert_eq!(
+            txns.end_txn(&broker, "tx", pid, 1, true).await,
+            Err(ResponseError::ProducerFenced.code())
+        );
+        let (pid3, epoch) = txns
+            .init_producer_id(&broker, "tx", 60_000, None)
+            .await
+            .unwrap();
+        assert_eq!((pid3, epoch), (pid, 3));
+    }
+
+    #[tokio::test]
+    async fn a_prepared_commit_is_completed_after_restart_and_a_timed_out_one_aborted() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Arc::new(open(dir.path()));
+        broker
+            .create_topic("t", 1, 1, Default::default(), false)
+            .unwrap();
+        let txns = broker.txns.clone();
+        let (pid, epoch) = txns
+            .init_producer_id(&broker, "a", 60_000, None)
+            .await
+            .unwrap();
+        let parts = [("t".to_string(), 0), offsets_partition(&broker, "g")];
+        txns.add_partitions(&broker, "a", pid, epoch, &parts)
+            .await
+            .unwrap();
+        commit_offset(&broker, "g", pid, epoch, 7);
+        // Crash right after PrepareCommit was written.
+        let mut prepared = txns.describe("a").await.unwrap();
+        prepared.state = TxnState::PrepareCommit;
+        txns.persist(&broker, &prepared).await.unwrap();
+        // And another transaction whose 1 ms timeout passes.
+        let (pid_b, epoch_b) = txns.init_producer_id(&broker, "b", 1, None).await.unwrap();
+        txns.add_partitions(&broker, "b", pid_b, epoch_b, &[("t".to_string(), 0)])
+            .await
+            .unwrap();
+        drop(txns);
+        drop(broker);
+
+        let broker = Arc::new(open(dir.path()));
+        let txns = broker.txns.clone();
+        assert_eq!(committed(&broker, "g"), None);
+        assert_eq!(
+            txns.end_txn(&broker, "a", pid, epoch, true).await,
+            Err(CONCURRENT_TRANSACTIONS)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        txns.complete_or_abort(&broker).await;
+        assert_eq!(committed(&broker, "g"), Some(7));
+        let a = txns.describe("a").await.unwrap();
+        assert_eq!(a.state, TxnState::CompleteCommit);
+        let b = txns.describe("b").await.unwrap();
+        assert_eq!(
+            (b.state, b.producer_epoch),
+            (TxnState::CompleteAbort, epoch_b + 1)
+        );
+        assert_eq!(last_marker(&broker), Some(false));
+        assert_eq!(
+            txns.end_txn(&broker, "b", pid_b, epoch_b, true).await,
+            Err(ResponseError::ProducerFenced.code())
+        );
+        let listed: Vec<String> = txns
+            .list()
+            .await
+            .into_iter()
+            .map(|m| m.transactional_id)
+            .collect();
+        assert_eq!(listed, vec!["a".to_string(), "b".to_string()]);
+    }
+}
