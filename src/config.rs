@@ -75,6 +75,7 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     defv("log.retention.ms", Some("retention.ms"), ConfigType::Long, "604800000", Valid::AtLeast(-1), "The number of milliseconds to keep a log file before deleting it; -1 means no time limit."),
     def("log.retention.bytes", Some("retention.bytes"), ConfigType::Long, "-1", "The maximum size of the log before deleting it; -1 means no size limit."),
     defv("log.retention.check.interval.ms", None, ConfigType::Long, "300000", Valid::AtLeast(1), "The frequency in milliseconds that the log cleaner checks whether any log is eligible for deletion."),
+    defv("producer.id.expiration.ms", None, ConfigType::Int, "86400000", Valid::AtLeast(1), "The time in ms that a topic partition leader will wait before expiring producer IDs."),
     defv("log.cleanup.policy", Some("cleanup.policy"), ConfigType::List, "delete", Valid::ListOf(POLICIES), "The default cleanup policy for segments beyond the retention window: delete, compact, or both."),
     def("log.cleaner.enable", None, ConfigType::Boolean, "true", "Enable the log cleaner process to run on the server."),
     defv("log.cleaner.backoff.ms", None, ConfigType::Long, "15000", Valid::AtLeast(0), "The amount of time to sleep when there are no logs to clean."),
@@ -279,6 +280,9 @@ impl BrokerConfig {
     }
     pub fn retention_check_interval_ms(&self) -> u64 {
         self.int("log.retention.check.interval.ms", 300_000)
+    }
+    pub fn producer_id_expiration_ms(&self) -> i64 {
+        self.int("producer.id.expiration.ms", 86_400_000)
     }
     pub fn cleaner_enabled(&self) -> bool {
         self.value("log.cleaner.enable").as_deref() != Some("false")

@@ -164,8 +164,10 @@ fn append(
     let mut records = records.to_vec();
     match partition.append(&mut records, AppendOrigin::Client, now) {
         Ok(info) => {
-            let messages = u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
-            partition.stats.record_in(records.len(), messages);
+            if !info.duplicate {
+                let messages = u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
+                partition.stats.record_in(records.len(), messages);
+            }
             let mut r = PartitionProduceResponse::default()
                 .with_base_offset(info.base_offset)
                 .with_log_append_time_ms(info.log_append_time);

@@ -27,7 +27,7 @@ use crate::log::Log;
 use crate::txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
 use flusher::Flusher;
 use metadata::{MetadataStore, TopicRecord};
-pub use partition::{Partition, PartitionOffsets, StorageError};
+pub use partition::{FetchedData, Partition, PartitionOffsets, StorageError};
 use producer_ids::ProducerIdManager;
 pub use topic::Topic;
 

@@ -399,6 +399,45 @@ pub(crate) mod test_util {
         buf.to_vec()
     }
 
+    /// A batch of `n` records from producer `pid` (epoch, first sequence),
+    /// transactional or not, values `v{seq}`.
+    pub fn producer_batch(
+        pid: i64,
+        epoch: i16,
+        seq: i32,
+        n: usize,
+        transactional: bool,
+    ) -> Vec<u8> {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: pid,
+                producer_epoch: epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: seq + i as i32,
+                timestamp: 1_000,
+                key: None,
+                value: Some(Bytes::from(format!("v{}", seq + i as i32))),
+                headers: IndexMap::new(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .expect("encode producer batch");
+        buf.to_vec()
+    }
+
     /// A batch of `n` uncompressed records all stamped `ts`.
     pub fn batch(n: usize, ts: i64) -> Vec<u8> {
         batch_with(&vec![ts; n], 10, Compression::None)

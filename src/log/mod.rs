@@ -11,12 +11,17 @@ pub mod cleaner;
 pub mod error;
 pub mod index;
 pub mod partition_log;
+pub mod producer_state;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
+pub mod transactions;
+pub mod txn_index;
 pub mod validate;
 
 pub use batch::{BatchError, BatchHeader, ControlMarker};
 pub use error::LogError;
 pub use partition_log::{AppendInfo, AppendOrigin, FetchSlice, Log, LogConfig, TimestampType};
+pub use producer_state::ProducerError;
+pub use txn_index::AbortedTxn;
 pub use validate::Codec;
