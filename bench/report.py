@@ -141,8 +141,8 @@ def main():
     w("- Pinning: " + ("broker on CPU 0, every client on CPU 1 (`taskset`)." if pinned else "none."))
     w(f"- Client: Apache Kafka's own perf tools (kafka-tools {machine.get('tools_version')}: "
       "ProducerPerformance, ConsumerPerformance, EndToEndLatency), the same JVM, jar and settings "
-      "for every broker: 1 KiB values, no key, `acks=all`, `enable.idempotence=false` (Vltava has no "
-      "InitProducerId yet), otherwise the producer's defaults (batch.size 16384, linger.ms 5, no compression).")
+      "for every broker: 1 KiB values, no key, the producer's defaults (idempotent, `acks=all`, "
+      "batch.size 16384, linger.ms 5, no compression).")
     w("- Durability: **Kafka acknowledges `acks=all` from the page cache** (it never fsyncs on the produce path by "
       "default); **Vltava (fsync)** is Vltava's default, which fsyncs before acknowledging `acks=all` "
       "(group commit); **Vltava (page-cache)** is `--durability page-cache`, Kafka's behaviour.")
