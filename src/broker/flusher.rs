@@ -6,6 +6,7 @@
 //! so one fsync serves every request waiting on it. It never runs on the
 //! async runtime and never holds a log lock while syncing.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -48,24 +49,37 @@ impl Flusher {
     }
 }
 
-/// Fsyncs every queued partition at once: one thread per partition, so the
-/// partitions of a multi-partition request wait for one round of fsyncs
+/// fsyncs issued at once, at most: enough for the filesystem to batch them,
+/// few enough that a round over 1,000 partitions does not start 1,000 threads.
+const MAX_PARALLEL_FSYNCS: usize = 16;
+
+/// Fsyncs every queued partition, up to [`MAX_PARALLEL_FSYNCS`] at a time, so
+/// the partitions of a multi-partition request wait for one round of fsyncs
 /// (which the filesystem can batch) instead of one after another.
 fn flush_all(batch: &[Arc<Partition>]) {
     match batch {
         [] => {}
         [only] => only.flush_now(),
-        many => std::thread::scope(|scope| {
-            for partition in many {
-                let spawned = std::thread::Builder::new()
-                    .name("vltava-fsync".into())
-                    .spawn_scoped(scope, || partition.flush_now());
-                if spawned.is_err() {
-                    // Out of threads: do it here, in turn.
-                    partition.flush_now();
+        many => {
+            let next = AtomicUsize::new(0);
+            let work = || {
+                while let Some(p) = many.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    p.flush_now();
                 }
-            }
-        }),
+            };
+            std::thread::scope(|scope| {
+                for _ in 1..many.len().min(MAX_PARALLEL_FSYNCS) {
+                    let spawned = std::thread::Builder::new()
+                        .name("vltava-fsync".into())
+                        .spawn_scoped(scope, work);
+                    if spawned.is_err() {
+                        // Out of threads: the ones running (and this one) do the rest.
+                        break;
+                    }
+                }
+                work();
+            });
+        }
     }
 }
 
