@@ -16,6 +16,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "Node.js 20 and npm are needed for tests/compat (kafkajs)" >&2
   exit 1
 fi
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  echo "Python 3 with venv and ensurepip is needed for tests/compat/python" >&2
+  exit 1
+fi
 
 cargo fmt --all -- --check
 cargo clippy --release --all-targets -- -D warnings
@@ -23,3 +27,6 @@ cargo test --release -- --test-threads=2
 # Real client programs (kafkajs, the seeds') against the release binary
 # that cargo test just built.
 tests/compat/run.sh
+# Python clients (confluent-kafka, kafka-python, aiokafka) against the same
+# binary; installs its pinned clients into tests/compat/python/.venv.
+tests/compat/python/run.sh

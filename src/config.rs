@@ -75,6 +75,7 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     defv("log.retention.ms", Some("retention.ms"), ConfigType::Long, "604800000", Valid::AtLeast(-1), "The number of milliseconds to keep a log file before deleting it; -1 means no time limit."),
     def("log.retention.bytes", Some("retention.bytes"), ConfigType::Long, "-1", "The maximum size of the log before deleting it; -1 means no size limit."),
     defv("log.retention.check.interval.ms", None, ConfigType::Long, "300000", Valid::AtLeast(1), "The frequency in milliseconds that the log cleaner checks whether any log is eligible for deletion."),
+    defv("producer.id.expiration.ms", None, ConfigType::Int, "86400000", Valid::AtLeast(1), "The time in ms that a topic partition leader will wait before expiring producer IDs."),
     defv("log.cleanup.policy", Some("cleanup.policy"), ConfigType::List, "delete", Valid::ListOf(POLICIES), "The default cleanup policy for segments beyond the retention window: delete, compact, or both."),
     def("log.cleaner.enable", None, ConfigType::Boolean, "true", "Enable the log cleaner process to run on the server."),
     defv("log.cleaner.backoff.ms", None, ConfigType::Long, "15000", Valid::AtLeast(0), "The amount of time to sleep when there are no logs to clean."),
@@ -100,6 +101,12 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     def("group.consumer.heartbeat.interval.ms", None, ConfigType::Int, "5000", "The heartbeat interval given to the members of a consumer group."),
     def("group.consumer.max.size", None, ConfigType::Int, "2147483647", "The maximum number of consumers that a single consumer group can accommodate."),
     def("offset.metadata.max.bytes", None, ConfigType::Int, "4096", "The maximum size for a metadata entry associated with an offset commit."),
+    defv("transaction.state.log.num.partitions", None, ConfigType::Int, "50", Valid::AtLeast(1), "The number of partitions for the transaction topic."),
+    defv("transaction.state.log.segment.bytes", None, ConfigType::Int, "104857600", Valid::AtLeast(1), "The transaction topic segment bytes."),
+    defv("transaction.max.timeout.ms", None, ConfigType::Int, "900000", Valid::AtLeast(1), "The maximum allowed timeout for transactions."),
+    defv("transaction.abort.timed.out.transaction.cleanup.interval.ms", None, ConfigType::Int, "10000", Valid::AtLeast(1), "The interval at which to rollback transactions that have timed out."),
+    defv("transactional.id.expiration.ms", None, ConfigType::Int, "604800000", Valid::AtLeast(1), "The time in ms that the transaction coordinator will wait without receiving any transaction status updates for the current transaction before expiring its transactional id."),
+    defv("transaction.remove.expired.transaction.cleanup.interval.ms", None, ConfigType::Int, "3600000", Valid::AtLeast(1), "The interval at which to remove transactions that have expired due to transactional.id.expiration.ms passing."),
 ];
 
 const fn def(
@@ -274,6 +281,9 @@ impl BrokerConfig {
     pub fn retention_check_interval_ms(&self) -> u64 {
         self.int("log.retention.check.interval.ms", 300_000)
     }
+    pub fn producer_id_expiration_ms(&self) -> i64 {
+        self.int("producer.id.expiration.ms", 86_400_000)
+    }
     pub fn cleaner_enabled(&self) -> bool {
         self.value("log.cleaner.enable").as_deref() != Some("false")
     }
@@ -314,6 +324,26 @@ impl BrokerConfig {
 
     pub fn offsets_topic_partitions(&self) -> i32 {
         self.int("offsets.topic.num.partitions", 50)
+    }
+
+    /// The transaction coordinator's settings (`transaction.*`).
+    pub fn transactions(&self) -> crate::txn::TxnConfig {
+        crate::txn::TxnConfig {
+            max_timeout_ms: self.int("transaction.max.timeout.ms", 900_000),
+            abort_timed_out_interval_ms: self.int(
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                10_000,
+            ),
+            id_expiration_ms: self.int("transactional.id.expiration.ms", 604_800_000),
+            remove_expired_interval_ms: self.int(
+                "transaction.remove.expired.transaction.cleanup.interval.ms",
+                3_600_000,
+            ),
+        }
+    }
+
+    pub fn transaction_state_partitions(&self) -> i32 {
+        self.int("transaction.state.log.num.partitions", 50)
     }
 
     /// Checks every explicit setting: known key and well-formed value.

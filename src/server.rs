@@ -65,6 +65,12 @@ pub async fn run(config: BrokerConfig, admin: Option<AdminListen>) -> anyhow::Re
         broker.clone(),
         stop_rx.clone(),
     ));
+    let txn_timers = tokio::spawn(
+        broker
+            .txns
+            .clone()
+            .run_timers(broker.clone(), stop_rx.clone()),
+    );
     let group_timers = tokio::spawn(broker.groups.clone().run_timers(stop_rx));
     tracing::info!(
         address = %bound,
@@ -93,6 +99,7 @@ pub async fn run(config: BrokerConfig, admin: Option<AdminListen>) -> anyhow::Re
     }
     let _ = checkpoints.await;
     let _ = group_timers.await;
+    let _ = txn_timers.await;
     let _ = log_manager.await;
     tokio::task::spawn_blocking(move || broker.shutdown())
         .await

@@ -4,7 +4,7 @@ use kafka_protocol::error::ResponseError;
 
 use crate::broker::{AdminError, StorageError};
 use crate::config::ConfigError;
-use crate::log::{BatchError, LogError};
+use crate::log::{BatchError, LogError, ProducerError};
 
 /// The Kafka error code for a log error, logged here once when it is not the
 /// client's fault.
@@ -12,6 +12,7 @@ pub fn log_error_code(err: &LogError, topic: &str, partition: i32) -> i16 {
     match err {
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
         LogError::Batch(b) => batch_error_code(b),
+        LogError::Producer(p) => producer_error_code(p),
         other => {
             tracing::error!(topic, partition, error = %other, "storage error");
             ResponseError::KafkaStorageError.code()
@@ -25,6 +26,16 @@ pub fn batch_error_code(err: &BatchError) -> i16 {
         BatchError::Invalid(_) => ResponseError::InvalidRecord.code(),
         BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
         BatchError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp.code(),
+    }
+}
+
+pub fn producer_error_code(err: &ProducerError) -> i16 {
+    match err {
+        ProducerError::OutOfOrderSequence(_) => ResponseError::OutOfOrderSequenceNumber.code(),
+        ProducerError::InvalidProducerEpoch(_) => ResponseError::InvalidProducerEpoch.code(),
+        ProducerError::ProducerFenced(_) => ResponseError::ProducerFenced.code(),
+        ProducerError::InvalidTxnState(_) => ResponseError::InvalidTxnState.code(),
+        ProducerError::CoordinatorFenced(_) => ResponseError::TransactionCoordinatorFenced.code(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Fetch: whole batches from each partition's log, as stored, up to the high
-//! watermark; long-polls on the partitions' high-watermark channels until
+//! watermark (`read_committed`: the last stable offset, with the aborted
+//! transactions of that range); long-polls on the partitions' high-watermark channels until
 //! `min_bytes` are there or `max_wait_ms` has passed.
 //!
 //! Size limits follow KIP-74: `max_bytes` for the response and
@@ -14,12 +15,14 @@ use bytes::Bytes;
 use futures::future::select_all;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, ResponseKind};
 use tokio::time::Instant;
 
 use super::errors::log_error_code;
-use crate::broker::{Broker, Partition};
+use crate::broker::{Broker, FetchedData, Partition};
 
 /// The longest a client may ask us to hold a fetch.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(60);
@@ -132,27 +135,47 @@ fn read_all(
             let limit = w.max_bytes.min(remaining);
             let min_one = total == 0;
             let result = if limit == 0 && !min_one {
-                Ok((Bytes::new(), partition.offsets()))
+                Ok(FetchedData {
+                    records: Bytes::new(),
+                    offsets: partition.offsets(),
+                    aborted: Vec::new(),
+                })
             } else {
-                partition.read(w.offset, limit, min_one)
+                partition.fetch(w.offset, limit, min_one, read_committed)
             };
-            let (records, offsets) = match result {
+            let FetchedData {
+                records,
+                offsets,
+                aborted,
+            } = match result {
                 Ok(r) => r,
                 Err(e) => {
                     any_error = true;
-                    let offsets = partition.offsets();
                     data.error_code = log_error_code(&e, &partition.topic, partition.index);
-                    (Bytes::new(), offsets)
+                    FetchedData {
+                        records: Bytes::new(),
+                        offsets: partition.offsets(),
+                        aborted: Vec::new(),
+                    }
                 }
             };
             total += records.len();
             data.high_watermark = offsets.high_watermark;
-            data.last_stable_offset = offsets.high_watermark;
+            data.last_stable_offset = offsets.last_stable_offset;
             if version >= 5 {
                 data.log_start_offset = offsets.log_start_offset;
             }
             if read_committed {
-                data.aborted_transactions = Some(Vec::new());
+                data.aborted_transactions = Some(
+                    aborted
+                        .iter()
+                        .map(|a| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(a.producer_id))
+                                .with_first_offset(a.first_offset)
+                        })
+                        .collect(),
+                );
             }
             data.records = Some(records);
             data

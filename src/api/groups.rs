@@ -32,6 +32,7 @@ use crate::group::classic::{GroupState, JoinRequest, SyncRequest};
 use crate::group::coordinator::{CommitOffset, DescribeError};
 
 const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
 
 fn s(v: impl Into<String>) -> StrBytes {
     StrBytes::from_string(v.into())
@@ -43,15 +44,16 @@ pub fn find_coordinator(
     version: i16,
 ) -> ResponseKind {
     let endpoint = broker.endpoint();
+    // One node: this broker coordinates every group and transactional id.
     let answer = |key_type: i8| -> (i16, Option<StrBytes>) {
-        if key_type == GROUP_KEY {
+        if key_type == GROUP_KEY || key_type == TRANSACTION_KEY {
             (0, None)
         } else {
             (
-                ResponseError::CoordinatorNotAvailable.code(),
-                Some(StrBytes::from_static_str(
-                    "transactions are not supported yet",
-                )),
+                ResponseError::InvalidRequest.code(),
+                Some(StrBytes::from_string(format!(
+                    "Unknown coordinator type {key_type}"
+                ))),
             )
         }
     };
@@ -287,28 +289,47 @@ pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> Re
     ResponseKind::OffsetCommit(OffsetCommitResponse::default().with_topics(topics))
 }
 
-/// One group's committed offsets: (topic, [(partition, offset, epoch, metadata)]).
-type Committed = Vec<(TopicName, Vec<(i32, i64, i32, String)>)>;
+/// One group's committed offsets: (topic, [(partition, offset, epoch, metadata, error)]).
+type Committed = Vec<(TopicName, Vec<(i32, i64, i32, String, i16)>)>;
 
+/// The committed offsets; with `require_stable` (v7+), partitions with
+/// transactional offsets not yet committed or aborted answer
+/// UNSTABLE_OFFSET_COMMIT, as Kafka does.
 fn fetch_group(
     broker: &Broker,
     group_id: &str,
     topics: Option<Vec<(TopicName, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Committed {
     let wanted: Option<Vec<(String, Vec<i32>)>> = topics
         .as_ref()
         .map(|t| t.iter().map(|(n, p)| (n.to_string(), p.clone())).collect());
     let rows = broker.groups.committed(group_id, wanted.as_deref());
+    let unstable = if require_stable {
+        broker.groups.pending_txn_partitions(group_id)
+    } else {
+        Default::default()
+    };
     let mut out: Committed = Vec::new();
     for (topic, partition, value) in rows {
-        let (offset, epoch, metadata) = match value {
-            Some(v) => (v.offset, v.leader_epoch, v.metadata),
-            None => (-1, -1, String::new()),
+        let row = if unstable.contains(&(topic.clone(), partition)) {
+            (
+                partition,
+                -1,
+                -1,
+                String::new(),
+                ResponseError::UnstableOffsetCommit.code(),
+            )
+        } else {
+            match value {
+                Some(v) => (partition, v.offset, v.leader_epoch, v.metadata, 0),
+                None => (partition, -1, -1, String::new(), 0),
+            }
         };
         let name = TopicName(s(topic));
         match out.last_mut() {
-            Some((n, parts)) if *n == name => parts.push((partition, offset, epoch, metadata)),
-            _ => out.push((name, vec![(partition, offset, epoch, metadata)])),
+            Some((n, parts)) if *n == name => parts.push(row),
+            _ => out.push((name, vec![row])),
         }
     }
     out
@@ -326,7 +347,7 @@ pub fn offset_fetch(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16)
                         .map(|t| (t.name, t.partition_indexes))
                         .collect()
                 });
-                let committed = fetch_group(broker, &g.group_id, topics);
+                let committed = fetch_group(broker, &g.group_id, topics, req.require_stable);
                 OffsetFetchResponseGroup::default()
                     .with_group_id(g.group_id)
                     .with_topics(
@@ -338,8 +359,9 @@ pub fn offset_fetch(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16)
                                     .with_partitions(
                                         parts
                                             .into_iter()
-                                            .map(|(p, o, e, m)| {
+                                            .map(|(p, o, e, m, code)| {
                                                 OffsetFetchResponsePartitions::default()
+                                                    .with_error_code(code)
                                                     .with_partition_index(p)
                                                     .with_committed_offset(o)
                                                     .with_committed_leader_epoch(e)
@@ -358,7 +380,7 @@ pub fn offset_fetch(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16)
                 .map(|t| (t.name, t.partition_indexes))
                 .collect()
         });
-        let committed = fetch_group(broker, &req.group_id, topics);
+        let committed = fetch_group(broker, &req.group_id, topics, req.require_stable);
         response.topics = committed
             .into_iter()
             .map(|(name, parts)| {
@@ -367,8 +389,9 @@ pub fn offset_fetch(broker: &Arc<Broker>, req: OffsetFetchRequest, version: i16)
                     .with_partitions(
                         parts
                             .into_iter()
-                            .map(|(p, o, e, m)| {
+                            .map(|(p, o, e, m, code)| {
                                 let mut r = OffsetFetchResponsePartition::default()
+                                    .with_error_code(code)
                                     .with_partition_index(p)
                                     .with_committed_offset(o)
                                     .with_metadata(Some(s(m)));

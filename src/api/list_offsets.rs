@@ -1,4 +1,5 @@
-//! ListOffsets: earliest, latest, max timestamp, and offset by timestamp.
+//! ListOffsets: earliest, latest (the last stable offset for `read_committed`),
+//! max timestamp, and offset by timestamp.
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
 pub fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> ResponseKind {
+    let read_committed = req.isolation_level == 1;
     let topics = req
         .topics
         .into_iter()
@@ -31,7 +33,9 @@ pub fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> Re
                     let base = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
                     match topic.as_ref().and_then(|x| x.partition(p.partition_index)) {
-                        Some(partition) => lookup(&partition, p.timestamp, base, version),
+                        Some(partition) => {
+                            lookup(&partition, p.timestamp, read_committed, base, version)
+                        }
                         None => base
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_offset(-1)
@@ -50,11 +54,13 @@ pub fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> Re
 fn lookup(
     partition: &Partition,
     timestamp: i64,
+    read_committed: bool,
     base: ListOffsetsPartitionResponse,
     version: i16,
 ) -> ListOffsetsPartitionResponse {
     let offsets = partition.offsets();
     let found = match timestamp {
+        LATEST if read_committed => Ok(Some((offsets.last_stable_offset, -1))),
         LATEST => Ok(Some((offsets.high_watermark, -1))),
         EARLIEST | EARLIEST_LOCAL => Ok(Some((offsets.log_start_offset, -1))),
         LATEST_TIERED => Ok(Some((-1, -1))),

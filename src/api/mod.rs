@@ -15,6 +15,8 @@ mod groups;
 mod list_offsets;
 mod metadata;
 mod produce;
+mod producer;
+mod txn;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,6 +56,14 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::AddPartitionsToTxn, 0, 5),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
 ];
 
 /// The versions of `key` that Vltava handles.
@@ -163,6 +173,26 @@ pub async fn handle(
         RequestKind::ConsumerGroupDescribe(req) => {
             ready(groups::consumer_group_describe(broker, req))
         }
+        RequestKind::DescribeProducers(req) => ready(producer::describe_producers(broker, req)),
+        RequestKind::InitProducerId(req) => {
+            ready(producer::init_producer_id(broker, req, version).await)
+        }
+        RequestKind::AddPartitionsToTxn(req) => {
+            ready(txn::add_partitions_to_txn(broker, req, version).await)
+        }
+        RequestKind::AddOffsetsToTxn(req) => {
+            ready(txn::add_offsets_to_txn(broker, req, version).await)
+        }
+        RequestKind::EndTxn(req) => ready(txn::end_txn(broker, req, version).await),
+        RequestKind::TxnOffsetCommit(req) => {
+            ready(txn::txn_offset_commit(broker, req, version).await)
+        }
+        RequestKind::DescribeTransactions(req) => {
+            ready(txn::describe_transactions(broker, req).await)
+        }
+        RequestKind::ListTransactions(req) => {
+            ready(txn::list_transactions(broker, req, version).await)
+        }
         _ => Err(RequestError::UnsupportedVersion { api, version }),
     }
 }
@@ -210,6 +240,10 @@ mod encode_tests {
 
     fn batch() -> Bytes {
         Bytes::from(crate::log::batch::test_util::batch(1, 1_700_000_000_000))
+    }
+
+    fn txn_id(s: &str) -> TransactionalId {
+        TransactionalId(StrBytes::from_string(s.to_string()))
     }
 
     fn name(s: &str) -> TopicName {
@@ -508,6 +542,74 @@ mod encode_tests {
                         ConsumerGroupDescribeRequest::default().with_group_ids(vec![
                             GroupId(StrBytes::from_static_str("k1")),
                             GroupId(StrBytes::from_static_str("simple")),
+                        ]),
+                    ),
+                    ApiKey::InitProducerId => {
+                        let mut r =
+                            InitProducerIdRequest::default().with_transaction_timeout_ms(60_000);
+                        if v % 2 == 1 {
+                            r.transactional_id = Some(TransactionalId(StrBytes::from_string(
+                                format!("tx{v}"),
+                            )));
+                        }
+                        RequestKind::InitProducerId(r)
+                    }
+                    ApiKey::AddPartitionsToTxn => {
+                        let topic = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                            .with_name(name("t"))
+                            .with_partitions(vec![0, 9]);
+                        let mut r = AddPartitionsToTxnRequest::default();
+                        if v >= 4 {
+                            r.transactions = vec![
+                                add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                                    .with_transactional_id(txn_id("tx1"))
+                                    .with_verify_only(true)
+                                    .with_topics(vec![topic]),
+                            ];
+                        } else {
+                            r.v3_and_below_transactional_id = txn_id("tx1");
+                            r.v3_and_below_topics = vec![topic];
+                        }
+                        RequestKind::AddPartitionsToTxn(r)
+                    }
+                    ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(
+                        AddOffsetsToTxnRequest::default()
+                            .with_transactional_id(txn_id("missing"))
+                            .with_group_id(GroupId(StrBytes::from_static_str("g"))),
+                    ),
+                    ApiKey::EndTxn => RequestKind::EndTxn(
+                        EndTxnRequest::default()
+                            .with_transactional_id(txn_id("tx1"))
+                            .with_committed(true),
+                    ),
+                    ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
+                        TxnOffsetCommitRequest::default()
+                            .with_transactional_id(txn_id("tx1"))
+                            .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                            .with_generation_id(-1)
+                            .with_topics(vec![
+                                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                                    .with_name(name("t"))
+                                    .with_partitions(vec![
+                                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                                            .with_partition_index(0)
+                                            .with_committed_offset(1),
+                                    ]),
+                            ]),
+                    ),
+                    ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
+                        DescribeTransactionsRequest::default()
+                            .with_transactional_ids(vec![txn_id("tx1"), txn_id("missing")]),
+                    ),
+                    ApiKey::ListTransactions => RequestKind::ListTransactions(
+                        ListTransactionsRequest::default()
+                            .with_state_filters(vec![StrBytes::from_static_str("Nope")]),
+                    ),
+                    ApiKey::DescribeProducers => RequestKind::DescribeProducers(
+                        DescribeProducersRequest::default().with_topics(vec![
+                            describe_producers_request::TopicRequest::default()
+                                .with_name(name("t"))
+                                .with_partition_indexes(vec![0, 9]),
                         ]),
                     ),
                     other => panic!("no test request for {other:?}"),

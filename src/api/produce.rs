@@ -18,6 +18,7 @@ use super::errors::{log_error_code, storage_error_code};
 use super::{Reply, Response};
 use crate::broker::{Broker, Partition, Topic};
 use crate::clock::now_ms;
+use crate::log::AppendOrigin;
 
 /// A partition whose answer waits until it is durable up to `offset`.
 struct DurabilityWait {
@@ -161,10 +162,12 @@ fn append(
     // The request buffer is shared; offsets are patched in a private copy,
     // which is then written as is.
     let mut records = records.to_vec();
-    match partition.append(&mut records, now) {
+    match partition.append(&mut records, AppendOrigin::Client, now) {
         Ok(info) => {
-            let messages = u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
-            partition.stats.record_in(records.len(), messages);
+            if !info.duplicate {
+                let messages = u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0);
+                partition.stats.record_in(records.len(), messages);
+            }
             let mut r = PartitionProduceResponse::default()
                 .with_base_offset(info.base_offset)
                 .with_log_append_time_ms(info.log_append_time);

@@ -1,6 +1,6 @@
 //! The log manager's background work, Kafka's `LogManager` retention task and
 //! `LogCleaner` thread: every partition's retention (whole old segments) each
-//! `log.retention.check.interval.ms`, and compaction of compacted partitions
+//! `log.retention.check.interval.ms` (with producer-id expiration), and compaction of compacted partitions
 //! each `log.cleaner.backoff.ms`. It runs on a blocking thread and holds a
 //! partition's lock only to plan and to swap, never while cleaning.
 
@@ -46,6 +46,7 @@ fn one_pass(broker: &Broker, retention: bool, stop: &watch::Receiver<bool>) {
                 return;
             }
             if retention {
+                p.expire_producers(now_ms(), broker.config.producer_id_expiration_ms());
                 match p.apply_retention(now_ms()) {
                     Ok(out) => moved |= out.segments_deleted > 0,
                     Err(e) => tracing::warn!(topic = %topic.name, partition = p.index, error = %e,

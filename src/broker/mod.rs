@@ -9,6 +9,7 @@ pub mod flusher;
 pub mod log_manager;
 pub mod metadata;
 pub mod partition;
+pub mod producer_ids;
 pub mod topic;
 
 use std::collections::BTreeMap;
@@ -23,9 +24,11 @@ use crate::config::{BrokerConfig, ConfigError, Durability, TopicConfig};
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::Log;
+use crate::txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
 use flusher::Flusher;
 use metadata::{MetadataStore, TopicRecord};
-pub use partition::{Partition, PartitionOffsets, StorageError};
+pub use partition::{FetchedData, Partition, PartitionOffsets, StorageError};
+use producer_ids::ProducerIdManager;
 pub use topic::Topic;
 
 const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
@@ -71,6 +74,9 @@ pub struct Broker {
     flusher: Flusher,
     /// Consumer groups and committed offsets, kept in `__consumer_offsets`.
     pub groups: Arc<GroupCoordinator>,
+    /// Transactional ids and their transactions, kept in `__transaction_state`.
+    pub txns: Arc<TransactionCoordinator>,
+    producer_ids: ProducerIdManager,
 }
 
 impl Broker {
@@ -115,13 +121,45 @@ impl Broker {
         let offsets_topic = match topics.get(OFFSETS_TOPIC) {
             Some(t) => t.clone(),
             None => {
-                let t = create_offsets_topic(&config, &store, &topics)?;
+                let segment_bytes = config
+                    .value("offsets.topic.segment.bytes")
+                    .unwrap_or_else(|| "104857600".into());
+                let count = config.offsets_topic_partitions();
+                let t = create_internal_topic(
+                    &config,
+                    &store,
+                    &topics,
+                    OFFSETS_TOPIC,
+                    count,
+                    &segment_bytes,
+                )?;
                 topics.insert(OFFSETS_TOPIC.to_string(), t.clone());
+                t
+            }
+        };
+        let txn_topic = match topics.get(TRANSACTION_STATE_TOPIC) {
+            Some(t) => t.clone(),
+            None => {
+                let segment_bytes = config
+                    .value("transaction.state.log.segment.bytes")
+                    .unwrap_or_else(|| "104857600".into());
+                let count = config.transaction_state_partitions();
+                let t = create_internal_topic(
+                    &config,
+                    &store,
+                    &topics,
+                    TRANSACTION_STATE_TOPIC,
+                    count,
+                    &segment_bytes,
+                )?;
+                topics.insert(TRANSACTION_STATE_TOPIC.to_string(), t.clone());
                 t
             }
         };
         let groups = GroupCoordinator::load(config.coordinator(), offsets_topic)
             .context("loading consumer groups from __consumer_offsets")?;
+        let txns = TransactionCoordinator::load(config.transactions(), txn_topic)
+            .context("loading transactions from __transaction_state")?;
         let broker = Broker {
             node_id,
             cluster_id,
@@ -130,6 +168,8 @@ impl Broker {
             store: Mutex::new(store),
             flusher: Flusher::start().context("starting the flusher thread")?,
             groups: Arc::new(groups),
+            txns: Arc::new(txns),
+            producer_ids: ProducerIdManager::open(&dir)?,
             config,
         };
         broker.publish_topics();
@@ -171,6 +211,11 @@ impl Broker {
     /// Every topic, in name order.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
         self.topics.read().values().cloned().collect()
+    }
+
+    /// A producer id never handed out before (InitProducerId).
+    pub fn allocate_producer_id(&self) -> anyhow::Result<i64> {
+        self.producer_ids.allocate()
     }
 
     /// Whether `acks=all` waits for fsync.
@@ -284,7 +329,7 @@ impl Broker {
 
     /// Deletes a topic and its data.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, AdminError> {
-        if name == OFFSETS_TOPIC {
+        if name == OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC {
             return Err(AdminError::InvalidTopic(format!(
                 "Topic {name} is an internal topic and cannot be deleted."
             )));
@@ -447,37 +492,35 @@ impl Broker {
     }
 }
 
-/// Creates `__consumer_offsets` at first start: Kafka's partition count and
-/// configs (compacted, 100 MiB segments).
-fn create_offsets_topic(
+/// Creates an internal topic (`__consumer_offsets`, `__transaction_state`)
+/// at first start: Kafka's partition count and configs (compacted, 100 MiB
+/// segments by default).
+fn create_internal_topic(
     config: &BrokerConfig,
     store: &MetadataStore,
     existing: &BTreeMap<String, Arc<Topic>>,
+    name: &str,
+    partition_count: i32,
+    segment_bytes: &str,
 ) -> anyhow::Result<Arc<Topic>> {
     let topic_config = TopicConfig::from_pairs([
         ("cleanup.policy", "compact"),
-        (
-            "segment.bytes",
-            config
-                .value("offsets.topic.segment.bytes")
-                .as_deref()
-                .unwrap_or("104857600"),
-        ),
+        ("segment.bytes", segment_bytes),
     ])?;
     let log_config = topic_config.log_config(config);
-    let count = config.offsets_topic_partitions().max(1);
+    let count = partition_count.max(1);
     let mut partitions = Vec::new();
     for p in 0..count {
         let log = Log::open(
-            &partition_dir(&config.data_dir, OFFSETS_TOPIC, p),
+            &partition_dir(&config.data_dir, name, p),
             log_config.clone(),
             0,
             0,
         )?;
-        partitions.push(Arc::new(Partition::new(OFFSETS_TOPIC, p, log)));
+        partitions.push(Arc::new(Partition::new(name, p, log)));
     }
     let topic = Arc::new(Topic::new(
-        OFFSETS_TOPIC.to_string(),
+        name.to_string(),
         Uuid::new_v4(),
         topic_config,
         partitions,

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::log::cleaner::{self, CleanStats, CleanerLimits};
 use crate::log::retention::RetentionOutcome;
-use crate::log::{AppendInfo, Log, LogConfig, LogError};
+use crate::log::{AbortedTxn, AppendInfo, AppendOrigin, ControlMarker, Log, LogConfig, LogError};
 use crate::metrics::PartitionStats;
 
 /// How far the log is known to be on disk, or that making it so failed.
@@ -36,6 +36,17 @@ pub struct StorageError {
 pub struct PartitionOffsets {
     pub log_start_offset: i64,
     pub high_watermark: i64,
+    /// The end of what `read_committed` consumers may read.
+    pub last_stable_offset: i64,
+}
+
+/// What a fetch read from a partition.
+#[derive(Debug, Clone)]
+pub struct FetchedData {
+    pub records: Bytes,
+    pub offsets: PartitionOffsets,
+    /// Aborted transactions in the range read (`read_committed` only).
+    pub aborted: Vec<AbortedTxn>,
 }
 
 /// A leader partition on this broker.
@@ -72,10 +83,32 @@ impl Partition {
     }
 
     /// Validates and appends one produce request's batches for this partition.
-    pub fn append(&self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+    pub fn append(
+        &self,
+        records: &mut [u8],
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.append_with(|log| log.append_from(records, origin, now_ms))
+    }
+
+    /// Appends the control batch that commits or aborts `marker`'s producer's
+    /// transaction here; the last stable offset moves past it.
+    pub fn append_marker(
+        &self,
+        marker: &ControlMarker,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.append_with(|log| log.append_marker(marker, now_ms))
+    }
+
+    fn append_with(
+        &self,
+        append: impl FnOnce(&mut Log) -> Result<AppendInfo, LogError>,
+    ) -> Result<AppendInfo, LogError> {
         let (info, leo) = {
             let mut log = self.log.lock();
-            let info = log.append(records, now_ms)?;
+            let info = append(&mut log)?;
             (info, log.log_end_offset())
         };
         debug_assert!(leo > info.last_offset);
@@ -88,9 +121,12 @@ impl Partition {
     }
 
     pub fn offsets(&self) -> PartitionOffsets {
+        let hw = self.high_watermark();
+        let log = self.log.lock();
         PartitionOffsets {
-            log_start_offset: self.log.lock().log_start_offset(),
-            high_watermark: self.high_watermark(),
+            log_start_offset: log.log_start_offset(),
+            high_watermark: hw,
+            last_stable_offset: log.last_stable_offset(hw),
         }
     }
 
@@ -107,22 +143,45 @@ impl Partition {
         max_bytes: usize,
         min_one: bool,
     ) -> Result<(Bytes, PartitionOffsets), LogError> {
+        let fetched = self.fetch(offset, max_bytes, min_one, false)?;
+        Ok((fetched.records, fetched.offsets))
+    }
+
+    /// A fetch's read: up to the high watermark, or with `read_committed` up to
+    /// the last stable offset, listing the aborted transactions in that range.
+    pub fn fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        read_committed: bool,
+    ) -> Result<FetchedData, LogError> {
         let hw = self.high_watermark();
-        let (slice, log_start_offset) = {
+        let (slice, offsets, aborted) = {
             let log = self.log.lock();
-            (
-                log.read(offset, max_bytes, hw, min_one)?,
-                log.log_start_offset(),
-            )
-        };
-        let bytes = slice.read()?;
-        Ok((
-            bytes,
-            PartitionOffsets {
-                log_start_offset,
+            let offsets = PartitionOffsets {
+                log_start_offset: log.log_start_offset(),
                 high_watermark: hw,
-            },
-        ))
+                last_stable_offset: log.last_stable_offset(hw),
+            };
+            let max_offset = if read_committed {
+                offsets.last_stable_offset
+            } else {
+                hw
+            };
+            let slice = log.read(offset, max_bytes, max_offset, min_one)?;
+            let aborted = if read_committed && slice.len > 0 {
+                log.aborted_transactions(offset, max_offset)
+            } else {
+                Vec::new()
+            };
+            (slice, offsets, aborted)
+        };
+        Ok(FetchedData {
+            records: slice.read()?,
+            offsets,
+            aborted,
+        })
     }
 
     /// Runs `f` with the log locked, for lookups that need the whole log.
@@ -137,6 +196,11 @@ impl Partition {
 
     pub fn set_log_config(&self, config: LogConfig) {
         self.log.lock().set_config(config);
+    }
+
+    /// Forgets producers idle past `producer.id.expiration.ms`.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.log.lock().expire_producers(now_ms, expiration_ms)
     }
 
     /// Deletes segments past retention or below the log start offset.
@@ -236,6 +300,7 @@ impl Partition {
     pub fn close(&self) -> Result<i64, LogError> {
         let mut log = self.log.lock();
         log.flush()?;
+        log.write_producer_snapshot()?;
         Ok(log.recovery_point())
     }
 

@@ -28,6 +28,7 @@ use super::records::{self, OffsetValue, RecordKey};
 use crate::broker::{Partition, Topic};
 use crate::clock::now_ms;
 use crate::log::batch::BatchHeader;
+use crate::log::AppendOrigin;
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -118,9 +119,15 @@ impl Membership {
     }
 }
 
+/// Offsets of a TxnOffsetCommit, by partition, until the transaction ends.
+type PendingOffsets = BTreeMap<(String, i32), OffsetValue>;
+
 struct GroupEntry {
     membership: Membership,
     offsets: BTreeMap<(String, i32), OffsetValue>,
+    /// Transactional offsets by producer id: applied on a commit marker,
+    /// dropped on an abort marker.
+    pending_txn: BTreeMap<i64, PendingOffsets>,
     join_waiters: HashMap<String, oneshot::Sender<JoinResponse>>,
     sync_waiters: HashMap<String, oneshot::Sender<SyncResponse>>,
 }
@@ -130,6 +137,7 @@ impl GroupEntry {
         GroupEntry {
             membership,
             offsets: BTreeMap::new(),
+            pending_txn: BTreeMap::new(),
             join_waiters: HashMap::new(),
             sync_waiters: HashMap::new(),
         }
@@ -202,6 +210,43 @@ pub struct GroupCoordinator {
     groups: Mutex<BTreeMap<String, Arc<Mutex<GroupEntry>>>>,
     /// Wakes the timer task when a deadline may have moved earlier.
     wake: Notify,
+}
+
+/// One uncompressed v2 batch of key/value records stamped `now`, written
+/// by a coordinator: transactional for `producer` (id, epoch, sequence -1)
+/// when given, else without a producer.
+pub fn encode_batch(
+    records: Vec<(Bytes, Option<Bytes>)>,
+    producer: Option<(i64, i16)>,
+    now: i64,
+) -> Result<bytes::BytesMut, String> {
+    let (producer_id, producer_epoch) = producer.unwrap_or((-1, -1));
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (key, value))| Record {
+            transactional: producer.is_some(),
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id,
+            producer_epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: -1,
+            timestamp: now,
+            key: Some(key),
+            value,
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|e| e.to_string())?;
+    Ok(buf)
 }
 
 /// Kafka's `partitionFor(groupId)`: Java's String.hashCode, made positive.
@@ -508,6 +553,125 @@ impl GroupCoordinator {
         }
     }
 
+    /// TxnOffsetCommit: validates like Kafka (member and generation only when
+    /// given; an unknown group is created), writes the offsets as a
+    /// transactional batch of the producer and keeps them pending until the
+    /// transaction's marker. Returns one code per offset and the write that
+    /// must be durable before answering.
+    #[allow(clippy::too_many_arguments)]
+    pub fn txn_commit(
+        &self,
+        group_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation_id: i32,
+        offsets: Vec<CommitOffset>,
+    ) -> (Vec<i16>, Option<DurableWrite>) {
+        let fail_all = |code: i16| (vec![code; offsets.len()], None);
+        let entry = self.entry_or_create(group_id);
+        let mut e = entry.lock();
+        let anonymous = generation_id < 0 && member_id.is_empty() && instance_id.is_none();
+        let valid = match &e.membership {
+            Membership::Classic(g) if g.state() == GroupState::Dead => {
+                Err(ResponseError::CoordinatorNotAvailable.code())
+            }
+            Membership::Classic(_) if anonymous => Ok(()),
+            Membership::Classic(g) => {
+                match g.validate_offset_commit(member_id, instance_id, generation_id) {
+                    // A transactional commit is not refused during a rebalance.
+                    Err(c) if c == ResponseError::RebalanceInProgress.code() => Ok(()),
+                    other => other,
+                }
+            }
+            Membership::Consumer(_) if generation_id < 0 => Ok(()),
+            Membership::Consumer(g) => g.validate_offset_commit(member_id, generation_id),
+        };
+        if let Err(code) = valid {
+            return fail_all(code);
+        }
+        let now = now_ms();
+        let mut codes = Vec::with_capacity(offsets.len());
+        let mut records = Vec::new();
+        let mut accepted = Vec::new();
+        for o in offsets {
+            let metadata = o.metadata.unwrap_or_default();
+            if metadata.len() > self.config.offset_metadata_max_bytes {
+                codes.push(ResponseError::OffsetMetadataTooLarge.code());
+                continue;
+            }
+            codes.push(0);
+            let value = OffsetValue {
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata,
+                commit_timestamp: now,
+            };
+            let key = RecordKey::Offset {
+                group: group_id.to_string(),
+                topic: o.topic.clone(),
+                partition: o.partition,
+            };
+            records.push((
+                records::encode_key(&key),
+                Some(records::encode_offset(&value)),
+            ));
+            accepted.push(((o.topic, o.partition), value));
+        }
+        if records.is_empty() {
+            return (codes, None);
+        }
+        match self.write_as(group_id, records, now, Some((producer_id, producer_epoch))) {
+            Ok(durable) => {
+                e.pending_txn
+                    .entry(producer_id)
+                    .or_default()
+                    .extend(accepted);
+                (codes, durable)
+            }
+            Err(code) => (
+                codes
+                    .iter()
+                    .map(|&c| if c == 0 { code } else { c })
+                    .collect(),
+                None,
+            ),
+        }
+    }
+
+    /// A transaction marker for `producer_id` was written (and is durable)
+    /// in `__consumer_offsets` partition `partition`: applies (commit) or
+    /// drops (abort) that producer's pending offsets in the groups there.
+    pub fn complete_txn(&self, producer_id: i64, partition: i32, commit: bool) {
+        let count = self.topic.partition_count();
+        for (group_id, entry) in self.entries() {
+            if partition_for(&group_id, count) != partition {
+                continue;
+            }
+            let mut e = entry.lock();
+            if let Some(pending) = e.pending_txn.remove(&producer_id) {
+                if commit {
+                    e.offsets.extend(pending);
+                }
+            }
+        }
+    }
+
+    /// Partitions of the group with transactional offsets not yet committed
+    /// or aborted (OffsetFetch answers UNSTABLE_OFFSET_COMMIT for them when
+    /// asked for stable offsets).
+    pub fn pending_txn_partitions(&self, group_id: &str) -> BTreeSet<(String, i32)> {
+        let Some(entry) = self.entry(group_id) else {
+            return BTreeSet::new();
+        };
+        let e = entry.lock();
+        e.pending_txn
+            .values()
+            .flat_map(|p| p.keys().cloned())
+            .collect()
+    }
+
     /// Committed offsets of a group: the requested partitions (None for
     /// those without a commit), or every committed partition.
     pub fn committed(
@@ -693,38 +857,29 @@ impl GroupCoordinator {
         records: Vec<(Bytes, Option<Bytes>)>,
         now: i64,
     ) -> Result<Option<DurableWrite>, i16> {
+        self.write_as(group_id, records, now, None)
+    }
+
+    /// [`write`](Self::write), as a transactional batch of `producer` (id,
+    /// epoch) when given.
+    fn write_as(
+        &self,
+        group_id: &str,
+        records: Vec<(Bytes, Option<Bytes>)>,
+        now: i64,
+        producer: Option<(i64, i16)>,
+    ) -> Result<Option<DurableWrite>, i16> {
         let Some(partition) = self.partition_of(group_id) else {
             return Err(ResponseError::CoordinatorNotAvailable.code());
         };
-        let records: Vec<Record> = records
-            .into_iter()
-            .enumerate()
-            .map(|(i, (key, value))| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: -1,
-                timestamp: now,
-                key: Some(key),
-                value,
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = bytes::BytesMut::new();
-        let options = RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
+        let mut buf = match encode_batch(records, producer, now) {
+            Ok(buf) => buf,
+            Err(e) => {
+                tracing::error!(group = group_id, error = %e, "could not encode a __consumer_offsets batch");
+                return Err(ResponseError::UnknownServerError.code());
+            }
         };
-        if let Err(e) = RecordBatchEncoder::encode(&mut buf, records.iter(), &options) {
-            tracing::error!(group = group_id, error = %e, "could not encode a __consumer_offsets batch");
-            return Err(ResponseError::UnknownServerError.code());
-        }
-        match partition.append(&mut buf, now) {
+        match partition.append(&mut buf, AppendOrigin::Coordinator, now) {
             Ok(info) => Ok(Some(DurableWrite {
                 partition,
                 offset: info.last_offset + 1,
@@ -741,7 +896,11 @@ impl GroupCoordinator {
         let mut offsets: BTreeMap<String, BTreeMap<(String, i32), OffsetValue>> = BTreeMap::new();
         let mut snapshots: BTreeMap<String, Option<GroupSnapshot>> = BTreeMap::new();
         let mut skipped = 0usize;
+        // Transactional offset records wait for their producer's marker.
+        let mut pending: BTreeMap<String, BTreeMap<i64, PendingOffsets>> = BTreeMap::new();
         for partition in self.topic.partitions() {
+            // Records of open transactions in this partition, by producer id.
+            let mut open: BTreeMap<i64, Vec<Record>> = BTreeMap::new();
             let mut offset = partition.offsets().log_start_offset;
             let end = partition.high_watermark();
             while offset < end {
@@ -754,9 +913,26 @@ impl GroupCoordinator {
                     let header = BatchHeader::parse(rest)?;
                     let size = header.total_size().min(rest.len());
                     offset = header.last_offset() + 1;
-                    if !header.is_control() {
+                    if header.is_control() {
+                        let records = open.remove(&header.producer_id).unwrap_or_default();
+                        match crate::log::batch::control_marker_type(&rest[..size]) {
+                            Some(true) => {
+                                for r in &records {
+                                    if apply(&mut offsets, &mut snapshots, r).is_err() {
+                                        skipped += 1;
+                                    }
+                                }
+                            }
+                            Some(false) => {}
+                            None => skipped += 1,
+                        }
+                    } else {
                         let mut batch = Bytes::copy_from_slice(&rest[..size]);
                         match RecordBatchDecoder::decode(&mut batch) {
+                            Ok(set) if header.is_transactional() => open
+                                .entry(header.producer_id)
+                                .or_default()
+                                .extend(set.records),
                             Ok(set) => {
                                 for r in set.records {
                                     if apply(&mut offsets, &mut snapshots, &r).is_err() {
@@ -770,6 +946,14 @@ impl GroupCoordinator {
                     rest = &rest[size..];
                 }
             }
+            // Still open: the transaction coordinator's recovery ends them.
+            for (producer_id, records) in open {
+                for r in records {
+                    if pend(&mut pending, producer_id, &r).is_err() {
+                        skipped += 1;
+                    }
+                }
+            }
         }
         if skipped > 0 {
             tracing::warn!(
@@ -781,12 +965,14 @@ impl GroupCoordinator {
         let mut groups = self.groups.lock();
         let mut names: Vec<String> = offsets.keys().cloned().collect();
         names.extend(snapshots.keys().cloned());
+        names.extend(pending.keys().cloned());
         names.sort();
         names.dedup();
         for name in names {
             let snapshot = snapshots.remove(&name).flatten();
             let group_offsets = offsets.remove(&name).unwrap_or_default();
-            if snapshot.is_none() && group_offsets.is_empty() {
+            let group_pending = pending.remove(&name).unwrap_or_default();
+            if snapshot.is_none() && group_offsets.is_empty() && group_pending.is_empty() {
                 continue;
             }
             let group = match snapshot {
@@ -795,6 +981,7 @@ impl GroupCoordinator {
             };
             let mut entry = GroupEntry::new(Membership::Classic(Box::new(group)));
             entry.offsets = group_offsets;
+            entry.pending_txn = group_pending;
             groups.insert(name, Arc::new(Mutex::new(entry)));
         }
         tracing::info!(groups = groups.len(), "loaded consumer groups");
@@ -883,6 +1070,31 @@ impl GroupCoordinator {
             }
         }
     }
+}
+
+/// Keeps one replayed offset record of a still-open transaction pending.
+fn pend(
+    pending: &mut BTreeMap<String, BTreeMap<i64, PendingOffsets>>,
+    producer_id: i64,
+    r: &Record,
+) -> Result<(), records::RecordError> {
+    let (Some(key), Some(value)) = (&r.key, &r.value) else {
+        return Ok(());
+    };
+    if let RecordKey::Offset {
+        group,
+        topic,
+        partition,
+    } = records::decode_key(key)?
+    {
+        pending
+            .entry(group)
+            .or_default()
+            .entry(producer_id)
+            .or_default()
+            .insert((topic, partition), records::decode_offset(value)?);
+    }
+    Ok(())
 }
 
 /// Applies one replayed record to the maps being rebuilt.

@@ -268,6 +268,84 @@ pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
     batch[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// A transaction marker: the control record ending one producer's transaction
+/// in a partition (Kafka's EndTransactionMarker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ControlMarker {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub coordinator_epoch: i32,
+    /// Commit (control type 1) or abort (control type 0).
+    pub commit: bool,
+}
+
+/// Control record types (the second int16 of a control record's key).
+const CONTROL_TYPE_ABORT: i16 = 0;
+const CONTROL_TYPE_COMMIT: i16 = 1;
+
+/// Builds the one-record control batch carrying `marker`, stamped `timestamp`.
+pub fn control_batch(marker: &ControlMarker, timestamp: i64) -> Result<Vec<u8>, BatchError> {
+    use bytes::{BufMut, BytesMut};
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let mut key = BytesMut::with_capacity(4);
+    key.put_i16(0);
+    key.put_i16(if marker.commit {
+        CONTROL_TYPE_COMMIT
+    } else {
+        CONTROL_TYPE_ABORT
+    });
+    let mut value = BytesMut::with_capacity(6);
+    value.put_i16(0);
+    value.put_i32(marker.coordinator_epoch);
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: marker.producer_id,
+        producer_epoch: marker.producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp,
+        key: Some(key.freeze()),
+        value: Some(value.freeze()),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, std::iter::once(&record), &options)
+        .map_err(|e| BatchError::Invalid(format!("encoding a control record: {e}")))?;
+    Ok(buf.to_vec())
+}
+
+/// Reads the marker type of a control batch: `Some(true)` commit, `Some(false)`
+/// abort, `None` when the batch is not a well-formed transaction marker.
+pub fn control_marker_type(batch: &[u8]) -> Option<bool> {
+    // An uncompressed control batch holds one record: length (varint),
+    // attributes (one byte), timestamp and offset deltas, key length (varints), key.
+    let rest = skip_varint(batch.get(BATCH_HEADER_LEN..)?)?;
+    let rest = skip_varint(skip_varint(rest.get(1..)?)?)?;
+    let rest = skip_varint(rest)?;
+    let key = rest.get(..4)?;
+    match i16::from_be_bytes([key[2], key[3]]) {
+        CONTROL_TYPE_COMMIT => Some(true),
+        CONTROL_TYPE_ABORT => Some(false),
+        _ => None,
+    }
+}
+
+/// Skips one zig-zag varint.
+fn skip_varint(buf: &[u8]) -> Option<&[u8]> {
+    let end = buf.iter().take(5).position(|b| b & 0x80 == 0)?;
+    buf.get(end + 1..)
+}
+
 #[cfg(test)]
 pub(crate) mod test_util {
     //! Real batches built with kafka-protocol's encoder, for tests of the whole log module.
@@ -318,6 +396,45 @@ pub(crate) mod test_util {
             },
         )
         .expect("encode test batch");
+        buf.to_vec()
+    }
+
+    /// A batch of `n` records from producer `pid` (epoch, first sequence),
+    /// transactional or not, values `v{seq}`.
+    pub fn producer_batch(
+        pid: i64,
+        epoch: i16,
+        seq: i32,
+        n: usize,
+        transactional: bool,
+    ) -> Vec<u8> {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: pid,
+                producer_epoch: epoch,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: seq + i as i32,
+                timestamp: 1_000,
+                key: None,
+                value: Some(Bytes::from(format!("v{}", seq + i as i32))),
+                headers: IndexMap::new(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .expect("encode producer batch");
         buf.to_vec()
     }
 

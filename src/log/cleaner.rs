@@ -198,6 +198,7 @@ impl Log {
                 }
             }
         }
+        self.prune_txn_indexes();
         if let Some(first) = self.segments.first() {
             self.log_start_offset = self.log_start_offset.max(first.base_offset());
         }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::batch::BatchError;
+use super::producer_state::ProducerError;
 
 /// Anything the log layer can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +20,9 @@ pub enum LogError {
     },
     #[error(transparent)]
     Batch(#[from] BatchError),
+    /// A producer's sequence, epoch or transaction state refused the write.
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
     #[error("offset {offset} is out of range [{log_start_offset}, {log_end_offset}]")]
     OffsetOutOfRange {
         offset: i64,

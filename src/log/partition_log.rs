@@ -7,12 +7,16 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::batch::{self, validate_batches, BatchHeader};
+use std::collections::BTreeMap;
+
+use super::batch::{self, validate_batches, BatchError, BatchHeader, ControlMarker};
 use super::checkpoint::sync_dir;
 use super::cleaner::complete_swaps;
 use super::error::{IoContext, LogError};
+use super::producer_state::{ProducerError, ProducerStateManager, SequenceCheck};
 use super::recovery::recover_segments;
 use super::segment::{AppendFailure, LogSegment};
+use super::txn_index::{AbortedTxn, TxnIndex};
 use super::validate::{check_records, Codec};
 
 /// Which timestamp the log stores for appended batches.
@@ -95,6 +99,14 @@ impl Default for LogConfig {
     }
 }
 
+/// Who is appending: a producer's request (sequence numbers checked) or a
+/// coordinator writing its own records (no sequence checks, as in Kafka).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    Client,
+    Coordinator,
+}
+
 /// What an append assigned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
@@ -103,6 +115,9 @@ pub struct AppendInfo {
     /// The broker time stamped into the batches, -1 with CreateTime.
     pub log_append_time: i64,
     pub max_timestamp: i64,
+    /// The batch was a producer's resend of one already in the log; nothing
+    /// was written and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// A byte range of a segment file holding whole batches, to be read (or sent) later.
@@ -151,6 +166,11 @@ pub struct Log {
     recovery_point: i64,
     /// Set when a failed write could not be undone; appends are refused after that.
     offline: Option<String>,
+    /// Producer ids, sequences and open transactions (idempotence, LSO).
+    pub(super) producers: ProducerStateManager,
+    /// Aborted-transaction indexes by segment base offset (only segments
+    /// that hold an abort marker have one).
+    pub(super) txn_indexes: BTreeMap<i64, TxnIndex>,
 }
 
 /// Parses `<20 digits>.<ext>` into (base offset, ext).
@@ -182,7 +202,7 @@ impl Log {
             };
             match ext {
                 "log" => bases.push(base),
-                "index" | "timeindex" => index_files.push((base, entry.path())),
+                "index" | "timeindex" | "txnindex" => index_files.push((base, entry.path())),
                 _ => {}
             }
         }
@@ -242,7 +262,14 @@ impl Log {
         let leo = segments
             .last()
             .map_or(log_start_offset, |s| s.next_offset());
-        Ok(Log {
+        let mut txn_indexes = BTreeMap::new();
+        for seg in &segments {
+            let index = TxnIndex::open(dir, seg.base_offset())?;
+            if !index.is_empty() {
+                txn_indexes.insert(seg.base_offset(), index);
+            }
+        }
+        let mut log = Log {
             dir: dir.to_path_buf(),
             config,
             segments,
@@ -251,7 +278,11 @@ impl Log {
             tombstone_expiry: None,
             recovery_point: recovery_point.clamp(0, leo),
             offline: None,
-        })
+            producers: ProducerStateManager::new(),
+            txn_indexes,
+        };
+        log.load_producer_state()?;
+        Ok(log)
     }
 
     pub fn dir(&self) -> &Path {
@@ -278,6 +309,16 @@ impl Log {
     /// Validates, assigns offsets (and LogAppendTime), rolls if needed, and
     /// writes `records` to the active segment with one write (no fsync).
     pub fn append(&mut self, records: &mut [u8], now_ms: i64) -> Result<AppendInfo, LogError> {
+        self.append_from(records, AppendOrigin::Client, now_ms)
+    }
+
+    /// [`Log::append`] on behalf of `origin`.
+    pub fn append_from(
+        &mut self,
+        records: &mut [u8],
+        origin: AppendOrigin,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
         if let Some(why) = &self.offline {
             return Err(LogError::Io(std::io::Error::other(format!(
                 "log {} is offline after a failed write: {why}",
@@ -294,6 +335,9 @@ impl Log {
             }
             None => records,
         };
+        if let Some(duplicate) = self.check_producers(&headers, origin)? {
+            return Ok(duplicate);
+        }
         let log_append = self.config.timestamp_type == TimestampType::LogAppendTime;
         let base_offset = self.log_end_offset();
         let mut next = base_offset;
@@ -328,12 +372,134 @@ impl Log {
             }
         }
         debug_assert!(self.log_end_offset() > leo_before, "LEO only grows");
+        let mut pos = 0usize;
+        for h in &patched {
+            let marker = if h.is_control() {
+                batch::control_marker_type(&records[pos..pos + h.total_size()])
+            } else {
+                None
+            };
+            pos += h.total_size();
+            self.apply_producer_batch(h, marker)?;
+        }
         Ok(AppendInfo {
             base_offset,
             last_offset,
             log_append_time: if log_append { now_ms } else { -1 },
             max_timestamp,
+            duplicate: false,
         })
+    }
+
+    /// Checks each producer's batches against its state. Returns the original
+    /// append of a resent batch (Kafka answers a duplicate with its offsets).
+    fn check_producers(
+        &self,
+        headers: &[BatchHeader],
+        origin: AppendOrigin,
+    ) -> Result<Option<AppendInfo>, LogError> {
+        let mut pending: Vec<(i64, i16, i32)> = Vec::new();
+        for h in headers {
+            if h.is_control() && origin == AppendOrigin::Client {
+                return Err(BatchError::Invalid(
+                    "clients may not write control batches".to_string(),
+                )
+                .into());
+            }
+            if h.producer_id < 0 {
+                if h.is_transactional() {
+                    return Err(BatchError::Invalid(
+                        "a transactional batch needs a producer id".to_string(),
+                    )
+                    .into());
+                }
+                continue;
+            }
+            if origin == AppendOrigin::Coordinator {
+                continue;
+            }
+            let earlier = pending
+                .iter()
+                .rev()
+                .find(|p| p.0 == h.producer_id)
+                .map(|&(_, epoch, seq)| (epoch, seq));
+            match self.producers.check(h, earlier)? {
+                SequenceCheck::Duplicate(m) if headers.len() == 1 => {
+                    tracing::debug!(dir = %self.dir.display(), producer_id = h.producer_id,
+                        first_seq = h.base_sequence, offset = m.first_offset, "duplicate batch");
+                    return Ok(Some(AppendInfo {
+                        base_offset: m.first_offset,
+                        last_offset: m.last_offset,
+                        log_append_time: -1,
+                        max_timestamp: m.timestamp,
+                        duplicate: true,
+                    }));
+                }
+                SequenceCheck::Duplicate(_) => {
+                    return Err(ProducerError::OutOfOrderSequence(format!(
+                        "producer {} resent one batch of a multi-batch request",
+                        h.producer_id
+                    ))
+                    .into());
+                }
+                SequenceCheck::Append => {
+                    let last = h.base_sequence.wrapping_add(h.last_offset_delta);
+                    pending.push((h.producer_id, h.producer_epoch, last));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Updates producer state with a batch now in the log; an aborted
+    /// transaction goes into the active segment's transaction index.
+    fn apply_producer_batch(
+        &mut self,
+        h: &BatchHeader,
+        marker: Option<bool>,
+    ) -> Result<(), LogError> {
+        let Some(done) = self.producers.apply(h, marker) else {
+            return Ok(());
+        };
+        if done.aborted {
+            let lso = self
+                .producers
+                .first_unstable_offset()
+                .unwrap_or(done.last_offset + 1);
+            let base = self.active().base_offset();
+            let dir = self.dir.clone();
+            let index = match self.txn_indexes.entry(base) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(TxnIndex::open(&dir, base)?)
+                }
+            };
+            index.append(AbortedTxn {
+                producer_id: done.producer_id,
+                first_offset: done.first_offset,
+                last_offset: done.last_offset,
+                last_stable_offset: lso,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Appends the control batch ending `marker`'s transaction in this partition.
+    pub fn append_marker(
+        &mut self,
+        marker: &ControlMarker,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        self.producers.check_marker(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch,
+        )?;
+        let mut records = batch::control_batch(marker, now_ms)?;
+        let info = self.append_from(&mut records, AppendOrigin::Coordinator, now_ms)?;
+        self.producers
+            .set_coordinator_epoch(marker.producer_id, marker.coordinator_epoch);
+        Ok(info)
     }
 
     /// Rolls a new active segment if the current one is non-empty and full by
@@ -369,8 +535,12 @@ impl Log {
         let new_base = self.log_end_offset();
         let last = self.segments.len() - 1;
         self.segments[last].seal()?;
+        if let Some(index) = self.txn_indexes.get(&self.segments[last].base_offset()) {
+            index.sync()?;
+        }
         let seg = LogSegment::create(&self.dir, new_base, &self.config)?;
         self.segments.push(seg);
+        self.take_producer_snapshot()?;
         sync_dir(&self.dir)?;
         Ok(())
     }
@@ -580,7 +750,8 @@ mod tests {
                 base_offset: 0,
                 last_offset: 2,
                 log_append_time: -1,
-                max_timestamp: 100
+                max_timestamp: 100,
+                duplicate: false
             }
         );
         let mut b = batch_with(&[200, 201], 50, Compression::Gzip);

@@ -107,6 +107,7 @@ impl Log {
                 tracing::warn!(segment = %path.display(), error = %e, "could not delete a segment");
             }
         }
+        self.prune_txn_indexes();
         if let Some(first) = self.segments.first() {
             self.log_start_offset = self.log_start_offset.max(first.base_offset());
         }

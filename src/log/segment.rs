@@ -593,12 +593,16 @@ impl LogSegment {
         self.time_index.sync()
     }
 
-    /// Removes the segment's files.
+    /// Removes the segment's files (with its transaction index, if any).
     pub(crate) fn delete(self) -> Result<(), LogError> {
+        let txn_index = self
+            .log_path
+            .with_file_name(segment_file_name(self.base_offset, "txnindex"));
         let paths = [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
+            txn_index,
         ];
         drop(self);
         for p in paths {

@@ -11,6 +11,8 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -45,6 +47,8 @@ pub struct TestBroker {
     /// The `vltava admin listening on ADDR` line, once read.
     admin_rx: Option<mpsc::Receiver<String>>,
     admin: Option<SocketAddr>,
+    /// Listen on this port at every (re)start instead of a fresh one.
+    pinned_port: Option<u16>,
 }
 
 impl TestBroker {
@@ -100,6 +104,7 @@ impl TestBroker {
             raw,
             admin_rx: None,
             admin: None,
+            pinned_port: None,
         };
         broker.spawn();
         broker
@@ -167,8 +172,9 @@ impl TestBroker {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vltava"));
         cmd.arg("server");
         if !self.raw {
+            let port = self.pinned_port.unwrap_or(0);
             cmd.arg("--listen")
-                .arg("127.0.0.1:0")
+                .arg(format!("127.0.0.1:{port}"))
                 .arg("--data-dir")
                 .arg(self.data_dir());
         }
@@ -297,6 +303,12 @@ impl TestBroker {
                 );
             }
         }
+    }
+
+    /// Makes every later restart listen on the current port, so clients that
+    /// outlive a restart (an idempotent producer) reconnect to it.
+    pub fn pin_port(&mut self) {
+        self.pinned_port = Some(self.addr.port());
     }
 
     /// Restarts the broker on the same data dir. A still-running broker is

@@ -119,3 +119,36 @@ scenario('produce: gzip batch with headers, null key, empty value and explicit t
     });
   });
 });
+
+scenario('produce: idempotent producer (InitProducerId, sequence numbers) writes each message once, in order', 60_000, async () => {
+  const topic = uniq('idempotent');
+  assert.equal(await createTopic(admin, kafka, topic, 3), true);
+  const idempotent = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
+  await idempotent.connect();
+  try {
+    const messages = Array.from({ length: 600 }, (_, i) => ({ key: `k-${i % 30}`, value: `v-${i}` }));
+    for (let i = 0; i < messages.length; i += 100) {
+      const meta = await idempotent.send({ topic, acks: -1, messages: messages.slice(i, i + 100) });
+      assert.ok(meta.every(m => m.errorCode === 0));
+    }
+    const expected = expectedPartitions(topic, messages, 3);
+    let total = 0;
+    for (let p = 0; p < 3; p++) {
+      const got = await readPartition(kafka, topic, p);
+      assert.deepEqual(got.map(m => m.offset), expected[p].map((_, i) => i), `partition ${p}: offsets 0..n-1`);
+      assert.deepEqual(
+        got.map(m => ({ key: m.key.toString(), value: m.value.toString() })),
+        expected[p],
+        `partition ${p}: each message once, in send order`,
+      );
+      total += got.length;
+    }
+    assert.equal(total, 600);
+  } finally {
+    await idempotent.disconnect();
+  }
+});

@@ -1,0 +1,695 @@
+//! The transaction coordinator: every transactional id on this broker, its
+//! producer id and epoch and its ongoing transaction, kept in
+//! `__transaction_state` and replayed from there at start.
+//!
+//! Each transactional id sits behind its own async lock, held for the whole
+//! of a request, so one id's requests run one at a time (Kafka answers
+//! CONCURRENT_TRANSACTIONS where this waits). Ending a transaction: write
+//! PrepareCommit/PrepareAbort (durable) → write a marker to every partition
+//! of the transaction (durable) → complete the group coordinator's pending
+//! offsets → write CompleteCommit/CompleteAbort → answer. Never touches
+//! sockets; takes the `Broker` as a parameter to reach partitions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::records::RecordBatchDecoder;
+use parking_lot::Mutex;
+use tokio::sync::watch;
+
+use super::metadata::{EndOutcome, InitOutcome, TxnMetadata, TxnState};
+use super::records;
+use crate::broker::{Broker, Topic};
+use crate::clock::now_ms;
+use crate::group::coordinator::{encode_batch, partition_for};
+use crate::group::OFFSETS_TOPIC;
+use crate::log::batch::BatchHeader;
+use crate::log::{AppendOrigin, ControlMarker};
+
+/// The internal topic holding transaction metadata.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+/// Settings of the coordinator, from Kafka's config names.
+#[derive(Debug, Clone)]
+pub struct TxnConfig {
+    /// `transaction.max.timeout.ms`.
+    pub max_timeout_ms: i32,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`.
+    pub abort_timed_out_interval_ms: i64,
+    /// `transactional.id.expiration.ms`.
+    pub id_expiration_ms: i64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    pub remove_expired_interval_ms: i64,
+}
+
+/// One transactional id; `None` before its first InitProducerId completes
+/// or after it expired.
+type Entry = Arc<tokio::sync::Mutex<Option<TxnMetadata>>>;
+
+fn code(e: ResponseError) -> i16 {
+    e.code()
+}
+
+pub struct TransactionCoordinator {
+    config: TxnConfig,
+    topic: Arc<Topic>,
+    txns: Mutex<HashMap<String, Entry>>,
+}
+
+impl TransactionCoordinator {
+    /// Builds the coordinator over `__transaction_state`, replaying it.
+    /// Transactions found prepared are completed, and ongoing ones aborted
+    /// once past their timeout, by [`run_timers`](Self::run_timers).
+    pub fn load(config: TxnConfig, topic: Arc<Topic>) -> anyhow::Result<TransactionCoordinator> {
+        let mut state: BTreeMap<String, Option<TxnMetadata>> = BTreeMap::new();
+        let mut skipped = 0usize;
+        for partition in topic.partitions() {
+            let mut offset = partition.offsets().log_start_offset;
+            let end = partition.high_watermark();
+            while offset < end {
+                let (chunk, _) = partition.read(offset, 1 << 20, true)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let mut rest = &chunk[..];
+                while rest.len() >= crate::log::batch::BATCH_HEADER_LEN {
+                    let header = BatchHeader::parse(rest)?;
+                    let size = header.total_size().min(rest.len());
+                    offset = header.last_offset() + 1;
+                    if !header.is_control() {
+                        let mut batch = Bytes::copy_from_slice(&rest[..size]);
+                        match RecordBatchDecoder::decode(&mut batch) {
+                            Ok(set) => {
+                                for r in set.records {
+                                    if apply(&mut state, &r).is_err() {
+                                        skipped += 1;
+                                    }
+                                }
+                            }
+                            Err(_) => skipped += 1,
+                        }
+                    }
+                    rest = &rest[size..];
+                }
+            }
+        }
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                "skipped unreadable records while loading __transaction_state"
+            );
+        }
+        let txns: HashMap<String, Entry> = state
+            .into_iter()
+            .filter_map(|(id, m)| m.map(|m| (id, Arc::new(tokio::sync::Mutex::new(Some(m))))))
+            .collect();
+        tracing::info!(
+            transactional_ids = txns.len(),
+            "loaded transaction metadata"
+        );
+        Ok(TransactionCoordinator {
+            config,
+            topic,
+            txns: Mutex::new(txns),
+        })
+    }
+
+    fn entry(&self, id: &str) -> Option<Entry> {
+        self.txns.lock().get(id).cloned()
+    }
+
+    fn entry_or_create(&self, id: &str) -> Entry {
+        self.txns
+            .lock()
+            .entry(id.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(None)))
+            .clone()
+    }
+
+    fn entries(&self) -> Vec<(String, Entry)> {
+        let mut all: Vec<_> = self
+            .txns
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// InitProducerId with a transactional id: the producer id and epoch.
+    pub async fn init_producer_id(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), i16> {
+        if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
+            return Err(code(ResponseError::InvalidTransactionTimeout));
+        }
+        let allocate = || {
+            broker.allocate_producer_id().map_err(|e| {
+                tracing::error!(error = %e, "could not allocate a producer id");
+                code(ResponseError::UnknownServerError)
+            })
+        };
+        let entry = self.entry_or_create(transactional_id);
+        let mut slot = entry.lock().await;
+        let now = now_ms();
+        let current = match slot.as_ref() {
+            Some(m) => m.clone(),
+            None => TxnMetadata::new(transactional_id, allocate()?, timeout_ms, now),
+        };
+        match current.init_producer_id(expected, timeout_ms, now, allocate)? {
+            InitOutcome::Ready(next) => {
+                self.persist(broker, &next).await?;
+                let answer = (next.producer_id, next.producer_epoch);
+                *slot = Some(next);
+                Ok(answer)
+            }
+            InitOutcome::FenceAndAbort(next) => {
+                tracing::info!(
+                    transactional_id,
+                    producer_id = next.producer_id,
+                    epoch = next.producer_epoch,
+                    "fencing the previous producer: aborting its ongoing transaction"
+                );
+                self.persist(broker, &next).await?;
+                *slot = Some(next);
+                self.complete_prepared(broker, &mut slot).await?;
+                Err(code(ResponseError::ConcurrentTransactions))
+            }
+        }
+    }
+
+    /// AddPartitionsToTxn / AddOffsetsToTxn.
+    pub async fn add_partitions(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<(), i16> {
+        let unknown = code(ResponseError::InvalidProducerIdMapping);
+        let entry = self.entry(transactional_id).ok_or(unknown)?;
+        let mut slot = entry.lock().await;
+        let current = slot.as_ref().ok_or(unknown)?;
+        if let Some(next) =
+            current.add_partitions(producer_id, producer_epoch, partitions, now_ms())?
+        {
+            self.persist(broker, &next).await?;
+            *slot = Some(next);
+        }
+        Ok(())
+    }
+
+    /// AddPartitionsToTxn v4+ with `verify_only`: one code per partition,
+    /// INVALID_TXN_STATE for those not in the ongoing transaction.
+    pub async fn verify_partitions(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<i16>, i16> {
+        let unknown = code(ResponseError::InvalidProducerIdMapping);
+        let entry = self.entry(transactional_id).ok_or(unknown)?;
+        let slot = entry.lock().await;
+        let current = slot.as_ref().ok_or(unknown)?;
+        current.check_producer(producer_id, producer_epoch)?;
+        Ok(partitions
+            .iter()
+            .map(|p| {
+                if current.state == TxnState::Ongoing && current.partitions.contains(p) {
+                    0
+                } else {
+                    code(ResponseError::InvalidTxnState)
+                }
+            })
+            .collect())
+    }
+
+    /// Runs `f` (a TxnOffsetCommit's write) while the transaction is held
+    /// ongoing by this producer with `partition` in it, so the transaction
+    /// cannot end between the check and the write.
+    pub async fn with_ongoing<T>(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partition: &(String, i32),
+        f: impl FnOnce() -> T,
+    ) -> Result<T, i16> {
+        let unknown = code(ResponseError::InvalidProducerIdMapping);
+        let entry = self.entry(transactional_id).ok_or(unknown)?;
+        let slot = entry.lock().await;
+        let current = slot.as_ref().ok_or(unknown)?;
+        current.check_producer(producer_id, producer_epoch)?;
+        if current.state != TxnState::Ongoing || !current.partitions.contains(partition) {
+            return Err(code(ResponseError::InvalidTxnState));
+        }
+        Ok(f())
+    }
+
+    /// EndTxn: commits or aborts; answers once the transaction is complete.
+    pub async fn end_txn(
+        &self,
+        broker: &Broker,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    ) -> Result<(), i16> {
+        let unknown = code(ResponseError::InvalidProducerIdMapping);
+        let entry = self.entry(transactional_id).ok_or(unknown)?;
+        let mut slot = entry.lock().await;
+        let current = slot.as_ref().ok_or(unknown)?;
+        match current.end_txn(producer_id, producer_epoch, commit, now_ms())? {
+            EndOutcome::AlreadyDone => Ok(()),
+            EndOutcome::Prepare(next) => {
+                self.persist(broker, &next).await?;
+                *slot = Some(next);
+                self.complete_prepared(broker, &mut slot).await
+            }
+        }
+    }
+
+    /// One transactional id's metadata (DescribeTransactions).
+    pub async fn describe(&self, transactional_id: &str) -> Option<TxnMetadata> {
+        let entry = self.entry(transactional_id)?;
+        let slot = entry.lock().await;
+        slot.clone()
+    }
+
+    /// Every transactional id's metadata, by id (ListTransactions).
+    pub async fn list(&self) -> Vec<TxnMetadata> {
+        let mut out = Vec::new();
+        for (_, entry) in self.entries() {
+            if let Some(m) = entry.lock().await.clone() {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    /// Writes the markers of the prepared transaction in `slot`, completes
+    /// the group coordinator's pending offsets, and writes Complete*. On an
+    /// error the transaction stays prepared; the timer task retries.
+    async fn complete_prepared(
+        &self,
+        broker: &Broker,
+        slot: &mut Option<TxnMetadata>,
+    ) -> Result<(), i16> {
+        let Some(prepared) = slot.as_ref().filter(|m| m.state.is_prepare()).cloned() else {
+            return Ok(());
+        };
+        write_markers(broker, &prepared).await?;
+        let done = prepared.complete(now_ms());
+        self.persist(broker, &done).await?;
+        *slot = Some(done);
+        Ok(())
+    }
+
+    /// Appends `m` to the transactional id's `__transaction_state` partition
+    /// and waits until it is durable under the durability policy.
+    async fn persist(&self, broker: &Broker, m: &TxnMetadata) -> Result<(), i16> {
+        self.write(broker, &m.transactional_id, Some(records::encode_value(m)))
+            .await
+    }
+
+    async fn write(&self, broker: &Broker, id: &str, value: Option<Bytes>) -> Result<(), i16> {
+        let unavailable = code(ResponseError::CoordinatorNotAvailable);
+        let Some(partition) = self
+            .topic
+            .partition(partition_for(id, self.topic.partition_count()))
+        else {
+            return Err(unavailable);
+        };
+        let now = now_ms();
+        let mut buf = encode_batch(vec![(records::encode_key(id), value)], None, now)
+            .map_err(|e| {
+                tracing::error!(transactional_id = id, error = %e, "could not encode a __transaction_state batch");
+                unavailable
+            })?;
+        let info = partition
+            .append(&mut buf, AppendOrigin::Coordinator, now)
+            .map_err(|e| {
+                tracing::error!(transactional_id = id, partition = partition.index, error = %e,
+                    "writing to __transaction_state failed");
+                unavailable
+            })?;
+        if broker.fsync_on_ack() {
+            broker
+                .wait_durable(&partition, info.last_offset + 1)
+                .await
+                .map_err(|_| unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// Completes prepared transactions (left by a restart or a failed marker
+    /// write) and aborts, with an epoch bump, those past their timeout, every
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`;
+    /// removes expired transactional ids; until shutdown.
+    pub async fn run_timers(self: Arc<Self>, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+        let interval = self.config.abort_timed_out_interval_ms.max(1);
+        let mut next_expiry_check = now_ms() + self.config.remove_expired_interval_ms;
+        loop {
+            self.complete_or_abort(&broker).await;
+            if now_ms() >= next_expiry_check {
+                self.remove_expired(&broker).await;
+                next_expiry_check = now_ms() + self.config.remove_expired_interval_ms;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(interval as u64)) => {}
+                _ = crate::net::listener::stopped(&mut stop) => return,
+            }
+        }
+    }
+
+    async fn complete_or_abort(&self, broker: &Broker) {
+        for (id, entry) in self.entries() {
+            let mut slot = entry.lock().await;
+            let Some(m) = slot.as_ref() else { continue };
+            let now = now_ms();
+            if m.state.is_prepare() {
+                tracing::info!(transactional_id = %id, state = m.state.as_str(),
+                    "completing a prepared transaction");
+            } else if m.is_timed_out(now) {
+                let next = m.fence_and_abort(now);
+                tracing::info!(transactional_id = %id, producer_id = next.producer_id,
+                    epoch = next.producer_epoch, timeout_ms = next.timeout_ms,
+                    "aborting a transaction past its timeout");
+                if self.persist(broker, &next).await.is_err() {
+                    continue;
+                }
+                *slot = Some(next);
+            } else {
+                continue;
+            }
+            if let Err(c) = self.complete_prepared(broker, &mut slot).await {
+                tracing::warn!(transactional_id = %id, error_code = c,
+                    "could not complete a transaction; will retry");
+            }
+        }
+    }
+
+    /// `transactional.id.expiration.ms`: forgets ids idle that long (a
+    /// tombstone in `__transaction_state`).
+    async fn remove_expired(&self, broker: &Broker) {
+        for (id, entry) in self.entries() {
+            let mut slot = entry.lock().await;
+            let expired = slot
+                .as_ref()
+                .is_some_and(|m| m.is_expired(now_ms(), self.config.id_expiration_ms));
+            if !expired || self.write(broker, &id, None).await.is_err() {
+                continue;
+            }
+            *slot = None;
+            drop(slot);
+            let mut txns = self.txns.lock();
+            // Forget the entry unless a request holds it right now.
+            if txns
+                .get(&id)
+                .is_some_and(|e| Arc::ptr_eq(e, &entry) && Arc::strong_count(e) == 2)
+            {
+                txns.remove(&id);
+            }
+            tracing::info!(transactional_id = %id, "expired transactional id");
+        }
+    }
+}
+
+/// Writes a marker for `m`'s producer to every partition of its prepared
+/// transaction, waits until they are durable, then tells the group
+/// coordinator to apply or drop that producer's pending offsets.
+async fn write_markers(broker: &Broker, m: &TxnMetadata) -> Result<(), i16> {
+    let commit = m.state == TxnState::PrepareCommit;
+    let marker = ControlMarker {
+        producer_id: m.producer_id,
+        producer_epoch: m.producer_epoch,
+        coordinator_epoch: 0,
+        commit,
+    };
+    let now = now_ms();
+    let mut written = Vec::new();
+    for (topic, index) in &m.partitions {
+        let Some(partition) = broker.topic(topic).and_then(|t| t.partition(*index)) else {
+            // Kafka skips partitions of deleted topics too.
+            tracing::warn!(transactional_id = %m.transactional_id, topic, partition = index,
+                "no such partition for a transaction marker; skipped");
+            continue;
+        };
+        match partition.append_marker(&marker, now) {
+            Ok(info) => written.push((partition, info.last_offset + 1)),
+            Err(e) => {
+                tracing::error!(transactional_id = %m.transactional_id, topic, partition = index,
+                    error = %e, "writing a transaction marker failed");
+                return Err(code(ResponseError::CoordinatorNotAvailable));
+            }
+        }
+    }
+    if broker.fsync_on_ack() {
+        for (partition, offset) in &written {
+            if broker.wait_durable(partition, *offset).await.is_err() {
+                return Err(code(ResponseError::CoordinatorNotAvailable));
+            }
+        }
+    }
+    for (topic, index) in &m.partitions {
+        if topic == OFFSETS_TOPIC {
+            broker.groups.complete_txn(m.producer_id, *index, commit);
+        }
+    }
+    Ok(())
+}
+
+/// Applies one replayed record: the latest value per id wins, a tombstone
+/// removes it.
+fn apply(
+    state: &mut BTreeMap<String, Option<TxnMetadata>>,
+    r: &kafka_protocol::records::Record,
+) -> Result<(), records::RecordError> {
+    let Some(key) = &r.key else {
+        return Ok(());
+    };
+    let id = records::decode_key(key)?;
+    let value = match &r.value {
+        Some(v) => Some(records::decode_value(&id, v)?),
+        None => None,
+    };
+    state.insert(id, value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BrokerConfig, Durability};
+    use crate::group::coordinator::CommitOffset;
+    use crate::log::batch::control_marker_type;
+
+    const CONCURRENT_TRANSACTIONS: i16 = 51;
+
+    fn open(dir: &std::path::Path) -> Broker {
+        let config = BrokerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertised: None,
+            data_dir: dir.to_path_buf(),
+            durability: Durability::Fsync,
+            overrides: Default::default(),
+        };
+        Broker::open(config).unwrap()
+    }
+
+    fn offsets_partition(broker: &Broker, group: &str) -> (String, i32) {
+        let count = broker.topic(OFFSETS_TOPIC).unwrap().partition_count();
+        (OFFSETS_TOPIC.to_string(), partition_for(group, count))
+    }
+
+    fn commit_offset(broker: &Broker, group: &str, pid: i64, epoch: i16, offset: i64) {
+        let (codes, _) = broker.groups.txn_commit(
+            group,
+            pid,
+            epoch,
+            "",
+            None,
+            -1,
+            vec![CommitOffset {
+                topic: "t".into(),
+                partition: 0,
+                offset,
+                leader_epoch: -1,
+                metadata: None,
+            }],
+        );
+        assert_eq!(codes, vec![0]);
+    }
+
+    fn committed(broker: &Broker, group: &str) -> Option<i64> {
+        let wanted = [("t".to_string(), vec![0])];
+        broker.groups.committed(group, Some(&wanted))[0]
+            .2
+            .as_ref()
+            .map(|v| v.offset)
+    }
+
+    /// The marker type of the last batch in `t-0`.
+    fn last_marker(broker: &Broker) -> Option<bool> {
+        let p = broker.topic("t").unwrap().partition(0).unwrap();
+        let (bytes, _) = p.read(0, 1 << 20, true).unwrap();
+        let mut rest = &bytes[..];
+        let mut last = None;
+        while rest.len() >= crate::log::batch::BATCH_HEADER_LEN {
+            let h = BatchHeader::parse(rest).unwrap();
+            let size = h.total_size();
+            last = h
+                .is_control()
+                .then(|| control_marker_type(&rest[..size]))
+                .flatten();
+            rest = &rest[size..];
+        }
+        last
+    }
+
+    #[tokio::test]
+    async fn commit_applies_offsets_and_a_fence_aborts_the_open_transaction_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = open(dir.path());
+        broker
+            .create_topic("t", 1, 1, Default::default(), false)
+            .unwrap();
+        let txns = broker.txns.clone();
+        let (pid, epoch) = txns
+            .init_producer_id(&broker, "tx", 60_000, None)
+            .await
+            .unwrap();
+        assert_eq!(epoch, 0);
+        let (pid2, epoch) = txns
+            .init_producer_id(&broker, "tx", 60_000, None)
+            .await
+            .unwrap();
+        assert_eq!((pid2, epoch), (pid, 1));
+        assert_eq!(
+            txns.init_producer_id(&broker, "tx", 900_001, None).await,
+            Err(ResponseError::InvalidTransactionTimeout.code())
+        );
+
+        let parts = [("t".to_string(), 0), offsets_partition(&broker, "g")];
+        txns.add_partitions(&broker, "tx", pid, 1, &parts)
+            .await
+            .unwrap();
+        commit_offset(&broker, "g", pid, 1, 5);
+        assert_eq!(committed(&broker, "g"), None);
+        assert!(broker
+            .groups
+            .pending_txn_partitions("g")
+            .contains(&("t".to_string(), 0)));
+        txns.end_txn(&broker, "tx", pid, 1, true).await.unwrap();
+        assert_eq!(committed(&broker, "g"), Some(5));
+        assert!(broker.groups.pending_txn_partitions("g").is_empty());
+        assert_eq!(last_marker(&broker), Some(true));
+        // A retried commit is answered OK; the state is complete.
+        txns.end_txn(&broker, "tx", pid, 1, true).await.unwrap();
+        assert_eq!(
+            txns.describe("tx").await.unwrap().state,
+            TxnState::CompleteCommit
+        );
+
+        // A second transaction is left open across a restart.
+        txns.add_partitions(&broker, "tx", pid, 1, &parts)
+            .await
+            .unwrap();
+        commit_offset(&broker, "g", pid, 1, 9);
+        drop(txns);
+        drop(broker);
+        let broker = open(dir.path());
+        let txns = broker.txns.clone();
+        let m = txns.describe("tx").await.unwrap();
+        assert_eq!((m.state, m.producer_epoch), (TxnState::Ongoing, 1));
+        assert_eq!(committed(&broker, "g"), Some(5));
+        assert_eq!(broker.groups.pending_txn_partitions("g").len(), 1);
+        // A new producer with the same id fences the old one: abort, then retry.
+        assert_eq!(
+            txns.init_producer_id(&broker, "tx", 60_000, None).await,
+            Err(CONCURRENT_TRANSACTIONS)
+        );
+        assert_eq!(last_marker(&broker), Some(false));
+        assert_eq!(committed(&broker, "g"), Some(5));
+        assert!(broker.groups.pending_txn_partitions("g").is_empty());
+        assert_eq!(
+            txns.end_txn(&broker, "tx", pid, 1, true).await,
+            Err(ResponseError::ProducerFenced.code())
+        );
+        let (pid3, epoch) = txns
+            .init_producer_id(&broker, "tx", 60_000, None)
+            .await
+            .unwrap();
+        assert_eq!((pid3, epoch), (pid, 3));
+    }
+
+    #[tokio::test]
+    async fn a_prepared_commit_is_completed_after_restart_and_a_timed_out_one_aborted() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Arc::new(open(dir.path()));
+        broker
+            .create_topic("t", 1, 1, Default::default(), false)
+            .unwrap();
+        let txns = broker.txns.clone();
+        let (pid, epoch) = txns
+            .init_producer_id(&broker, "a", 60_000, None)
+            .await
+            .unwrap();
+        let parts = [("t".to_string(), 0), offsets_partition(&broker, "g")];
+        txns.add_partitions(&broker, "a", pid, epoch, &parts)
+            .await
+            .unwrap();
+        commit_offset(&broker, "g", pid, epoch, 7);
+        // Crash right after PrepareCommit was written.
+        let mut prepared = txns.describe("a").await.unwrap();
+        prepared.state = TxnState::PrepareCommit;
+        txns.persist(&broker, &prepared).await.unwrap();
+        // And another transaction whose 1 ms timeout passes.
+        let (pid_b, epoch_b) = txns.init_producer_id(&broker, "b", 1, None).await.unwrap();
+        txns.add_partitions(&broker, "b", pid_b, epoch_b, &[("t".to_string(), 0)])
+            .await
+            .unwrap();
+        drop(txns);
+        drop(broker);
+
+        let broker = Arc::new(open(dir.path()));
+        let txns = broker.txns.clone();
+        assert_eq!(committed(&broker, "g"), None);
+        assert_eq!(
+            txns.end_txn(&broker, "a", pid, epoch, true).await,
+            Err(CONCURRENT_TRANSACTIONS)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        txns.complete_or_abort(&broker).await;
+        assert_eq!(committed(&broker, "g"), Some(7));
+        let a = txns.describe("a").await.unwrap();
+        assert_eq!(a.state, TxnState::CompleteCommit);
+        let b = txns.describe("b").await.unwrap();
+        assert_eq!(
+            (b.state, b.producer_epoch),
+            (TxnState::CompleteAbort, epoch_b + 1)
+        );
+        assert_eq!(last_marker(&broker), Some(false));
+        assert_eq!(
+            txns.end_txn(&broker, "b", pid_b, epoch_b, true).await,
+            Err(ResponseError::ProducerFenced.code())
+        );
+        let listed: Vec<String> = txns
+            .list()
+            .await
+            .into_iter()
+            .map(|m| m.transactional_id)
+            .collect();
+        assert_eq!(listed, vec!["a".to_string(), "b".to_string()]);
+    }
+}
