@@ -31,7 +31,9 @@ func kgoClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
 
 func admin(t *testing.T) *kadm.Client {
 	t.Helper()
-	return kadm.NewClient(kgoClient(t))
+	// kgo answers repeated metadata requests from a cache for MetadataMinAge
+	// (default 5 s); the scenarios wait on metadata changes, so keep it short.
+	return kadm.NewClient(kgoClient(t, kgo.MetadataMinAge(250*time.Millisecond)))
 }
 
 // plainProducer is a kgo producer that needs no InitProducerId

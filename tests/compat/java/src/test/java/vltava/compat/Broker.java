@@ -22,7 +22,7 @@ import org.junit.jupiter.api.extension.TestWatcher;
 
 /**
  * The broker under test: the one named by KAFKA_BOOTSTRAP, or one Vltava
- * started for the whole test JVM ($VLTAVA_BIN, default the repository's
+ * started per test JVM, i.e. per test class (pom.xml: reuseForks=false) ($VLTAVA_BIN, default the repository's
  * target/release/vltava) on a free loopback port with a temporary data
  * directory. Start-up waits for its "vltava listening on HOST:PORT" line
  * (stdout or stderr, at most 20 s); a JVM shutdown hook stops it with
