@@ -91,7 +91,7 @@ func main() {
 		}
 		if e.Test == "" {
 			pkgOut[e.Package].WriteString(e.Output)
-			if e.Action == "pass" || e.Action == "fail" {
+			if e.Action == "pass" || e.Action == "fail" || e.Action == "skip" {
 				pkgs[e.Package].Time = fmt.Sprintf("%.3f", e.Elapsed)
 				pkgResult[e.Package] = e.Action
 			}
@@ -137,6 +137,9 @@ func main() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
+		if pkgResult[n] == "skip" {
+			continue // [no test files]
+		}
 		if s := pkgs[n]; pkgResult[n] != "pass" && s.Failures == 0 {
 			// the package failed outside any test (TestMain could not start
 			// the broker, build error, timeout): report it as a failure

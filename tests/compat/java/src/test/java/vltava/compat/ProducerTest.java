@@ -122,7 +122,7 @@ class ProducerTest {
   }
 
   /** 20 records per compression codec from a non-idempotent producer, read back exactly. */
-  @ParameterizedTest
+  @ParameterizedTest(name = "compression.type={0}")
   @ValueSource(strings = {"none", "gzip", "snappy", "lz4", "zstd"})
   void plainProducerCompression(String codec) throws Exception {
     String topic = Kit.name("codec-" + codec);
