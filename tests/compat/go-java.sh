@@ -13,11 +13,11 @@
 #   COMPAT_JUNIT_DIR=/path   JUnit XML to /path/go.xml (go test -json, converted by
 #                            go/cmd/go2junit) and /path/java-<Class>.xml (surefire's),
 #                            the names matrix.py reads as clients "go" and "java"
-#   COMPAT_PENDING="transactions"
-#       scenarios left out against Vltava (Go: test names matching Idempotent /
-#       Transactional for "idempotence" / "transactions"; Java: JUnit tags).
-#       Default "transactions" (Streams exactly-once is not yet verified on
-#       Vltava), nothing with KAFKA_BOOTSTRAP; "" runs everything.
+#   COMPAT_PENDING="idempotence transactions"
+#       leave out the scenarios that need these broker features, for a broker
+#       without them (Go: test names matching Idempotent / Transactional;
+#       Java: JUnit tags @Tag("idempotence") / @Tag("transactions")).
+#       Default: nothing left out (Vltava has both since the issue-4 merge).
 # Downloads the pinned clients on first use (Go module proxy, Maven Central).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -30,12 +30,7 @@ if [ -z "${KAFKA_BOOTSTRAP:-}" ] && [ ! -x "$VLTAVA_BIN" ]; then
   echo "compat: no broker binary at $VLTAVA_BIN (cargo build --release, or set VLTAVA_BIN / KAFKA_BOOTSTRAP)" >&2
   exit 2
 fi
-if [ -n "${KAFKA_BOOTSTRAP:-}" ]; then
-  pending="${COMPAT_PENDING-}"
-else
-  # Kafka Streams exactly_once_v2 (StreamsEosTest) until it passes on Vltava.
-  pending="${COMPAT_PENDING-transactions}"
-fi
+pending="${COMPAT_PENDING:-}"
 junit="${COMPAT_JUNIT_DIR:-}"
 if [ -n "$junit" ]; then
   mkdir -p "$junit"
