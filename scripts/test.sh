@@ -30,3 +30,7 @@ tests/compat/run.sh
 # Python clients (confluent-kafka, kafka-python, aiokafka) against the same
 # binary; installs its pinned clients into tests/compat/python/.venv.
 tests/compat/python/run.sh
+# Go (franz-go, sarama, kafka-go) and Java (kafka-clients, kafka-streams)
+# clients against the same binary; downloads the pinned modules / jars (Go
+# module proxy, Maven Central) on first use. Needs go and java 17 + mvn.
+tests/compat/go-java.sh
