@@ -13,11 +13,6 @@
 #   COMPAT_JUNIT_DIR=/path   JUnit XML to /path/go.xml (go test -json, converted by
 #                            go/cmd/go2junit) and /path/java-<Class>.xml (surefire's),
 #                            the names matrix.py reads as clients "go" and "java"
-#   COMPAT_PENDING="idempotence transactions"
-#       leave out the scenarios that need these broker features, for a broker
-#       without them (Go: test names matching Idempotent / Transactional;
-#       Java: JUnit tags @Tag("idempotence") / @Tag("transactions")).
-#       Default: nothing left out (Vltava has both since the issue-4 merge).
 # Downloads the pinned clients on first use (Go module proxy, Maven Central).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -30,7 +25,6 @@ if [ -z "${KAFKA_BOOTSTRAP:-}" ] && [ ! -x "$VLTAVA_BIN" ]; then
   echo "compat: no broker binary at $VLTAVA_BIN (cargo build --release, or set VLTAVA_BIN / KAFKA_BOOTSTRAP)" >&2
   exit 2
 fi
-pending="${COMPAT_PENDING:-}"
 junit="${COMPAT_JUNIT_DIR:-}"
 if [ -n "$junit" ]; then
   mkdir -p "$junit"
@@ -43,21 +37,12 @@ budget="${COMPAT_TIMEOUT:-900}"
 deadline=$((SECONDS + budget))
 remaining() { local r=$((deadline - SECONDS)); [ $r -gt 0 ] && echo $r || echo 1; }
 
-echo "compat: broker ${KAFKA_BOOTSTRAP:-vltava ($VLTAVA_BIN)}; suites: ${suites[*]}; left out: ${pending:-nothing}" >&2
+echo "compat: broker ${KAFKA_BOOTSTRAP:-vltava ($VLTAVA_BIN)}; suites: ${suites[*]}" >&2
 
 run_go() {
   command -v go >/dev/null || { echo "compat: go is needed for tests/compat/go" >&2; return 2; }
   cd "$COMPAT_DIR/go"
-  local skip=() t
-  for t in $pending; do
-    case "$t" in
-      idempotence) skip+=("Idempotent") ;;
-      transactions) skip+=("Transactional") ;;
-    esac
-  done
-  local args=(test -count=1 -timeout 600s)
-  if [ ${#skip[@]} -gt 0 ]; then args+=(-skip "$(IFS='|'; echo "${skip[*]}")"); fi
-  args+=(./...)
+  local args=(test -count=1 -timeout 600s ./...)
   echo "compat: go ${args[*]}" >&2
   if [ -n "$junit" ]; then
     go build -o "$junit/.go2junit" ./cmd/go2junit
@@ -76,7 +61,6 @@ run_java() {
     || { echo "compat: java (17+) and mvn are needed for tests/compat/java" >&2; return 2; }
   cd "$COMPAT_DIR/java"
   local args=(-q -B test)
-  if [ -n "$pending" ]; then args+=("-DexcludedGroups=$(echo $pending | tr ' ' ',')"); fi
   echo "compat: mvn ${args[*]}" >&2
   local rc=0
   rm -rf target/surefire-reports
