@@ -7,6 +7,8 @@ one or more XML files per client suite, named `<client>*.xml`.
 
 Only the Python standard library; reads nothing but the XML files.
 """
+import html
+import os
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -27,7 +29,7 @@ def outcomes(xml_dir: Path):
             found[(client, f"(unreadable results: {path.name}: {e})")] = "fail"
             continue
         for case in root.iter("testcase"):
-            scenario = case.get("name", "?")
+            scenario = html.unescape(case.get("name", "?"))
             classname = case.get("classname") or ""
             # node --test names every case's class "test"; pytest uses the module.
             if classname and classname != "test":
@@ -65,7 +67,8 @@ def table(results_dir: Path) -> str:
     summary = ", ".join(
         f"{'Apache Kafka' if b == 'kafka' else 'Vltava'}: {p}/{n} pass" for b, (p, n) in totals.items()
     )
-    return "\n".join(lines) + f"\n\n{summary}\n"
+    note = os.environ.get("MATRIX_NOTE", "")
+    return (f"{note}\n\n" if note else "") + "\n".join(lines) + f"\n\n{summary}\n"
 
 
 def main() -> int:

@@ -39,4 +39,5 @@ unset KAFKA_BOOTSTRAP
 echo "matrix: Vltava ($VLTAVA_BIN)" >&2
 run_suites "$out/vltava"
 
+export MATRIX_NOTE="Run by \`tests/compat/matrix.sh\` on $(date -u +%Y-%m-%d): Apache Kafka ${KAFKA_VERSION:-4.4.0} (kafka-reference.sh), Vltava \`$("$VLTAVA_BIN" --version 2>/dev/null || echo vltava)\` built at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)."
 python3 matrix.py "$out" ../../docs/COMPATIBILITY.md
