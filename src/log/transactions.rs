@@ -1,5 +1,5 @@
 //! The log's producer and transaction bookkeeping: rebuilding producer state
-//! at open (newest usable snapshot + the batches after it), snapshots at roll
+//! at open (newest usable snapshot + the batch headers after it), snapshots at roll
 //! and close, the last stable offset, the aborted transactions a
 //! `read_committed` fetch must list, and producer-id expiration.
 
@@ -9,7 +9,6 @@ use super::batch::{self, BatchHeader, BATCH_HEADER_LEN};
 use super::error::LogError;
 use super::partition_log::Log;
 use super::producer_state::{delete_snapshot, list_snapshots, snapshot_path, ProducerStateManager};
-use super::recovery::scan_segment;
 use super::txn_index::{AbortedTxn, TxnIndex};
 
 /// Snapshots kept per partition; older ones are deleted as new ones are taken.
@@ -124,21 +123,30 @@ impl Log {
                 continue;
             }
             let base = seg.base_offset();
-            let file = seg.log_file().clone();
-            let path = seg.log_path().to_path_buf();
+            // Headers only (61 bytes a batch), not the records: the segment's
+            // bytes were validated by recovery or are below the recovery point.
             let mut batches: Vec<(BatchHeader, Option<bool>)> = Vec::new();
-            scan_segment(&file, &path, base, false, |h, pos| {
-                if h.last_offset() < start || h.producer_id < 0 {
-                    return Ok(());
-                }
-                let marker = if h.is_control() {
-                    read_marker(&file, h, pos)
-                } else {
-                    None
+            let mut position = 0u64;
+            loop {
+                let h = match seg.read_header(position) {
+                    Ok(Some(h)) => h,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(dir = %self.dir.display(), error = %e,
+                            "stopped replaying producer state in a damaged segment");
+                        break;
+                    }
                 };
-                batches.push((*h, marker));
-                Ok(())
-            })?;
+                if h.last_offset() >= start && h.producer_id >= 0 {
+                    let marker = if h.is_control() {
+                        read_marker(seg.log_file(), &h, position)
+                    } else {
+                        None
+                    };
+                    batches.push((h, marker));
+                }
+                position += h.total_size() as u64;
+            }
             replayed += batches.len();
             for (h, marker) in batches {
                 if let Some(done) = self.producers.apply(&h, marker) {
