@@ -44,6 +44,13 @@ ROWS = [
     ("consume_msgs", "2. consume: msgs/s (whole run, with group join)", True, None),
     ("consume_broker_cpu_us", "2. consume: broker CPU µs per record", False, None),
     ("consume_client_cpu_us", "2. consume: client (consumer JVM) CPU µs per record", False, None),
+    ("rk_produce_msgs", "1-2. librdkafka (vltava bench) produce, max rate: msgs/s", True, 2.0),
+    ("rk_produce_lat_p99_ms", "1-2. librdkafka produce: p99 ack latency, ms", False, None),
+    ("rk_produce_broker_cpu_us", "1-2. librdkafka produce: broker CPU µs per record", False, None),
+    ("rk_produce_client_cpu_us", "1-2. librdkafka produce: client CPU µs per record", False, None),
+    ("rk_consume_msgs", "1-2. librdkafka (vltava bench) consume: msgs/s", True, 2.0),
+    ("rk_consume_broker_cpu_us", "1-2. librdkafka consume: broker CPU µs per record", False, None),
+    ("rk_consume_client_cpu_us", "1-2. librdkafka consume: client CPU µs per record", False, None),
     ("lat_rate", "3. fixed rate for latency: msgs/s offered", None, None),
     ("lat_msgs", "3. fixed rate: msgs/s achieved", True, None),
     ("lat_lat_p50_ms", "3. produce-ack p50, ms", False, None),
@@ -92,7 +99,7 @@ def derive(r, d):
             rates = sorted(rates[1:])
             r[f"{name}_steady_msgs"] = f"{rates[len(rates) // 2]:.0f}"
     n = num(r, "records")
-    for phase in ("produce", "consume"):
+    for phase in ("produce", "consume", "rk_produce", "rk_consume"):
         for who in ("broker", "client"):
             c = num(r, f"{phase}_{who}_cpu_s")
             if c is not None and n:

@@ -288,6 +288,26 @@ parse_produce() { # file prefix
 
 record() { echo "$1=$2" >>"$OUT/results.env"; }
 
+rk_bench() { # name, vltava bench args...: librdkafka through `vltava bench`, JSON out; prints client CPU s
+  local name="$1"; shift
+  /usr/bin/time -f "%U %S" -o "$OUT/$name.time" \
+    "${CLIENT_PIN[@]}" "$VLTAVA" bench "$@" -b "$BOOT" --format json \
+    >"$OUT/$name.out" 2>"$OUT/$name.err" || { log "$name failed:"; tail -n 20 "$OUT/$name.err" >&2; return 1; }
+  awk '{ printf "%.2f", $1 + $2 }' "$OUT/$name.time"
+}
+
+rk_parse() { # file prefix: records/s and (produce) ack latency from `vltava bench --format json`
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+p = sys.argv[2]
+print(f"{p}_msgs={d['records_per_sec']:.0f}")
+for k in ("p50", "p99"):
+    if "latency_ms" in d:
+        print(f"{p}_lat_{k}_ms={d['latency_ms'][k]}")
+PY
+}
+
 # ---------------------------------------------------------------- one system
 run_system() {
   local sys="$1" dir="$WORK/run-$1"
@@ -335,6 +355,24 @@ run_system() {
   record consume_broker_cpu_s "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')"
   record consume_client_cpu_s "$ccpu"
   tail -1 "$OUT/consume.out" >&2
+
+  # 1-2 again with librdkafka (`vltava bench`, the same C client and settings
+  # for every broker: acks=all, librdkafka's defaults otherwise), on its own topic.
+  log "1-2. librdkafka: vltava bench produce/consume $RECORDS x 1 KiB (load $(loadavg))"
+  create_topic rk "$PARTITIONS" >/dev/null
+  c0="$(cpu_s "$BROKER_PID")"
+  ccpu="$(rk_bench rk-produce produce --topic rk --records "$RECORDS" --record-size "$RECORD_SIZE" --acks all)"
+  c1="$(cpu_s "$BROKER_PID")"
+  rk_parse "$OUT/rk-produce.out" rk_produce >>"$OUT/results.env"
+  record rk_produce_broker_cpu_s "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')"
+  record rk_produce_client_cpu_s "$ccpu"
+  c0="$(cpu_s "$BROKER_PID")"
+  ccpu="$(rk_bench rk-consume consume --topic rk --records "$RECORDS")"
+  c1="$(cpu_s "$BROKER_PID")"
+  rk_parse "$OUT/rk-consume.out" rk_consume >>"$OUT/results.env"
+  record rk_consume_broker_cpu_s "$(awk -v a="$c0" -v b="$c1" 'BEGIN{printf "%.2f", b-a}')"
+  record rk_consume_client_cpu_s "$ccpu"
+  cat "$OUT/rk-produce.out" "$OUT/rk-consume.out" >&2
 
   # 3. latency at a fixed rate: produce-ack, then produce-to-consume. Kafka runs
   # first, and half of its peak from phase 1 is the rate for every system.
