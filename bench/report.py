@@ -154,8 +154,8 @@ def main():
       "default); **Vltava (fsync)** is Vltava's default, which fsyncs before acknowledging `acks=all` "
       "(group commit); **Vltava (page-cache)** is `--durability page-cache`, Kafka's behaviour.")
     w("- Ratio = Vltava / Kafka. Goals are stated on that ratio.")
-    w("- **The machine was shared with other engineers compiling and testing during the run**: the figures are noisy. "
-      "Load averages (1, 5, 15 min) at the start of each phase:")
+    w("- Load averages (1, 5, 15 min) at the start of each phase. The broker and its client keep both cores "
+      "busy themselves (≈ 2–3); much more than that means other work shared the machine and the figures are noisy:")
     w("")
     phases = ["load_start", "load_produce", "load_consume", "load_latency", "load_many", "load_recovery", "load_end"]
     w("| system | " + " | ".join(p[5:] for p in phases) + " |")
