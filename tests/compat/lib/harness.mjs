@@ -32,6 +32,8 @@ export async function startBroker() {
       bootstrap: process.env.KAFKA_BOOTSTRAP,
       kind: 'external',
       stop: async () => {},
+      // An external broker is not ours to restart.
+      restart: async () => false,
       logTail: () => '',
     };
   }
@@ -57,11 +59,6 @@ async function startVltava(bin, overrides) {
   const dir = mkdtempSync(join(tmpdir(), 'vltava-compat-'));
   const dataDir = join(dir, 'data');
   const logPath = join(dir, 'stderr.log');
-  const errFd = openSync(logPath, 'a');
-  const args = ['server', '--listen', '127.0.0.1:0', '--data-dir', dataDir];
-  for (const o of overrides) args.push('--override', o);
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', errFd] });
-  closeSync(errFd);
   const logTail = (n = 80) => {
     try {
       return readFileSync(logPath, 'utf8').split('\n').slice(-n).join('\n');
@@ -69,6 +66,56 @@ async function startVltava(bin, overrides) {
       return '';
     }
   };
+  let { child, exited, bootstrap } = await spawnVltava(bin, overrides, dataDir, logPath, logTail);
+  if (overrides.length) process.stderr.write(`# vltava accepted --override ${overrides.join(' ')}\n`);
+  let stopped = false;
+  /** SIGTERM by PID, bounded wait; returns the exit code (null after SIGKILL). */
+  const terminate = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    process.kill(child.pid, 'SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    const { code, signal } = await exited;
+    clearTimeout(killer);
+    if (code !== 0) process.stderr.write(`# vltava (pid ${child.pid}) stopped with code ${code} signal ${signal}\n`);
+    return code;
+  };
+  const broker = {
+    bootstrap,
+    kind: 'vltava',
+    pid: child.pid,
+    logPath,
+    logTail,
+    overrides,
+    /** Stops the broker cleanly and starts it again on the same data dir (a new port). */
+    async restart() {
+      const code = await terminate();
+      if (code !== 0) throw new Error(`vltava exited with ${code} on SIGTERM\n${logTail()}`);
+      ({ child, exited, bootstrap } = await spawnVltava(bin, overrides, dataDir, logPath, logTail));
+      broker.bootstrap = bootstrap;
+      broker.pid = child.pid;
+      return true;
+    },
+    async stop({ printLog = false } = {}) {
+      if (stopped) return;
+      stopped = true;
+      if ((await terminate()) !== 0) printLog = true;
+      if (printLog) {
+        process.stderr.write(`# ---- vltava stderr (${logPath}) ----\n${logTail(200)}\n# ----\n`);
+      } else {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+  return broker;
+}
+
+/** Starts `vltava server` on `dataDir` and waits for its ready line. */
+async function spawnVltava(bin, overrides, dataDir, logPath, logTail) {
+  const errFd = openSync(logPath, 'a');
+  const args = ['server', '--listen', '127.0.0.1:0', '--data-dir', dataDir];
+  for (const o of overrides) args.push('--override', o);
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', errFd] });
+  closeSync(errFd);
   const exited = new Promise(res => child.once('exit', (code, signal) => res({ code, signal })));
   const bootstrap = await new Promise((res, rej) => {
     let buf = '';
@@ -94,35 +141,7 @@ async function startVltava(bin, overrides) {
     });
   });
   child.stdout.resume();
-  if (overrides.length) process.stderr.write(`# vltava accepted --override ${overrides.join(' ')}\n`);
-  let stopped = false;
-  return {
-    bootstrap,
-    kind: 'vltava',
-    pid: child.pid,
-    logPath,
-    logTail,
-    overrides,
-    async stop({ printLog = false } = {}) {
-      if (stopped) return;
-      stopped = true;
-      if (child.exitCode === null && child.signalCode === null) {
-        process.kill(child.pid, 'SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        const { code, signal } = await exited;
-        clearTimeout(killer);
-        if (code !== 0) {
-          printLog = true;
-          process.stderr.write(`# vltava (pid ${child.pid}) stopped with code ${code} signal ${signal}\n`);
-        }
-      }
-      if (printLog) {
-        process.stderr.write(`# ---- vltava stderr (${logPath}) ----\n${logTail(200)}\n# ----\n`);
-      } else {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
+  return { child, exited, bootstrap };
 }
 
 // --- scenarios ----------------------------------------------------------------

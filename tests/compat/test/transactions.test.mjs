@@ -109,3 +109,43 @@ scenario('transactions: an abort is invisible to read_committed, visible to read
   assert.deepEqual(all.map(m => m.offset), [0, 1, 2, 3, 5, 6, 7]);
   assert.equal(await committedOffset(group, input), '-1', 'aborted offsets are never committed');
 });
+
+scenario('transactions: aborted records stay hidden from read_committed across segment boundaries and a broker restart', 180_000, async () => {
+  const topic = uniq('txn-segments');
+  // 1 MiB segments (the smallest Kafka 4.x accepts); the aborted transaction
+  // below writes 1.5 MiB, so it spans a segment boundary.
+  assert.equal(
+    await createTopic(admin, kafka, topic, 1, { configEntries: [{ name: 'segment.bytes', value: '1048576' }] }),
+    true,
+  );
+  const producer = await txnProducer(uniq('txn-segments'));
+  const filler = 'x'.repeat(1000);
+  const aborted = await producer.transaction();
+  for (let i = 0; i < 3; i++) {
+    await aborted.send({
+      topic,
+      messages: Array.from({ length: 500 }, (_, j) => ({ key: 'gone', value: `gone-${i * 500 + j}-${filler}` })),
+    });
+  }
+  await aborted.abort();
+  const kept = await producer.transaction();
+  await kept.send({ topic, messages: messages('kept', 5) });
+  await kept.commit();
+  await producer.disconnect();
+  open.delete(producer);
+
+  // Offsets: 1,500 aborted records, the abort marker at 1,500, then the kept ones.
+  const expected = values('kept', 5).map((value, i) => ({ offset: 1501 + i, value }));
+  assert.deepEqual(await consume(topic, 5, { readUncommitted: false }), expected);
+  const everything = await consume(topic, 1505, { readUncommitted: true });
+  assert.equal(everything.length, 1505);
+  assert.equal(everything.filter(m => m.value.startsWith('gone-')).length, 1500);
+
+  if (await broker.restart()) {
+    await admin.disconnect();
+    kafka = client(broker.bootstrap);
+    admin = kafka.admin();
+    await admin.connect();
+    assert.deepEqual(await consume(topic, 5, { readUncommitted: false }), expected, 'after a restart');
+  }
+});
