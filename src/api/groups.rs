@@ -29,7 +29,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::errors::storage_error_code;
 use crate::broker::Broker;
 use crate::group::classic::{GroupState, JoinRequest, SyncRequest};
-use crate::group::coordinator::{CommitOffset, DescribeError};
+use crate::group::coordinator::{CommitOffset, DescribeError, DurableWrite};
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -257,17 +257,7 @@ pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> Re
             offsets,
         )
     };
-    if let Some(w) = durable {
-        if broker.fsync_on_ack() {
-            if let Err(e) = broker.wait_durable(&w.partition, w.offset).await {
-                let code = storage_error_code(&e);
-                codes
-                    .iter_mut()
-                    .filter(|c| **c == 0)
-                    .for_each(|c| *c = code);
-            }
-        }
-    }
+    wait_commit_durable(broker, durable, &mut codes).await;
     let mut codes = codes.into_iter();
     let topics = shape
         .into_iter()
@@ -698,4 +688,26 @@ pub fn consumer_group_describe(
     ResponseKind::ConsumerGroupDescribe(
         ConsumerGroupDescribeResponse::default().with_groups(groups),
     )
+}
+
+/// Waits until a commit's write is durable (when acks wait for fsync); if
+/// that fails, every offset that was accepted gets the storage error.
+pub(super) async fn wait_commit_durable(
+    broker: &Arc<Broker>,
+    durable: Option<DurableWrite>,
+    codes: &mut [i16],
+) {
+    let Some(w) = durable else {
+        return;
+    };
+    if !broker.fsync_on_ack() {
+        return;
+    }
+    if let Err(e) = broker.wait_durable(&w.partition, w.offset).await {
+        let code = storage_error_code(&e);
+        codes
+            .iter_mut()
+            .filter(|c| **c == 0)
+            .for_each(|c| *c = code);
+    }
 }

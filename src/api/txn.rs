@@ -19,7 +19,6 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::storage_error_code;
 use crate::broker::Broker;
 use crate::group::coordinator::{partition_for, CommitOffset};
 use crate::group::OFFSETS_TOPIC;
@@ -260,17 +259,7 @@ pub async fn txn_offset_commit(
             Err(c) => (vec![c; count], None),
         }
     };
-    if let Some(w) = durable {
-        if broker.fsync_on_ack() {
-            if let Err(e) = broker.wait_durable(&w.partition, w.offset).await {
-                let code = storage_error_code(&e);
-                codes
-                    .iter_mut()
-                    .filter(|c| **c == 0)
-                    .for_each(|c| *c = code);
-            }
-        }
-    }
+    super::groups::wait_commit_durable(broker, durable, &mut codes).await;
     let mut codes = codes.into_iter();
     let topics = shape
         .into_iter()

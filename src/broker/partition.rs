@@ -11,6 +11,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use crate::log::batch::{BatchHeader, BATCH_HEADER_LEN};
 use crate::log::cleaner::{self, CleanStats, CleanerLimits};
 use crate::log::retention::RetentionOutcome;
 use crate::log::{AbortedTxn, AppendInfo, AppendOrigin, ControlMarker, Log, LogConfig, LogError};
@@ -182,6 +183,29 @@ impl Partition {
             offsets,
             aborted,
         })
+    }
+
+    /// Calls `f` with every whole batch (header and bytes) from the log start
+    /// offset to the high watermark, in order: how a coordinator replays its
+    /// internal topic at start.
+    pub fn for_each_batch(&self, mut f: impl FnMut(&BatchHeader, &[u8])) -> Result<(), LogError> {
+        let mut offset = self.offsets().log_start_offset;
+        let end = self.high_watermark();
+        while offset < end {
+            let (chunk, _) = self.read(offset, 1 << 20, true)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let mut rest = &chunk[..];
+            while rest.len() >= BATCH_HEADER_LEN {
+                let header = BatchHeader::parse(rest)?;
+                let size = header.total_size().min(rest.len());
+                offset = header.last_offset() + 1;
+                f(&header, &rest[..size]);
+                rest = &rest[size..];
+            }
+        }
+        Ok(())
     }
 
     /// Runs `f` with the log locked, for lookups that need the whole log.

@@ -27,7 +27,6 @@ use super::consumer::{self, ConsumerGroup, ConsumerGroupConfig, TopicsImage};
 use super::records::{self, OffsetValue, RecordKey};
 use crate::broker::{Partition, Topic};
 use crate::clock::now_ms;
-use crate::log::batch::BatchHeader;
 use crate::log::AppendOrigin;
 
 /// The internal topic holding committed offsets and group metadata.
@@ -247,6 +246,21 @@ pub fn encode_batch(
     };
     RecordBatchEncoder::encode(&mut buf, records.iter(), &options).map_err(|e| e.to_string())?;
     Ok(buf)
+}
+
+/// Offsets of one commit, turned into records (see `offset_records`).
+struct OffsetRecords {
+    codes: Vec<i16>,
+    records: Vec<(Bytes, Option<Bytes>)>,
+    accepted: Vec<((String, i32), OffsetValue)>,
+}
+
+/// The codes of a commit whose write failed: every accepted offset gets `code`.
+fn fail_accepted(codes: &[i16], code: i16) -> Vec<i16> {
+    codes
+        .iter()
+        .map(|&c| if c == 0 { code } else { c })
+        .collect()
 }
 
 /// Kafka's `partitionFor(groupId)`: Java's String.hashCode, made positive.
@@ -508,16 +522,44 @@ impl GroupCoordinator {
             return fail_all(code);
         }
         let now = now_ms();
-        let mut codes = Vec::with_capacity(offsets.len());
-        let mut records = Vec::new();
-        let mut accepted = Vec::new();
+        let OffsetRecords {
+            codes,
+            records,
+            accepted,
+        } = self.offset_records(group_id, offsets, now);
+        if records.is_empty() {
+            return (codes, None);
+        }
+        match self.write(group_id, records, now) {
+            Ok(durable) => {
+                e.offsets.extend(accepted);
+                (codes, durable)
+            }
+            Err(code) => (fail_accepted(&codes, code), None),
+        }
+    }
+
+    /// The `__consumer_offsets` records for `offsets`: one code per offset
+    /// (OFFSET_METADATA_TOO_LARGE or 0), the records of the accepted ones, and
+    /// what to apply once they are written.
+    fn offset_records(
+        &self,
+        group_id: &str,
+        offsets: Vec<CommitOffset>,
+        now: i64,
+    ) -> OffsetRecords {
+        let mut out = OffsetRecords {
+            codes: Vec::with_capacity(offsets.len()),
+            records: Vec::new(),
+            accepted: Vec::new(),
+        };
         for o in offsets {
             let metadata = o.metadata.unwrap_or_default();
             if metadata.len() > self.config.offset_metadata_max_bytes {
-                codes.push(ResponseError::OffsetMetadataTooLarge.code());
+                out.codes.push(ResponseError::OffsetMetadataTooLarge.code());
                 continue;
             }
-            codes.push(0);
+            out.codes.push(0);
             let value = OffsetValue {
                 offset: o.offset,
                 leader_epoch: o.leader_epoch,
@@ -529,28 +571,13 @@ impl GroupCoordinator {
                 topic: o.topic.clone(),
                 partition: o.partition,
             };
-            records.push((
+            out.records.push((
                 records::encode_key(&key),
                 Some(records::encode_offset(&value)),
             ));
-            accepted.push(((o.topic, o.partition), value));
+            out.accepted.push(((o.topic, o.partition), value));
         }
-        if records.is_empty() {
-            return (codes, None);
-        }
-        match self.write(group_id, records, now) {
-            Ok(durable) => {
-                e.offsets.extend(accepted);
-                (codes, durable)
-            }
-            Err(code) => (
-                codes
-                    .iter()
-                    .map(|&c| if c == 0 { code } else { c })
-                    .collect(),
-                None,
-            ),
-        }
+        out
     }
 
     /// TxnOffsetCommit: validates like Kafka (member and generation only when
@@ -592,33 +619,11 @@ impl GroupCoordinator {
             return fail_all(code);
         }
         let now = now_ms();
-        let mut codes = Vec::with_capacity(offsets.len());
-        let mut records = Vec::new();
-        let mut accepted = Vec::new();
-        for o in offsets {
-            let metadata = o.metadata.unwrap_or_default();
-            if metadata.len() > self.config.offset_metadata_max_bytes {
-                codes.push(ResponseError::OffsetMetadataTooLarge.code());
-                continue;
-            }
-            codes.push(0);
-            let value = OffsetValue {
-                offset: o.offset,
-                leader_epoch: o.leader_epoch,
-                metadata,
-                commit_timestamp: now,
-            };
-            let key = RecordKey::Offset {
-                group: group_id.to_string(),
-                topic: o.topic.clone(),
-                partition: o.partition,
-            };
-            records.push((
-                records::encode_key(&key),
-                Some(records::encode_offset(&value)),
-            ));
-            accepted.push(((o.topic, o.partition), value));
-        }
+        let OffsetRecords {
+            codes,
+            records,
+            accepted,
+        } = self.offset_records(group_id, offsets, now);
         if records.is_empty() {
             return (codes, None);
         }
@@ -630,13 +635,7 @@ impl GroupCoordinator {
                     .extend(accepted);
                 (codes, durable)
             }
-            Err(code) => (
-                codes
-                    .iter()
-                    .map(|&c| if c == 0 { code } else { c })
-                    .collect(),
-                None,
-            ),
+            Err(code) => (fail_accepted(&codes, code), None),
         }
     }
 
@@ -901,51 +900,37 @@ impl GroupCoordinator {
         for partition in self.topic.partitions() {
             // Records of open transactions in this partition, by producer id.
             let mut open: BTreeMap<i64, Vec<Record>> = BTreeMap::new();
-            let mut offset = partition.offsets().log_start_offset;
-            let end = partition.high_watermark();
-            while offset < end {
-                let (chunk, _) = partition.read(offset, 1 << 20, true)?;
-                if chunk.is_empty() {
-                    break;
-                }
-                let mut rest = &chunk[..];
-                while rest.len() >= crate::log::batch::BATCH_HEADER_LEN {
-                    let header = BatchHeader::parse(rest)?;
-                    let size = header.total_size().min(rest.len());
-                    offset = header.last_offset() + 1;
-                    if header.is_control() {
-                        let records = open.remove(&header.producer_id).unwrap_or_default();
-                        match crate::log::batch::control_marker_type(&rest[..size]) {
-                            Some(true) => {
-                                for r in &records {
-                                    if apply(&mut offsets, &mut snapshots, r).is_err() {
-                                        skipped += 1;
-                                    }
+            partition.for_each_batch(|header, bytes| {
+                if header.is_control() {
+                    let records = open.remove(&header.producer_id).unwrap_or_default();
+                    match crate::log::batch::control_marker_type(bytes) {
+                        Some(true) => {
+                            for r in &records {
+                                if apply(&mut offsets, &mut snapshots, r).is_err() {
+                                    skipped += 1;
                                 }
                             }
-                            Some(false) => {}
-                            None => skipped += 1,
                         }
-                    } else {
-                        let mut batch = Bytes::copy_from_slice(&rest[..size]);
-                        match RecordBatchDecoder::decode(&mut batch) {
-                            Ok(set) if header.is_transactional() => open
-                                .entry(header.producer_id)
-                                .or_default()
-                                .extend(set.records),
-                            Ok(set) => {
-                                for r in set.records {
-                                    if apply(&mut offsets, &mut snapshots, &r).is_err() {
-                                        skipped += 1;
-                                    }
-                                }
+                        Some(false) => {}
+                        None => skipped += 1,
+                    }
+                    return;
+                }
+                match RecordBatchDecoder::decode(&mut Bytes::copy_from_slice(bytes)) {
+                    Ok(set) if header.is_transactional() => open
+                        .entry(header.producer_id)
+                        .or_default()
+                        .extend(set.records),
+                    Ok(set) => {
+                        for r in set.records {
+                            if apply(&mut offsets, &mut snapshots, &r).is_err() {
+                                skipped += 1;
                             }
-                            Err(_) => skipped += 1,
                         }
                     }
-                    rest = &rest[size..];
+                    Err(_) => skipped += 1,
                 }
-            }
+            })?;
             // Still open: the transaction coordinator's recovery ends them.
             for (producer_id, records) in open {
                 for r in records {

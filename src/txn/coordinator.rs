@@ -26,7 +26,6 @@ use crate::broker::{Broker, Topic};
 use crate::clock::now_ms;
 use crate::group::coordinator::{encode_batch, partition_for};
 use crate::group::OFFSETS_TOPIC;
-use crate::log::batch::BatchHeader;
 use crate::log::{AppendOrigin, ControlMarker};
 
 /// The internal topic holding transaction metadata.
@@ -67,34 +66,21 @@ impl TransactionCoordinator {
         let mut state: BTreeMap<String, Option<TxnMetadata>> = BTreeMap::new();
         let mut skipped = 0usize;
         for partition in topic.partitions() {
-            let mut offset = partition.offsets().log_start_offset;
-            let end = partition.high_watermark();
-            while offset < end {
-                let (chunk, _) = partition.read(offset, 1 << 20, true)?;
-                if chunk.is_empty() {
-                    break;
+            partition.for_each_batch(|header, bytes| {
+                if header.is_control() {
+                    return;
                 }
-                let mut rest = &chunk[..];
-                while rest.len() >= crate::log::batch::BATCH_HEADER_LEN {
-                    let header = BatchHeader::parse(rest)?;
-                    let size = header.total_size().min(rest.len());
-                    offset = header.last_offset() + 1;
-                    if !header.is_control() {
-                        let mut batch = Bytes::copy_from_slice(&rest[..size]);
-                        match RecordBatchDecoder::decode(&mut batch) {
-                            Ok(set) => {
-                                for r in set.records {
-                                    if apply(&mut state, &r).is_err() {
-                                        skipped += 1;
-                                    }
-                                }
+                match RecordBatchDecoder::decode(&mut Bytes::copy_from_slice(bytes)) {
+                    Ok(set) => {
+                        for r in set.records {
+                            if apply(&mut state, &r).is_err() {
+                                skipped += 1;
                             }
-                            Err(_) => skipped += 1,
                         }
                     }
-                    rest = &rest[size..];
+                    Err(_) => skipped += 1,
                 }
-            }
+            })?;
         }
         if skipped > 0 {
             tracing::warn!(
@@ -542,18 +528,11 @@ mod tests {
     /// The marker type of the last batch in `t-0`.
     fn last_marker(broker: &Broker) -> Option<bool> {
         let p = broker.topic("t").unwrap().partition(0).unwrap();
-        let (bytes, _) = p.read(0, 1 << 20, true).unwrap();
-        let mut rest = &bytes[..];
         let mut last = None;
-        while rest.len() >= crate::log::batch::BATCH_HEADER_LEN {
-            let h = BatchHeader::parse(rest).unwrap();
-            let size = h.total_size();
-            last = h
-                .is_control()
-                .then(|| control_marker_type(&rest[..size]))
-                .flatten();
-            rest = &rest[size..];
-        }
+        p.for_each_batch(|h, bytes| {
+            last = h.is_control().then(|| control_marker_type(bytes)).flatten();
+        })
+        .unwrap();
         last
     }
 
