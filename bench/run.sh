@@ -12,6 +12,7 @@
 #   BENCH_RECOVERY_MB  MiB in the log before kill -9            (10240 | 100)
 #   BENCH_LAT_SECONDS  length of the fixed-rate latency run     (30 | 5)
 #   BENCH_LAT_RATE     msgs/s of that run (default: half of Kafka's peak produce rate)
+#   BENCH_RK_LAT_RATE  msgs/s of the librdkafka fixed-rate run (default: half of Kafka's librdkafka peak)
 #   BENCH_E2E_RECORDS  EndToEndLatency round trips              (10000 | 1000)
 #   BENCH_MANY_RATE    msgs/s into the 1,000-partition topic    (10000)
 #   BENCH_MANY_SECONDS length of that run                       (20 | 5)
@@ -273,15 +274,15 @@ create_topic() { # name partitions
     --topic "$1" --partitions "$2" --replication-factor 1 >/dev/null
 }
 
-perf_produce() { # name topic records rate
+perf_produce() { # name topic records rate [warm-up records]
   tool "$1" org.apache.kafka.tools.ProducerPerformance --bootstrap-server "$BOOT" --topic "$2" \
     --num-records "$3" --record-size "$RECORD_SIZE" --throughput "$4" \
-    --command-property "${PRODUCER_PROPS[@]}"
+    ${5:+--warmup-records "$5"} --command-property "${PRODUCER_PROPS[@]}"
 }
 
 # "N records sent, X records/sec (Y MB/sec), A ms avg latency, M ms max latency, p50 ms 50th, p95 ms 95th, p99 ms 99th, p999 ms 99.9th."
-parse_produce() { # file prefix
-  grep 'records sent' "$1" | tail -1 | sed -E 's/[(),]//g' | awk -v p="$2" '{
+parse_produce() { # file prefix [pattern]: the last summary line (or the last matching pattern)
+  grep "${3:-records sent}" "$1" | tail -1 | sed -E 's/steady state //; s/[(),]//g' | awk -v p="$2" '{
     printf "%s_msgs=%s\n%s_mb_s=%s\n%s_lat_avg_ms=%s\n%s_lat_max_ms=%s\n%s_lat_p50_ms=%s\n%s_lat_p95_ms=%s\n%s_lat_p99_ms=%s\n%s_lat_p999_ms=%s\n",
       p, $4, p, $6, p, $8, p, $12, p, $16, p, $19, p, $22, p, $25 }'
 }
@@ -302,9 +303,9 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 p = sys.argv[2]
 print(f"{p}_msgs={d['records_per_sec']:.0f}")
-for k in ("p50", "p99"):
+for k in ("p50", "p99", "p99_9"):
     if "latency_ms" in d:
-        print(f"{p}_lat_{k}_ms={d['latency_ms'][k]}")
+        print(f"{p}_lat_{k.replace('_', '')}_ms={d['latency_ms'][k]}")
 PY
 }
 
@@ -383,13 +384,17 @@ run_system() {
       LAT_RATE=20000
     fi
   fi
-  local n=$((LAT_RATE * LAT_SECONDS))
+  # The first 5 s (the client JVM's warm-up) are reported apart: `lat_*` is the
+  # steady state after them, `lat_all_*` the whole run.
+  local warm=$((LAT_RATE * 5))
+  local n=$((LAT_RATE * LAT_SECONDS + warm))
   log "3. produce $n at $LAT_RATE msgs/s; EndToEndLatency x $E2E_RECORDS (load $(loadavg))"
   record load_latency "$(loadavg)"
   record lat_rate "$LAT_RATE"
   create_topic lat "$PARTITIONS" >/dev/null
-  perf_produce latency lat "$n" "$LAT_RATE" >/dev/null
-  parse_produce "$OUT/latency.out" lat >>"$OUT/results.env"
+  perf_produce latency lat "$n" "$LAT_RATE" "$warm" >/dev/null
+  parse_produce "$OUT/latency.out" lat 'steady state records sent' >>"$OUT/results.env"
+  parse_produce "$OUT/latency.out" lat_all '^[0-9][0-9]* records sent.*50th' >>"$OUT/results.env"
   create_topic e2e 1 >/dev/null
   printf '%s\n' "${PRODUCER_PROPS[@]}" | { grep -v '^acks=' || true; } >"$OUT/e2e.properties"
   tool e2e org.apache.kafka.tools.EndToEndLatency --bootstrap-server "$BOOT" --topic e2e \
@@ -399,6 +404,29 @@ run_system() {
        /Percentiles/ { gsub(/,/, ""); printf "e2e_p50_ms=%s\ne2e_p99_ms=%s\ne2e_p999_ms=%s\n", $4, $7, $10 }' \
     "$OUT/e2e.out" >>"$OUT/results.env"
   grep 'records sent' "$OUT/latency.out" | tail -1 >&2; grep -E 'Avg|Percentiles' "$OUT/e2e.out" >&2 || true
+
+  # 3 again with librdkafka, at half of Kafka's librdkafka peak: produce-ack
+  # latency, then produce-to-consume (`vltava bench e2e`: a consumer in the
+  # same process stamps each record's arrival) at the same rate.
+  if [ -z "$RK_LAT_RATE" ]; then
+    if [ "$sys" = kafka ]; then
+      RK_LAT_RATE="$(awk -F= '$1 == "rk_produce_msgs" { printf "%d", $2 / 2 }' "$OUT/results.env")"
+    else
+      RK_LAT_RATE=100000
+    fi
+  fi
+  n=$((RK_LAT_RATE * LAT_SECONDS))
+  log "3. librdkafka: produce $n at $RK_LAT_RATE msgs/s, then e2e at the same rate (load $(loadavg))"
+  record rk_lat_rate "$RK_LAT_RATE"
+  create_topic rklat "$PARTITIONS" >/dev/null
+  rk_bench rk-latency produce --topic rklat --records "$n" --record-size "$RECORD_SIZE" --acks all \
+    --throughput "$RK_LAT_RATE" >/dev/null
+  rk_parse "$OUT/rk-latency.out" rk_lat >>"$OUT/results.env"
+  create_topic rke2e "$PARTITIONS" >/dev/null
+  rk_bench rk-e2e e2e --topic rke2e --records "$n" --record-size "$RECORD_SIZE" --acks all \
+    --throughput "$RK_LAT_RATE" >/dev/null
+  rk_parse "$OUT/rk-e2e.out" rk_e2e >>"$OUT/results.env"
+  cat "$OUT/rk-latency.out" "$OUT/rk-e2e.out" >&2
 
   # 4. many partitions
   log "4. 1 topic x $MANY_PARTITIONS partitions at $MANY_RATE msgs/s; Metadata latency (load $(loadavg))"
@@ -502,9 +530,17 @@ p = sys.argv[1] + "/fsync-probe"; fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.
 for _ in range(200):
     t = time.perf_counter(); os.write(fd, b); os.fdatasync(fd); l.append((time.perf_counter() - t) * 1000)
 os.close(fd); os.unlink(p); l.sort(); print(f"p50 {l[100]:.2f} p99 {l[198]:.2f} max {l[-1]:.2f}")' "$WORK")"
+  # 1 GiB in 1 MiB writes and one fdatasync: the most a broker that fsyncs can store per second here.
+  echo "disk_write_mb_s=$("$PY" -c '
+import os, sys, time
+p = sys.argv[1] + "/write-probe"; fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC); b = b"x" * (1 << 20)
+t = time.perf_counter()
+for _ in range(1024): os.write(fd, b)
+os.fdatasync(fd); s = time.perf_counter() - t; os.close(fd); os.unlink(p); print(f"{1024 * 1.048576 / s:.0f}")' "$WORK")"
 } >"$RESULTS/machine.env"
 
 LAT_RATE="${BENCH_LAT_RATE:-}"
+RK_LAT_RATE="${BENCH_RK_LAT_RATE:-}"
 for sys in $SYSTEMS; do run_system "$sys"; done
 echo "load_end=$(loadavg)" >>"$RESULTS/machine.env"
 

@@ -128,6 +128,9 @@ pub struct FetchSlice {
     pub len: usize,
 }
 
+/// Slices at least this long are memory-mapped rather than copied out.
+const MAP_MIN: usize = 64 * 1024;
+
 impl FetchSlice {
     fn empty() -> FetchSlice {
         FetchSlice {
@@ -137,7 +140,8 @@ impl FetchSlice {
         }
     }
 
-    /// Reads exactly the slice's bytes.
+    /// The slice's bytes: a memory map of the file for a large slice (no copy;
+    /// the pages are the page cache's), a copy for a small one.
     pub fn read(&self) -> std::io::Result<bytes::Bytes> {
         if self.len == 0 {
             return Ok(bytes::Bytes::new());
@@ -145,6 +149,19 @@ impl FetchSlice {
         let file = self.file.as_ref().ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "fetch slice has no file")
         })?;
+        if self.len >= MAP_MIN {
+            let mut options = memmap2::MmapOptions::new();
+            options.offset(self.position).len(self.len).populate();
+            // SAFETY: a slice covers whole batches that were in the segment
+            // file under the log lock. While the broker runs those bytes are
+            // never rewritten and the file is never cut below them: appends
+            // only go past the end (a failed one cuts back to where it began),
+            // recovery truncates before anything is served, and retention and
+            // compaction unlink or replace whole files, whose pages a mapping
+            // keeps. So the mapped bytes neither change nor vanish.
+            let map = unsafe { options.map(&**file) }?;
+            return Ok(bytes::Bytes::from_owner(map));
+        }
         let mut buf = vec![0u8; self.len];
         file.read_exact_at(&mut buf, self.position)?;
         Ok(bytes::Bytes::from(buf))
@@ -736,6 +753,40 @@ mod tests {
         let log = Log::open(&dir.path().join("t-1"), small_config(), 0, 42).unwrap();
         assert_eq!((log.log_start_offset(), log.log_end_offset()), (42, 42));
         assert_eq!(log.segment_base_offsets(), vec![42]);
+    }
+
+    #[test]
+    fn large_read_is_mapped_and_outlives_later_appends_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small_config(), 0, 0).unwrap();
+        let stored: Vec<u8> = append_batches(&mut log, 100, 50, 1_000).concat();
+        assert!(
+            stored.len() >= MAP_MIN,
+            "{} bytes is too few to map",
+            stored.len()
+        );
+        let slice = log.read(0, usize::MAX, log.log_end_offset(), true).unwrap();
+        let mapped = slice.read().unwrap();
+        assert_eq!(mapped.len(), stored.len());
+        assert_eq!(&mapped[..], &stored[..]);
+        // Appends go past the mapped range; an unlinked file keeps its pages.
+        append_batches(&mut log, 10, 50, 2_000);
+        fs::remove_file(log_path(dir.path(), 0)).unwrap();
+        assert_eq!(&mapped[..], &stored[..]);
+        // A read from the middle maps from an unaligned file position.
+        let h = headers(&stored);
+        let (skip, from) = (
+            h[..7].iter().map(|h| h.total_size()).sum::<usize>(),
+            h[7].base_offset,
+        );
+        let tail = FetchSlice {
+            file: slice.file.clone(),
+            position: skip as u64,
+            len: stored.len() - skip,
+        };
+        assert!(tail.len >= MAP_MIN);
+        assert_eq!(&tail.read().unwrap()[..], &stored[skip..]);
+        assert_eq!(headers(&tail.read().unwrap())[0].base_offset, from);
     }
 
     #[test]

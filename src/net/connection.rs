@@ -13,13 +13,14 @@ use std::time::Instant;
 use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::frame::{finish_frame, read_frame, response_buffer};
+use super::frame::read_frame;
+use super::response::ResponseBuf;
 use crate::api::{self, Reply, Response};
 use crate::broker::Broker;
 
@@ -28,7 +29,8 @@ const MAX_IN_FLIGHT: usize = 128;
 
 /// What the writer does for one request, once it is decided.
 enum Outcome {
-    Write(Bytes),
+    /// A frame, as chunks to write in order.
+    Write(Vec<Bytes>),
     /// `acks=0` produce: Kafka sends no response.
     Silent,
     /// The response could not be encoded: close rather than leave the client waiting.
@@ -109,16 +111,24 @@ async fn handle_frame(
 }
 
 /// Encodes a response frame; one that cannot be encoded is a broker bug,
-/// logged, and the connection is closed.
+/// logged, and the connection is closed. Record data is referenced by the
+/// frame, not copied into it.
 fn encode_response(correlation_id: i32, response: Response) -> Outcome {
+    let mut buf = ResponseBuf::new();
+    for data in response.record_data() {
+        buf.splice(data);
+    }
     let Response { kind, version } = response;
-    let mut buf = response_buffer();
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let result = header
         .encode(&mut buf, kind.header_version(version))
-        .and_then(|_| kind.encode(&mut buf, version));
+        .and_then(|_| match &kind {
+            // Encoded through `buf` itself, so that its record data is spliced.
+            ResponseKind::Fetch(fetch) => fetch.encode(&mut buf, version),
+            _ => kind.encode(buf.contiguous(), version),
+        });
     match result {
-        Ok(()) => Outcome::Write(finish_frame(buf)),
+        Ok(()) => Outcome::Write(buf.finish()),
         Err(e) => {
             tracing::error!(error = %e, version, "could not encode a response");
             Outcome::Close
@@ -133,14 +143,18 @@ async fn write_responses(
 ) {
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
     while let Some(pending) = rx.recv().await {
-        let bytes = match pending.await {
-            Outcome::Write(bytes) => bytes,
+        let chunks = match pending.await {
+            Outcome::Write(chunks) => chunks,
             Outcome::Silent => continue,
             Outcome::Close => break,
         };
-        if let Err(e) = out.write_all(&bytes).await {
-            tracing::debug!(%peer, error = %e, "write failed");
-            return;
+        for chunk in chunks {
+            // Small chunks gather in `out`; one as large as its buffer goes
+            // straight to the socket.
+            if let Err(e) = out.write_all(&chunk).await {
+                tracing::debug!(%peer, error = %e, "write failed");
+                return;
+            }
         }
         if rx.is_empty() && out.flush().await.is_err() {
             return;

@@ -1,9 +1,10 @@
-//! Framing: a 4-byte big-endian size, then a request or response.
+//! Framing: a 4-byte big-endian size, then a request (responses are built
+//! by `response.rs`).
 //!
 //! A size over `socket.request.max.bytes` is refused before anything is
 //! allocated, and the body buffer grows only as bytes actually arrive.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Why reading a frame ended the connection.
@@ -50,20 +51,6 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
         return Err(FrameError::Truncated);
     }
     Ok(Some(Bytes::from(body)))
-}
-
-/// A buffer for one response frame, with room for its size prefix.
-pub fn response_buffer() -> BytesMut {
-    let mut buf = BytesMut::with_capacity(256);
-    buf.put_i32(0);
-    buf
-}
-
-/// Writes the size prefix of a frame started with [`response_buffer`].
-pub fn finish_frame(mut buf: BytesMut) -> Bytes {
-    let size = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    buf.freeze()
 }
 
 #[cfg(test)]

@@ -6,5 +6,6 @@
 pub mod connection;
 pub mod frame;
 pub mod listener;
+pub mod response;
 
 pub use listener::Listener;
