@@ -136,14 +136,39 @@ fn encode_response(correlation_id: i32, response: Response) -> Outcome {
     }
 }
 
+/// Writes responses in request order. Written responses are flushed before
+/// waiting for anything: for the next request to arrive, or for a response
+/// that is not decided yet (a produce waiting for its fsync), so one slow
+/// response never holds back those before it.
 async fn write_responses(
     wr: tokio::net::tcp::OwnedWriteHalf,
     mut rx: mpsc::Receiver<PendingResponse>,
     peer: SocketAddr,
 ) {
     let mut out = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(pending) = rx.recv().await {
-        let chunks = match pending.await {
+    loop {
+        let mut pending = match rx.try_recv() {
+            Ok(pending) => pending,
+            Err(_) => {
+                if out.flush().await.is_err() {
+                    return;
+                }
+                match rx.recv().await {
+                    Some(pending) => pending,
+                    None => break,
+                }
+            }
+        };
+        let outcome = match (&mut pending).now_or_never() {
+            Some(outcome) => outcome,
+            None => {
+                if out.flush().await.is_err() {
+                    return;
+                }
+                pending.await
+            }
+        };
+        let chunks = match outcome {
             Outcome::Write(chunks) => chunks,
             Outcome::Silent => continue,
             Outcome::Close => break,
@@ -155,9 +180,6 @@ async fn write_responses(
                 tracing::debug!(%peer, error = %e, "write failed");
                 return;
             }
-        }
-        if rx.is_empty() && out.flush().await.is_err() {
-            return;
         }
     }
     let _ = out.flush().await;
