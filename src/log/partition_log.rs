@@ -159,8 +159,11 @@ impl FetchSlice {
             // recovery truncates before anything is served, and retention and
             // compaction unlink or replace whole files, whose pages a mapping
             // keeps. So the mapped bytes neither change nor vanish.
-            let map = unsafe { options.map(&**file) }?;
-            return Ok(bytes::Bytes::from_owner(map));
+            match unsafe { options.map(&**file) } {
+                Ok(map) => return Ok(bytes::Bytes::from_owner(map)),
+                // Out of mappings (vm.max_map_count) or address space: copy instead.
+                Err(e) => tracing::debug!(error = %e, "mmap failed, reading with pread"),
+            }
         }
         let mut buf = vec![0u8; self.len];
         file.read_exact_at(&mut buf, self.position)?;
