@@ -80,22 +80,6 @@ pub struct Response {
     pub version: i16,
 }
 
-impl Response {
-    /// Record data the response carries (Fetch), which the connection sends
-    /// from where it lies rather than copying it into the frame.
-    pub fn record_data(&self) -> Vec<&bytes::Bytes> {
-        match &self.kind {
-            ResponseKind::Fetch(fetch) => fetch
-                .responses
-                .iter()
-                .flat_map(|t| &t.partitions)
-                .filter_map(|p| p.records.as_ref())
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-}
-
 /// What handling a request produced. Moved once per request, so the size
 /// of the ready variant does not matter.
 #[allow(clippy::large_enum_variant)]

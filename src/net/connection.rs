@@ -115,16 +115,19 @@ async fn handle_frame(
 /// frame, not copied into it.
 fn encode_response(correlation_id: i32, response: Response) -> Outcome {
     let mut buf = ResponseBuf::new();
-    for data in response.record_data() {
-        buf.splice(data);
-    }
     let Response { kind, version } = response;
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let result = header
         .encode(&mut buf, kind.header_version(version))
         .and_then(|_| match &kind {
             // Encoded through `buf` itself, so that its record data is spliced.
-            ResponseKind::Fetch(fetch) => fetch.encode(&mut buf, version),
+            ResponseKind::Fetch(fetch) => {
+                let partitions = fetch.responses.iter().flat_map(|t| &t.partitions);
+                for data in partitions.filter_map(|p| p.records.as_ref()) {
+                    buf.splice(data);
+                }
+                fetch.encode(&mut buf, version)
+            }
             _ => kind.encode(buf.contiguous(), version),
         });
     match result {
