@@ -104,6 +104,8 @@ pub enum RequestError {
         version: i16,
         reason: String,
     },
+    #[error("{api:?} was not finished: {reason}")]
+    Cancelled { api: ApiKey, reason: String },
 }
 
 /// Decodes and serves one request from the client at `peer`.
@@ -137,13 +139,24 @@ pub async fn handle(
         RequestKind::Produce(req) => Ok(produce::handle(broker, req, version)),
         RequestKind::Fetch(req) => ready(fetch::handle(broker, req, version).await),
         RequestKind::ListOffsets(req) => ready(list_offsets::handle(broker, req, version)),
-        RequestKind::CreateTopics(req) => ready(admin::create_topics(broker, req, version)),
-        RequestKind::DeleteTopics(req) => ready(admin::delete_topics(broker, req, version)),
-        RequestKind::CreatePartitions(req) => ready(admin::create_partitions(broker, req, version)),
+        RequestKind::CreateTopics(req) => ready(
+            on_disk_thread(api, broker, move |b| admin::create_topics(b, req, version)).await?,
+        ),
+        RequestKind::DeleteTopics(req) => ready(
+            on_disk_thread(api, broker, move |b| admin::delete_topics(b, req, version)).await?,
+        ),
+        RequestKind::CreatePartitions(req) => ready(
+            on_disk_thread(api, broker, move |b| {
+                admin::create_partitions(b, req, version)
+            })
+            .await?,
+        ),
         RequestKind::DescribeConfigs(req) => ready(configs::describe(broker, req, version)),
         RequestKind::AlterConfigs(req) => ready(configs::alter(broker, req)),
         RequestKind::IncrementalAlterConfigs(req) => ready(configs::incremental_alter(broker, req)),
-        RequestKind::DeleteRecords(req) => ready(admin::delete_records(broker, req)),
+        RequestKind::DeleteRecords(req) => {
+            ready(on_disk_thread(api, broker, move |b| admin::delete_records(b, req)).await?)
+        }
         RequestKind::DescribeCluster(req) => ready(cluster::describe_cluster(broker, req)),
         RequestKind::DescribeTopicPartitions(req) => {
             ready(cluster::describe_topic_partitions(broker, req))
@@ -194,6 +207,26 @@ pub async fn handle(
             ready(txn::list_transactions(broker, req, version).await)
         }
         _ => Err(RequestError::UnsupportedVersion { api, version }),
+    }
+}
+
+/// Runs a handler that creates or removes files (a 1,000-partition
+/// CreateTopics fsyncs 1,000 directories) on tokio's blocking pool, so the
+/// other connections of this worker thread are not held up meanwhile. The
+/// connection still waits for it before reading its next request.
+async fn on_disk_thread(
+    api: ApiKey,
+    broker: &Arc<Broker>,
+    handler: impl FnOnce(&Arc<Broker>) -> ResponseKind + Send + 'static,
+) -> Result<ResponseKind, RequestError> {
+    let broker = broker.clone();
+    match tokio::task::spawn_blocking(move || handler(&broker)).await {
+        Ok(kind) => Ok(kind),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(RequestError::Cancelled {
+            api,
+            reason: e.to_string(),
+        }),
     }
 }
 

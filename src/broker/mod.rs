@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::config::{BrokerConfig, ConfigError, Durability, TopicConfig};
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
-use crate::log::Log;
+use crate::log::{Log, LogConfig};
 use crate::txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
 use flusher::Flusher;
 use metadata::{MetadataStore, TopicRecord};
@@ -98,18 +98,14 @@ impl Broker {
                 overrides: record.configs.clone(),
             };
             let log_config = topic_config.log_config(&config);
-            let mut partitions = Vec::new();
-            for p in 0..record.partitions {
-                let key = (record.name.clone(), p);
-                let log = Log::open(
-                    &partition_dir(&dir, &record.name, p),
-                    log_config.clone(),
-                    recovery.get(&key).copied().unwrap_or(0),
-                    log_start.get(&key).copied().unwrap_or(0),
-                )
-                .with_context(|| format!("opening log {}-{}", record.name, p))?;
-                partitions.push(Arc::new(Partition::new(&record.name, p, log)));
-            }
+            let partitions =
+                open_partitions(&dir, &record.name, 0..record.partitions, &log_config, |p| {
+                    let key = (record.name.clone(), p);
+                    (
+                        recovery.get(&key).copied().unwrap_or(0),
+                        log_start.get(&key).copied().unwrap_or(0),
+                    )
+                })?;
             let topic = Topic::new(record.name.clone(), record.id, topic_config, partitions);
             topics.insert(record.name, Arc::new(topic));
         }
@@ -290,17 +286,14 @@ impl Broker {
             )));
         }
         let log_config = config.log_config(&self.config);
-        let mut parts = Vec::with_capacity(partitions as usize);
-        for p in 0..partitions {
-            let log = Log::open(
-                &partition_dir(&self.config.data_dir, name, p),
-                log_config.clone(),
-                0,
-                0,
-            )
-            .map_err(|e| AdminError::Storage(e.into()))?;
-            parts.push(Arc::new(Partition::new(name, p, log)));
-        }
+        let parts = open_partitions(
+            &self.config.data_dir,
+            name,
+            0..partitions,
+            &log_config,
+            |_| (0, 0),
+        )
+        .map_err(AdminError::Storage)?;
         let topic = Arc::new(Topic::new(name.to_string(), id, config, parts));
         let mut records = self.records();
         records.push(topic.record());
@@ -377,17 +370,14 @@ impl Broker {
             return Ok(());
         }
         let log_config = topic.config().log_config(&self.config);
-        let mut added = Vec::new();
-        for p in current..count {
-            let log = Log::open(
-                &partition_dir(&self.config.data_dir, name, p),
-                log_config.clone(),
-                0,
-                0,
-            )
-            .map_err(|e| AdminError::Storage(e.into()))?;
-            added.push(Arc::new(Partition::new(name, p, log)));
-        }
+        let added = open_partitions(
+            &self.config.data_dir,
+            name,
+            current..count,
+            &log_config,
+            |_| (0, 0),
+        )
+        .map_err(AdminError::Storage)?;
         let mut record = topic.record();
         record.partitions = count;
         let records = self
@@ -509,16 +499,7 @@ fn create_internal_topic(
     ])?;
     let log_config = topic_config.log_config(config);
     let count = partition_count.max(1);
-    let mut partitions = Vec::new();
-    for p in 0..count {
-        let log = Log::open(
-            &partition_dir(&config.data_dir, name, p),
-            log_config.clone(),
-            0,
-            0,
-        )?;
-        partitions.push(Arc::new(Partition::new(name, p, log)));
-    }
+    let partitions = open_partitions(&config.data_dir, name, 0..count, &log_config, |_| (0, 0))?;
     let topic = Arc::new(Topic::new(
         name.to_string(),
         Uuid::new_v4(),
@@ -529,6 +510,31 @@ fn create_internal_topic(
     records.push(topic.record());
     store.save_topics(records)?;
     Ok(topic)
+}
+
+/// Opens (or creates) the logs of `topic`'s partitions in `range`. `start`
+/// gives a partition's recovery point and log start offset from the
+/// checkpoints; 0, 0 for a new partition.
+fn open_partitions(
+    data_dir: &std::path::Path,
+    topic: &str,
+    range: std::ops::Range<i32>,
+    log_config: &LogConfig,
+    start: impl Fn(i32) -> (i64, i64),
+) -> anyhow::Result<Vec<Arc<Partition>>> {
+    range
+        .map(|p| {
+            let (recovery_point, log_start_offset) = start(p);
+            let log = Log::open(
+                &partition_dir(data_dir, topic, p),
+                log_config.clone(),
+                recovery_point,
+                log_start_offset,
+            )
+            .with_context(|| format!("opening log {topic}-{p}"))?;
+            Ok(Arc::new(Partition::new(topic, p, log)))
+        })
+        .collect()
 }
 
 /// `<data>/<topic>-<partition>`, Kafka's partition directory.
