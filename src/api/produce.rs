@@ -96,12 +96,12 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
             version,
         });
     }
-    let broker = broker.clone();
+    broker.request_durable(waits.iter().map(|w| (&w.log, w.offset)));
     Reply::Deferred(
         async move {
             let mut response = response;
             for w in waits {
-                if let Err(e) = broker.wait_durable(&w.log, w.offset).await {
+                if let Err(e) = w.log.wait_durable(w.offset).await {
                     let r = &mut response.responses[w.topic].partition_responses[w.partition];
                     r.error_code = storage_error_code(&e);
                     crate::metrics::global().produce_error(r.error_code);

@@ -1,92 +1,115 @@
-//! Group commit: one dedicated thread fsyncs partitions for `acks=all`.
+//! Group commit: a few dedicated threads fsync partitions for `acks=all`.
 //!
-//! Producers that need durability queue their partition here and wait on its
-//! durable-offset channel. The thread drains everything queued at that moment
-//! and fsyncs each partition once (the partitions of one round in parallel),
-//! so one fsync serves every request waiting on it. It never runs on the
-//! async runtime and never holds a log lock while syncing.
+//! Producers that need durability queue their partitions here (all the
+//! partitions of one request at once) and wait on each partition's
+//! durable-offset channel. Each fsync thread takes the next queued partition,
+//! fsyncs everything it holds unflushed and publishes the new durable
+//! offset, so one fsync serves every request waiting on that partition, and
+//! the partitions of one request are synced side by side (the filesystem
+//! commits its journal once for them). The threads are started once; they
+//! never run on the async runtime and never hold a log lock while syncing.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use parking_lot::{Condvar, Mutex};
+
 use super::partition::Partition;
 
-/// Handle to the flusher thread.
+/// fsync threads: enough for the filesystem to batch the partitions of a
+/// busy moment, few enough to cost nothing while idle.
+const FSYNC_THREADS: usize = 8;
+
+/// Handle to the fsync threads.
 pub struct Flusher {
-    tx: Option<mpsc::Sender<Arc<Partition>>>,
-    thread: Option<JoinHandle<()>>,
+    queue: Arc<Queue>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Partitions waiting for an fsync thread; each is queued at most once at a
+/// time (see [`Partition::enqueue_flush`]).
+#[derive(Default)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    waiting: VecDeque<Arc<Partition>>,
+    closed: bool,
 }
 
 impl Flusher {
     pub fn start() -> std::io::Result<Flusher> {
-        let (tx, rx) = mpsc::channel::<Arc<Partition>>();
-        let thread = std::thread::Builder::new()
-            .name("vltava-flusher".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    batch.extend(rx.try_iter());
-                    flush_all(&batch);
-                }
-            })?;
-        Ok(Flusher {
-            tx: Some(tx),
-            thread: Some(thread),
-        })
+        let queue = Arc::new(Queue::default());
+        let mut flusher = Flusher {
+            queue,
+            threads: Vec::with_capacity(FSYNC_THREADS),
+        };
+        for _ in 0..FSYNC_THREADS {
+            let queue = flusher.queue.clone();
+            let thread = std::thread::Builder::new()
+                .name("vltava-fsync".into())
+                .spawn(move || queue.serve())?;
+            flusher.threads.push(thread);
+        }
+        Ok(flusher)
     }
 
-    /// Asks for `partition` to be fsynced soon; cheap if it already waits.
-    pub fn request(&self, partition: &Arc<Partition>) {
-        if partition.enqueue_flush() {
-            if let Some(tx) = &self.tx {
-                if tx.send(partition.clone()).is_err() {
-                    tracing::error!("flusher thread is gone");
+    /// Asks for each of `partitions` to be fsynced soon; cheap for one that
+    /// already waits. Queued together, they are picked up side by side.
+    pub fn request<'a>(&self, partitions: impl IntoIterator<Item = &'a Arc<Partition>>) {
+        let mut queued = 0;
+        {
+            let mut state = self.queue.state.lock();
+            for p in partitions {
+                if p.enqueue_flush() {
+                    state.waiting.push_back(p.clone());
+                    queued += 1;
                 }
+            }
+        }
+        match queued {
+            0 => {}
+            1 => {
+                self.queue.ready.notify_one();
+            }
+            _ => {
+                self.queue.ready.notify_all();
             }
         }
     }
 }
 
-/// fsyncs issued at once, at most: enough for the filesystem to batch them,
-/// few enough that a round over 1,000 partitions does not start 1,000 threads.
-const MAX_PARALLEL_FSYNCS: usize = 16;
-
-/// Fsyncs every queued partition, up to [`MAX_PARALLEL_FSYNCS`] at a time, so
-/// the partitions of a multi-partition request wait for one round of fsyncs
-/// (which the filesystem can batch) instead of one after another.
-fn flush_all(batch: &[Arc<Partition>]) {
-    match batch {
-        [] => {}
-        [only] => only.flush_now(),
-        many => {
-            let next = AtomicUsize::new(0);
-            let work = || {
-                while let Some(p) = many.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    p.flush_now();
+impl Queue {
+    /// One fsync thread: syncs queued partitions until the flusher is dropped
+    /// and the queue is empty.
+    fn serve(&self) {
+        loop {
+            let next = {
+                let mut state = self.state.lock();
+                loop {
+                    if let Some(p) = state.waiting.pop_front() {
+                        break p;
+                    }
+                    if state.closed {
+                        return;
+                    }
+                    self.ready.wait(&mut state);
                 }
             };
-            std::thread::scope(|scope| {
-                for _ in 1..many.len().min(MAX_PARALLEL_FSYNCS) {
-                    let spawned = std::thread::Builder::new()
-                        .name("vltava-fsync".into())
-                        .spawn_scoped(scope, work);
-                    if spawned.is_err() {
-                        // Out of threads: the ones running (and this one) do the rest.
-                        break;
-                    }
-                }
-                work();
-            });
+            next.flush_now();
         }
     }
 }
 
 impl Drop for Flusher {
     fn drop(&mut self) {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
+        self.queue.state.lock().closed = true;
+        self.queue.ready.notify_all();
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }

@@ -225,11 +225,20 @@ impl Broker {
         partition: &Arc<Partition>,
         offset: i64,
     ) -> Result<(), StorageError> {
-        if partition.durable_offset() >= offset {
-            return Ok(());
-        }
-        self.flusher.request(partition);
+        self.request_durable([(partition, offset)]);
         partition.wait_durable(offset).await
+    }
+
+    /// Queues every partition not yet durable up to its offset for an fsync,
+    /// all at once so they are synced side by side; then wait on each with
+    /// [`Partition::wait_durable`].
+    pub fn request_durable<'a>(&self, writes: impl IntoIterator<Item = (&'a Arc<Partition>, i64)>) {
+        self.flusher.request(
+            writes
+                .into_iter()
+                .filter(|(p, offset)| p.durable_offset() < *offset)
+                .map(|(p, _)| p),
+        );
     }
 
     /// Creates a topic with `partitions` partitions (or the default).

@@ -441,8 +441,9 @@ async fn write_markers(broker: &Broker, m: &TxnMetadata) -> Result<(), i16> {
         }
     }
     if broker.fsync_on_ack() {
+        broker.request_durable(written.iter().map(|(p, offset)| (p, *offset)));
         for (partition, offset) in &written {
-            if broker.wait_durable(partition, *offset).await.is_err() {
+            if partition.wait_durable(*offset).await.is_err() {
                 return Err(code(ResponseError::CoordinatorNotAvailable));
             }
         }
