@@ -114,3 +114,52 @@ impl Drop for Flusher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::test_util::batch;
+    use crate::log::{AppendOrigin, Log, LogConfig};
+
+    /// Partitions t-0, t-1, t-2 holding 1, 2 and 3 records, none fsynced.
+    fn partitions(dir: &std::path::Path) -> Vec<Arc<Partition>> {
+        (0..3)
+            .map(|i| {
+                let log =
+                    Log::open(&dir.join(format!("t-{i}")), LogConfig::default(), 0, 0).unwrap();
+                let p = Arc::new(Partition::new("t", i, log));
+                for _ in 0..=i {
+                    p.append(&mut batch(1, 1_000), AppendOrigin::Client, 1_000)
+                        .unwrap();
+                }
+                assert_eq!(p.durable_offset(), 0);
+                p
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn partitions_queued_together_each_become_durable_to_their_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let partitions = partitions(dir.path());
+        let flusher = Flusher::start().unwrap();
+        flusher.request(&partitions);
+        for p in &partitions {
+            p.wait_durable(i64::from(p.index) + 1).await.unwrap();
+        }
+        let durable: Vec<i64> = partitions.iter().map(|p| p.durable_offset()).collect();
+        assert_eq!(durable, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_dropped_flusher_first_syncs_everything_queued() {
+        let dir = tempfile::tempdir().unwrap();
+        let partitions = partitions(dir.path());
+        let flusher = Flusher::start().unwrap();
+        flusher.request(&partitions);
+        flusher.request(&partitions[..1]);
+        drop(flusher);
+        let durable: Vec<i64> = partitions.iter().map(|p| p.durable_offset()).collect();
+        assert_eq!(durable, vec![1, 2, 3]);
+    }
+}
