@@ -89,7 +89,7 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     defv("min.insync.replicas", Some("min.insync.replicas"), ConfigType::Int, "1", Valid::AtLeast(1), "The minimum number of replicas that must acknowledge a write for acks=all."),
     def("unclean.leader.election.enable", Some("unclean.leader.election.enable"), ConfigType::Boolean, "false", "Whether replicas not in the ISR may be elected leader as a last resort, even though doing so may result in data loss."),
     def("log.flush.offset.checkpoint.interval.ms", None, ConfigType::Int, "60000", "The frequency with which we update the persistent record of the last flush."),
-    def("group.initial.rebalance.delay.ms", None, ConfigType::Int, "3000", "The time the group coordinator waits for more consumers to join a new group before performing the first rebalance."),
+    def("group.initial.rebalance.delay.ms", None, ConfigType::Int, "0", "The time the group coordinator waits for more consumers to join a new group before performing the first rebalance."),
     def("group.min.session.timeout.ms", None, ConfigType::Int, "6000", "The minimum allowed session timeout for registered consumers."),
     def("group.max.session.timeout.ms", None, ConfigType::Int, "1800000", "The maximum allowed session timeout for registered consumers."),
     def("group.max.size", None, ConfigType::Int, "2147483647", "The maximum number of consumers that a single consumer group can accommodate."),
@@ -306,7 +306,10 @@ impl BrokerConfig {
         use crate::group::classic::GroupConfig;
         crate::group::coordinator::CoordinatorConfig {
             group: GroupConfig {
-                initial_rebalance_delay_ms: self.int("group.initial.rebalance.delay.ms", 3000),
+                // 0, the value in Kafka's shipped server.properties (its code
+                // default is 3000): a group's first consumer gets its
+                // partitions at once, as in every Kafka quickstart.
+                initial_rebalance_delay_ms: self.int("group.initial.rebalance.delay.ms", 0),
                 min_session_timeout_ms: self.int("group.min.session.timeout.ms", 6000),
                 max_session_timeout_ms: self.int("group.max.session.timeout.ms", 1_800_000),
                 max_size: self.int("group.max.size", i32::MAX as usize),
@@ -507,5 +510,15 @@ mod tests {
         assert!(!broker(&[("auto.create.topics.enable", "false")]).auto_create_topics());
         assert!(broker(&[("num.partitions", "x")]).validate().is_err());
         assert!(broker(&[("no.such", "x")]).validate().is_err());
+    }
+
+    #[test]
+    fn initial_rebalance_delay_is_the_shipped_server_properties_value() {
+        let delay = |b: BrokerConfig| b.coordinator().group.initial_rebalance_delay_ms;
+        assert_eq!(delay(broker(&[])), 0);
+        assert_eq!(
+            delay(broker(&[("group.initial.rebalance.delay.ms", "3000")])),
+            3000
+        );
     }
 }

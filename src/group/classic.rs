@@ -43,6 +43,8 @@ pub struct GroupConfig {
     pub max_size: usize,
 }
 
+/// Kafka's code defaults (an initial rebalance delay of 3 s); the broker's
+/// own defaults come from `BrokerConfig::coordinator`.
 impl Default for GroupConfig {
     fn default() -> Self {
         GroupConfig {
