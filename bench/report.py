@@ -40,27 +40,37 @@ ROWS = [
     ("produce_lat_p99_ms", "1. produce at max rate: p99 ack latency, ms", False, None),
     ("produce_broker_cpu_us", "1. produce: broker CPU µs per record", False, None),
     ("produce_client_cpu_us", "1. produce: client (producer JVM) CPU µs per record", False, None),
+    ("produce_client_busy_pct", "1. produce: client's core busy, % (CPU s / wall s of the tool)", None, None),
     ("consume_fetch_msgs", "2. consume: msgs/s (fetch time, without group join)", True, 2.0),
     ("consume_msgs", "2. consume: msgs/s (whole run, with group join)", True, None),
     ("consume_broker_cpu_us", "2. consume: broker CPU µs per record", False, None),
     ("consume_client_cpu_us", "2. consume: client (consumer JVM) CPU µs per record", False, None),
+    ("consume_client_busy_pct", "2. consume: client's core busy, %", None, None),
     ("rk_produce_msgs", "1-2. librdkafka (vltava bench) produce, max rate: msgs/s", True, 2.0),
     ("rk_produce_lat_p99_ms", "1-2. librdkafka produce: p99 ack latency, ms", False, None),
     ("rk_produce_broker_cpu_us", "1-2. librdkafka produce: broker CPU µs per record", False, None),
     ("rk_produce_client_cpu_us", "1-2. librdkafka produce: client CPU µs per record", False, None),
+    ("rk_produce_client_busy_pct", "1-2. librdkafka produce: client's core busy, %", None, None),
     ("rk_consume_msgs", "1-2. librdkafka (vltava bench) consume: msgs/s", True, 2.0),
     ("rk_consume_broker_cpu_us", "1-2. librdkafka consume: broker CPU µs per record", False, None),
     ("rk_consume_client_cpu_us", "1-2. librdkafka consume: client CPU µs per record", False, None),
+    ("rk_consume_client_busy_pct", "1-2. librdkafka consume: client's core busy, %", None, None),
     ("lat_rate", "3. fixed rate for latency: msgs/s offered", None, None),
+    ("lat_dirty_mb", "3. fixed rate: dirty page cache at its start, MiB", None, None),
     ("lat_msgs", "3. fixed rate: msgs/s achieved", True, None),
     ("lat_lat_p50_ms", "3. produce-ack p50, ms (steady state: the first 5 s left out)", False, None),
     ("lat_lat_p99_ms", "3. produce-ack p99, ms (steady state)", False, 0.2),
     ("lat_lat_p999_ms", "3. produce-ack p99.9, ms (steady state)", False, None),
     ("lat_all_lat_p99_ms", "3. produce-ack p99, ms (whole run, client warm-up included)", False, None),
+    ("lat_broker_p50_ms", "3. Vltava's own Produce handling p50, ms (≤ its /metrics bucket, whole run)", False, None),
+    ("lat_broker_p99_ms", "3. Vltava's own Produce handling p99, ms (≤ its /metrics bucket, whole run)", False, None),
+    ("lat_fsync_p50_ms", "3. Vltava's fsync of one partition p50, ms (≤ its /metrics bucket)", False, None),
+    ("lat_fsync_p99_ms", "3. Vltava's fsync of one partition p99, ms (≤ its /metrics bucket)", False, None),
     ("e2e_p50_ms", "3. produce-to-consume p50, ms (EndToEndLatency, 1 in flight)", False, None),
     ("e2e_p99_ms", "3. produce-to-consume p99, ms", False, None),
     ("e2e_p999_ms", "3. produce-to-consume p99.9, ms", False, None),
     ("rk_lat_rate", "3. librdkafka fixed rate: msgs/s offered", None, None),
+    ("rk_lat_dirty_mb", "3. librdkafka fixed rate: dirty page cache at its start, MiB", None, None),
     ("rk_lat_msgs", "3. librdkafka fixed rate: msgs/s achieved", True, None),
     ("rk_lat_lat_p50_ms", "3. librdkafka produce-ack p50, ms", False, None),
     ("rk_lat_lat_p99_ms", "3. librdkafka produce-ack p99, ms", False, 0.2),
@@ -107,6 +117,14 @@ def derive(r, d):
         if len(rates) >= 3:
             rates = sorted(rates[1:])
             r[f"{name}_steady_msgs"] = f"{rates[len(rates) // 2]:.0f}"
+    # the client's core: CPU seconds over wall seconds of the tool's process ("%U %S %e")
+    for phase, name in (("produce", "produce"), ("consume", "consume"),
+                        ("rk_produce", "rk-produce"), ("rk_consume", "rk-consume")):
+        path = os.path.join(d, f"{name}.time")
+        if os.path.exists(path):
+            f = open(path).read().split()
+            if len(f) >= 3 and float(f[2]) > 0:
+                r[f"{phase}_client_busy_pct"] = f"{(float(f[0]) + float(f[1])) / float(f[2]) * 100:.0f}"
     n = num(r, "records")
     for phase in ("produce", "consume", "rk_produce", "rk_consume"):
         for who in ("broker", "client"):

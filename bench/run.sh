@@ -239,8 +239,10 @@ start_vltava() { # data dir, durability
   [ -f "$dir/port" ] || free_port >"$dir/port"
   BOOT="127.0.0.1:$(cat "$dir/port")"
   T0="$(date +%s.%N)"
+  [ -f "$dir/admin-port" ] || free_port >"$dir/admin-port"
+  ADMIN="127.0.0.1:$(cat "$dir/admin-port")"
   "${BROKER_PIN[@]}" "$VLTAVA" server --listen "$BOOT" --data-dir "$dir/data" --durability "$dur" \
-    >>"$dir/stdout.log" 2>>"$dir/stderr.log" </dev/null &
+    --admin-listen "$ADMIN" >>"$dir/stdout.log" 2>>"$dir/stderr.log" </dev/null &
   BROKER_PID=$!
 }
 
@@ -263,7 +265,7 @@ wait_ready() { # [topic partitions]
 # Runs a Kafka tool on the client CPU; its CPU seconds are appended to $OUT/client-cpu.
 tool() { # name, class, args...
   local name="$1" cls="$2"; shift 2
-  /usr/bin/time -f "%U %S" -o "$OUT/$name.time" \
+  /usr/bin/time -f "%U %S %e" -o "$OUT/$name.time" \
     "${CLIENT_PIN[@]}" java "${CLIENT_JVM[@]}" -cp "$TOOLS_LIBS/*" "$cls" "$@" \
     >"$OUT/$name.out" 2>"$OUT/$name.err" || { log "$name failed:"; tail -n 20 "$OUT/$name.err" "$OUT/$name.out" >&2; return 1; }
   awk '{ printf "%.2f", $1 + $2 }' "$OUT/$name.time"
@@ -291,10 +293,39 @@ record() { echo "$1=$2" >>"$OUT/results.env"; }
 
 rk_bench() { # name, vltava bench args...: librdkafka through `vltava bench`, JSON out; prints client CPU s
   local name="$1"; shift
-  /usr/bin/time -f "%U %S" -o "$OUT/$name.time" \
+  /usr/bin/time -f "%U %S %e" -o "$OUT/$name.time" \
     "${CLIENT_PIN[@]}" "$VLTAVA" bench "$@" -b "$BOOT" --format json \
     >"$OUT/$name.out" 2>"$OUT/$name.err" || { log "$name failed:"; tail -n 20 "$OUT/$name.err" >&2; return 1; }
   awk '{ printf "%.2f", $1 + $2 }' "$OUT/$name.time"
+}
+
+# Written data the kernel has not written back yet (page-cache brokers leave
+# it behind; writeback of it competes with the next phase for the disk).
+dirty_mb() { awk '/^Dirty:/ { printf "%d", $2 / 1024 }' /proc/meminfo; }
+
+# Vltava's /metrics (Prometheus text); nothing for Kafka.
+metrics_snapshot() { # file
+  if [ -n "${ADMIN:-}" ]; then curl -s "http://$ADMIN/metrics" >"$1" || true; else : >"$1"; fi
+}
+
+# p50 and p99 between two /metrics snapshots of one of Vltava's histograms,
+# as the upper bound of the bucket that holds each quantile: the broker's own
+# Produce handling (read to response ready, in order on its connection) or
+# its fsyncs.
+metrics_quantiles() { # before after series prefix
+  python3 - "$@" <<'PY'
+import re, sys
+before_path, after_path, series, prefix = sys.argv[1:5]
+pat = re.compile(re.escape(series) + r'le="([^"]+)"\} (\d+)')
+def buckets(path):
+    return {m.group(1): int(m.group(2)) for m in map(pat.match, open(path)) if m}
+before, after = buckets(before_path), buckets(after_path)
+cum = sorted((float("inf") if le == "+Inf" else float(le), n - before.get(le, 0)) for le, n in after.items())
+if cum and cum[-1][1] > 0:
+    for q, name in ((0.5, "p50"), (0.99, "p99")):
+        le = next(le for le, n in cum if n >= q * cum[-1][1])
+        print(f"{prefix}_{name}_ms={le * 1000:g}")
+PY
 }
 
 rk_parse() { # file prefix: records/s and (produce) ack latency from `vltava bench --format json`
@@ -391,8 +422,15 @@ run_system() {
   log "3. produce $n at $LAT_RATE msgs/s; EndToEndLatency x $E2E_RECORDS (load $(loadavg))"
   record load_latency "$(loadavg)"
   record lat_rate "$LAT_RATE"
+  record lat_dirty_mb "$(dirty_mb)"
   create_topic lat "$PARTITIONS" >/dev/null
+  metrics_snapshot "$OUT/metrics-before-latency.txt"
   perf_produce latency lat "$n" "$LAT_RATE" "$warm" >/dev/null
+  metrics_snapshot "$OUT/metrics-after-latency.txt"
+  for m in 'vltava_request_duration_seconds_bucket{api="Produce",:lat_broker' 'vltava_fsync_duration_seconds_bucket{:lat_fsync'; do
+    metrics_quantiles "$OUT/metrics-before-latency.txt" "$OUT/metrics-after-latency.txt" "${m%:*}" "${m##*:}" \
+      >>"$OUT/results.env"
+  done
   parse_produce "$OUT/latency.out" lat 'steady state records sent' >>"$OUT/results.env"
   parse_produce "$OUT/latency.out" lat_all '^[0-9][0-9]* records sent.*50th' >>"$OUT/results.env"
   create_topic e2e 1 >/dev/null
@@ -418,6 +456,7 @@ run_system() {
   n=$((RK_LAT_RATE * LAT_SECONDS))
   log "3. librdkafka: produce $n at $RK_LAT_RATE msgs/s, then e2e at the same rate (load $(loadavg))"
   record rk_lat_rate "$RK_LAT_RATE"
+  record rk_lat_dirty_mb "$(dirty_mb)"
   create_topic rklat "$PARTITIONS" >/dev/null
   rk_bench rk-latency produce --topic rklat --records "$n" --record-size "$RECORD_SIZE" --acks all \
     --throughput "$RK_LAT_RATE" >/dev/null
