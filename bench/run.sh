@@ -299,9 +299,20 @@ rk_bench() { # name, vltava bench args...: librdkafka through `vltava bench`, JS
   awk '{ printf "%.2f", $1 + $2 }' "$OUT/$name.time"
 }
 
-# Written data the kernel has not written back yet (page-cache brokers leave
-# it behind; writeback of it competes with the next phase for the disk).
+# Written data the kernel has not written back yet, MiB.
 dirty_mb() { awk '/^Dirty:/ { printf "%d", $2 / 1024 }' /proc/meminfo; }
+
+# Before a fixed-rate run: a page-cache broker leaves gigabytes of the max-rate
+# phases unwritten, and the kernel writing them back during the next run
+# takes disk and CPU (the client's core too) from it. `sync` writes them first
+# so each system's latency is its own at that rate; the dirty MiB found and
+# the seconds it took are recorded.
+settle_writeback() { # prefix
+  record "$1_dirty_mb" "$(dirty_mb)"
+  local t0; t0="$(date +%s.%N)"
+  sync
+  record "$1_sync_s" "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+}
 
 # Vltava's /metrics (Prometheus text); nothing for Kafka.
 metrics_snapshot() { # file
@@ -422,7 +433,7 @@ run_system() {
   log "3. produce $n at $LAT_RATE msgs/s; EndToEndLatency x $E2E_RECORDS (load $(loadavg))"
   record load_latency "$(loadavg)"
   record lat_rate "$LAT_RATE"
-  record lat_dirty_mb "$(dirty_mb)"
+  settle_writeback lat
   create_topic lat "$PARTITIONS" >/dev/null
   metrics_snapshot "$OUT/metrics-before-latency.txt"
   perf_produce latency lat "$n" "$LAT_RATE" "$warm" >/dev/null
@@ -456,7 +467,7 @@ run_system() {
   n=$((RK_LAT_RATE * LAT_SECONDS))
   log "3. librdkafka: produce $n at $RK_LAT_RATE msgs/s, then e2e at the same rate (load $(loadavg))"
   record rk_lat_rate "$RK_LAT_RATE"
-  record rk_lat_dirty_mb "$(dirty_mb)"
+  settle_writeback rk_lat
   create_topic rklat "$PARTITIONS" >/dev/null
   rk_bench rk-latency produce --topic rklat --records "$n" --record-size "$RECORD_SIZE" --acks all \
     --throughput "$RK_LAT_RATE" >/dev/null

@@ -71,14 +71,8 @@ impl Flusher {
                 }
             }
         }
-        match queued {
-            0 => {}
-            1 => {
-                self.queue.ready.notify_one();
-            }
-            _ => {
-                self.queue.ready.notify_all();
-            }
+        for _ in 0..queued {
+            self.queue.ready.notify_one();
         }
     }
 }
