@@ -5,8 +5,9 @@
 //! durable-offset channel. Each fsync thread takes the next queued partition,
 //! fsyncs everything it holds unflushed and publishes the new durable
 //! offset, so one fsync serves every request waiting on that partition, and
-//! the partitions of one request are synced side by side (the filesystem
-//! commits its journal once for them). The threads are started once; they
+//! the partitions of one request are synced side by side (their writes and
+//! the disk's cache flushes overlap instead of queueing one after another).
+//! The threads are started once; they
 //! never run on the async runtime and never hold a log lock while syncing.
 
 use std::collections::VecDeque;
@@ -17,8 +18,8 @@ use parking_lot::{Condvar, Mutex};
 
 use super::partition::Partition;
 
-/// fsync threads: enough for the filesystem to batch the partitions of a
-/// busy moment, few enough to cost nothing while idle.
+/// fsync threads: enough to sync every partition of a busy moment side by
+/// side, few enough to cost nothing while idle.
 const FSYNC_THREADS: usize = 8;
 
 /// Handle to the fsync threads.
