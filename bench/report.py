@@ -177,7 +177,14 @@ def main():
           f"≈ {mbs * 1e6 / 1100:,.0f} records/s of 1 KiB (≈ 1,100 bytes each on disk): the ceiling for a broker "
           "that has every acknowledged record on disk, whatever its CPU.")
     pinned = machine.get("pinned") == "1"
-    w("- Pinning: " + ("broker on CPU 0, every client on CPU 1 (`taskset`)." if pinned else "none."))
+    if pinned:
+        irq = machine.get("disk_irq_cpu", "")
+        where = (" (the CPU that takes the data disk's interrupts, so each broker pays for its own I/O)"
+                 if irq and irq == machine.get("broker_cpu") else "")
+        w(f"- Pinning: broker on CPU {machine.get('broker_cpu', '0')}{where}, every client on CPU "
+          f"{machine.get('client_cpu', '1')} (`taskset`).")
+    else:
+        w("- Pinning: none.")
     w(f"- Client: Apache Kafka's own perf tools (kafka-tools {machine.get('tools_version')}: "
       "ProducerPerformance, ConsumerPerformance, EndToEndLatency), the same JVM, jar and settings "
       "for every broker: 1 KiB values, no key, the producer's defaults (idempotent, `acks=all`, "
