@@ -74,8 +74,9 @@ disk_irq_cpu() {
     while read -r irq; do cat "/proc/irq/$irq/effective_affinity_list" 2>/dev/null; done | sort -u)"
   if [[ "$cpus" =~ ^[0-9]+$ ]] && [ "$cpus" -lt "$(nproc)" ]; then echo "$cpus"; fi
 }
+DISK_IRQ_CPU="$(disk_irq_cpu)"
 if [ "$BENCH_PIN" = 1 ]; then
-  BROKER_CPU="${BENCH_BROKER_CPU:-$(disk_irq_cpu)}"
+  BROKER_CPU="${BENCH_BROKER_CPU:-$DISK_IRQ_CPU}"
   BROKER_CPU="${BROKER_CPU:-0}"
   if [ "$BROKER_CPU" = 0 ]; then CLIENT_CPU=1; else CLIENT_CPU=0; fi
   BROKER_PIN=(taskset -c "$BROKER_CPU"); CLIENT_PIN=(taskset -c "$CLIENT_CPU")
@@ -596,7 +597,7 @@ rm -rf "$RESULTS"/*
   echo "pinned=$BENCH_PIN"
   echo "broker_cpu=${BROKER_CPU:-}"
   echo "client_cpu=${CLIENT_CPU:-}"
-  echo "disk_irq_cpu=$(disk_irq_cpu)"
+  echo "disk_irq_cpu=$DISK_IRQ_CPU"
   echo "load_begin=$(loadavg)"
   # 16 KiB write + fdatasync, 200 times, on the disk under $WORK: what one group commit costs here.
   echo "fsync_16k_ms=$("$PY" -c '
