@@ -15,9 +15,11 @@
 //!   `fetch.max.bytes`, or one batch past it as KIP-74 allows) and one request
 //!   (`socket.request.max.bytes`).
 //! - `connections.max.idle.ms`: a connection on which no request arrived whole
-//!   and no response byte was written for that long is closed, as Kafka
-//!   closes idle connections. Bytes of an unfinished request are not activity,
-//!   so a request that trickles in (slowloris) is cut off in that time too.
+//!   or was answered and no response byte was written for that long is
+//!   closed, as Kafka closes idle connections (a request being served, such
+//!   as a long poll, is never cut). Bytes of an unfinished request are not
+//!   activity, so a request that trickles in (slowloris) is cut off in that
+//!   time too.
 //! - No buffer is held between requests (see `frame.rs`), and responses go to
 //!   the socket from their own memory, gathered in one vectored write.
 
@@ -76,7 +78,8 @@ struct Limits {
 /// What the reading and the writing side of a connection share.
 struct Shared {
     opened: Instant,
-    /// Milliseconds after `opened` of the last request read or response byte written.
+    /// Milliseconds after `opened` of the last request read or answered, or
+    /// response byte written.
     active_ms: AtomicU64,
     /// Bytes of responses decided and not yet written.
     unsent: AtomicUsize,
@@ -95,7 +98,10 @@ impl Shared {
         self.opened + Duration::from_millis(self.active_ms.load(Ordering::Relaxed)) + idle
     }
 
+    /// A response is decided: the request counts as activity until now (a
+    /// long poll or a parked JoinGroup is not idleness).
     fn decided(&self, outcome: &Outcome) {
+        self.touch();
         if let Outcome::Write(chunks) = outcome {
             let bytes = chunks.iter().map(Bytes::len).sum();
             self.unsent.fetch_add(bytes, Ordering::Relaxed);
@@ -194,6 +200,7 @@ async fn read_requests(
             Ok(p) => p,
             Err(reason) => return End::BadRequest(reason),
         };
+        shared.touch();
         if tx.send(pending).await.is_err() {
             return End::Closed;
         }
@@ -215,6 +222,7 @@ async fn until_idle<F: std::future::Future>(
     loop {
         let deadline = shared.idle_at(idle);
         tokio::select! {
+            biased;
             out = &mut fut => return Some(out),
             _ = tokio::time::sleep_until(deadline.into()) => {
                 if shared.idle_at(idle) <= Instant::now() {
