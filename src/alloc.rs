@@ -8,6 +8,9 @@
 //! touched. A forged count fails to decode long before it touches more than
 //! the frame's own size, so the broker answers with an error instead of dying.
 //! No legitimate allocation in the broker is this large.
+//!
+//! glibc keeps freed memory in its arenas; [`release_free_memory`] hands it
+//! back to the OS (the listener calls it after connections close).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
@@ -77,5 +80,15 @@ fn map_reserved(size: usize) -> *mut u8 {
         std::ptr::null_mut()
     } else {
         p.cast()
+    }
+}
+
+/// Returns free heap memory to the OS (glibc's `malloc_trim`), e.g. after
+/// many connections closed; elsewhere a no-op.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

@@ -65,6 +65,9 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     def("auto.create.topics.enable", None, ConfigType::Boolean, "true", "Enable auto creation of topic on the server."),
     defv("message.max.bytes", Some("max.message.bytes"), ConfigType::Int, "1048588", Valid::AtLeast(0), "The largest record batch size allowed."),
     def("socket.request.max.bytes", None, ConfigType::Int, "104857600", "The maximum number of bytes in a socket request."),
+    defv("socket.send.buffer.bytes", None, ConfigType::Int, "102400", Valid::AtLeast(-1), "The SO_SNDBUF buffer of the socket server sockets (set only when configured; Linux autotunes otherwise), and the bytes of responses a connection may have waiting to be sent before its next request is read. If the value is -1, the OS default will be used."),
+    defv("connections.max.idle.ms", None, ConfigType::Long, "600000", Valid::AtLeast(-1), "Idle connections timeout: the server socket processor threads close the connections that idle more than this; a request must also arrive whole within this time. -1 disables it."),
+    defv("fetch.max.bytes", None, ConfigType::Int, "57671680", Valid::AtLeast(1024), "The maximum number of bytes we will return for a fetch request. Must be at least 1024."),
     defv("log.segment.bytes", Some("segment.bytes"), ConfigType::Int, "1073741824", Valid::AtLeast(14), "The maximum size of a single log file."),
     defv("log.roll.ms", Some("segment.ms"), ConfigType::Long, "604800000", Valid::AtLeast(1), "The maximum time before a new log segment is rolled out (in milliseconds)."),
     defv("log.index.size.max.bytes", Some("segment.index.bytes"), ConfigType::Int, "10485760", Valid::AtLeast(4), "The maximum size in bytes of the offset index."),
@@ -277,6 +280,25 @@ impl BrokerConfig {
     }
     pub fn socket_request_max_bytes(&self) -> usize {
         self.int("socket.request.max.bytes", 104_857_600)
+    }
+    /// `socket.send.buffer.bytes` when set explicitly and not -1: the
+    /// SO_SNDBUF to give each connection (else the kernel autotunes it).
+    pub fn socket_send_buffer(&self) -> Option<usize> {
+        let v = self.overrides.get("socket.send.buffer.bytes")?;
+        usize::try_from(v.trim().parse::<i64>().ok()?).ok()
+    }
+    /// Bytes of responses a connection may hold unsent before its next
+    /// request is read: `socket.send.buffer.bytes`, or its default for -1.
+    pub fn max_unsent_bytes(&self) -> usize {
+        usize::try_from(self.int::<i64>("socket.send.buffer.bytes", 102_400)).unwrap_or(102_400)
+    }
+    /// `connections.max.idle.ms`; `None` when disabled (-1).
+    pub fn connections_max_idle(&self) -> Option<std::time::Duration> {
+        let ms = self.int::<i64>("connections.max.idle.ms", 600_000);
+        u64::try_from(ms).ok().map(std::time::Duration::from_millis)
+    }
+    pub fn fetch_max_bytes(&self) -> usize {
+        self.int("fetch.max.bytes", 57_671_680)
     }
     pub fn retention_check_interval_ms(&self) -> u64 {
         self.int("log.retention.check.interval.ms", 300_000)
@@ -507,6 +529,25 @@ mod tests {
         assert_eq!(b.num_partitions(), 1);
         assert!(b.auto_create_topics());
         assert_eq!(b.socket_request_max_bytes(), 104_857_600);
+        assert_eq!(
+            b.connections_max_idle(),
+            Some(std::time::Duration::from_secs(600))
+        );
+        assert_eq!(b.max_unsent_bytes(), 102_400);
+        assert_eq!(b.socket_send_buffer(), None);
+        assert_eq!(b.fetch_max_bytes(), 57_671_680);
+        let set = broker(&[
+            ("connections.max.idle.ms", "-1"),
+            ("socket.send.buffer.bytes", "-1"),
+        ]);
+        assert_eq!(set.validate(), Ok(()));
+        assert_eq!(set.connections_max_idle(), None);
+        assert_eq!(set.max_unsent_bytes(), 102_400);
+        assert_eq!(set.socket_send_buffer(), None);
+        let set = broker(&[("socket.send.buffer.bytes", "65536")]);
+        assert_eq!(set.socket_send_buffer(), Some(65536));
+        assert_eq!(set.max_unsent_bytes(), 65536);
+        assert!(broker(&[("fetch.max.bytes", "1000")]).validate().is_err());
         assert!(!broker(&[("auto.create.topics.enable", "false")]).auto_create_topics());
         assert!(broker(&[("num.partitions", "x")]).validate().is_err());
         assert!(broker(&[("no.such", "x")]).validate().is_err());

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod group;
 pub mod log;
+pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod server;

@@ -146,8 +146,13 @@ fn init_logging(format: LogFormat, server: bool) {
     let default = if server { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colours only on a terminal; everywhere else any control character a
+    // client slipped into an event is escaped, so each event is one line.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_writer(move || vltava::logging::OneLine::new(std::io::stderr(), ansi))
         .with_env_filter(filter);
     match format {
         LogFormat::Text => builder.init(),

@@ -41,7 +41,10 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
     let deadline = Instant::now()
         + Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
-    let max_bytes = usize::try_from(req.max_bytes).unwrap_or(0);
+    // Kafka caps the client's limit with the broker's `fetch.max.bytes` (KIP-541).
+    let max_bytes = usize::try_from(req.max_bytes)
+        .unwrap_or(0)
+        .min(broker.config.fetch_max_bytes());
     let read_committed = req.isolation_level == 1;
 
     let mut shells = Vec::with_capacity(req.topics.len());

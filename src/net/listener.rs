@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 
 use super::connection;
 use crate::broker::Broker;
+use crate::logging::{client_warnings, SUMMARY_INTERVAL};
 
 /// A bound listener, ready to accept.
 pub struct Listener {
@@ -30,6 +31,8 @@ impl Listener {
     /// Accepts until `shutdown` turns true, then aborts open connections.
     pub async fn run(self, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
         let mut connections = JoinSet::new();
+        let mut summary = tokio::time::interval(SUMMARY_INTERVAL);
+        let mut closed = 0u64;
         loop {
             tokio::select! {
                 accepted = self.inner.accept() => match accepted {
@@ -39,15 +42,27 @@ impl Listener {
                     Err(e) => {
                         // Out of file descriptors and the like: back off briefly
                         // instead of spinning on the same error.
-                        tracing::warn!(error = %e, "accept failed");
+                        let local = std::net::IpAddr::from([0, 0, 0, 0]);
+                        if client_warnings().admit(local, "accept failed") {
+                            tracing::warn!(error = %e, "accept failed");
+                        }
                         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     }
                 },
-                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                Some(_) = connections.join_next(), if !connections.is_empty() => closed += 1,
+                _ = summary.tick() => {
+                    client_warnings().summarise();
+                    if closed > 0 {
+                        // Memory of closed connections goes back to the OS.
+                        crate::alloc::release_free_memory();
+                        closed = 0;
+                    }
+                }
                 _ = stopped(&mut shutdown) => break,
             }
         }
         connections.shutdown().await;
+        client_warnings().summarise();
     }
 }
 

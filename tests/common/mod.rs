@@ -139,6 +139,11 @@ impl TestBroker {
         tail_lines(&self.stderr(), n)
     }
 
+    /// The broker process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the child process is still alive.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
