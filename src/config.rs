@@ -111,6 +111,10 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     topic_only("remote.storage.enable", ConfigType::Boolean, "false", Valid::NotTrue("Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage."), "Tiered storage for this topic. Vltava has none: true is refused, as Kafka does with tiered storage disabled."),
     topic_only("remote.log.copy.disable", ConfigType::Boolean, "false", Valid::Any, "Stop copying segments to tiered storage. Accepted; Vltava has no tiered storage."),
     topic_only("remote.log.delete.on.disable", ConfigType::Boolean, "false", Valid::Any, "Delete tiered data when tiered storage is turned off. Accepted; Vltava has no tiered storage."),
+    topic_only("remote.copy.lag.ms", ConfigType::Long, "0", Valid::AtLeast(-1), "How long a segment waits before it is copied to tiered storage. Accepted; Vltava has no tiered storage."),
+    topic_only("remote.copy.lag.bytes", ConfigType::Long, "-1", Valid::AtLeast(-1), "How many bytes wait before segments are copied to tiered storage. Accepted; Vltava has no tiered storage."),
+    topic_only("max.decompressed.message.bytes", ConfigType::Int, "2147483639", Valid::AtLeast(0), "Largest decompressed record accepted. Accepted; Vltava does not check it."),
+    topic_only("errors.deadletterqueue.group.enable", ConfigType::Boolean, "false", Valid::Any, "Whether share groups may use the topic as a dead-letter queue. Accepted; Vltava has no share groups."),
     topic_only("leader.replication.throttled.replicas", ConfigType::List, "", Valid::Any, "Replicas whose leader-side replication is throttled. Accepted; a one-node Vltava does not replicate."),
     topic_only("follower.replication.throttled.replicas", ConfigType::List, "", Valid::Any, "Replicas whose follower-side replication is throttled. Accepted; a one-node Vltava does not replicate."),
     def("log.flush.offset.checkpoint.interval.ms", None, ConfigType::Int, "60000", "The frequency with which we update the persistent record of the last flush."),
@@ -655,10 +659,14 @@ mod tests {
             ("segment.jitter.ms", "0"),
             ("segment.ms", "604800000"),
             ("unclean.leader.election.enable", "false"),
+            ("remote.copy.lag.ms", "0"),
+            ("remote.copy.lag.bytes", "-1"),
+            ("max.decompressed.message.bytes", "2147483639"),
+            ("errors.deadletterqueue.group.enable", "false"),
         ] {
             assert!(names.contains(&want), "missing {want:?}");
         }
-        assert_eq!(names.len(), 34, "{names:?}");
+        assert_eq!(names.len(), 38, "{names:?}");
         // Topic-only names are no broker settings.
         assert!(broker_def("remote.storage.enable").is_none());
         assert!(topic_def("remote.storage.enable").is_some());

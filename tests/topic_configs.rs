@@ -11,7 +11,8 @@ use rdkafka::admin::{AlterConfig, ConfigSource, NewTopic, ResourceSpecifier, Top
 
 const LONG_MAX: &str = "9223372036854775807";
 
-/// Kafka 4.x's topic configs (LogConfig) and their defaults, by name.
+/// Kafka 4.4's topic configs (LogConfig) and their defaults, by name, plus
+/// `message.downconversion.enable` (Kafka 3.x; still accepted for old tools).
 const KAFKA_TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("cleanup.policy", "delete"),
     ("compression.gzip.level", "-1"),
@@ -19,6 +20,7 @@ const KAFKA_TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("compression.type", "producer"),
     ("compression.zstd.level", "3"),
     ("delete.retention.ms", "86400000"),
+    ("errors.deadletterqueue.group.enable", "false"),
     ("file.delete.delay.ms", "60000"),
     ("flush.messages", LONG_MAX),
     ("flush.ms", LONG_MAX),
@@ -28,6 +30,7 @@ const KAFKA_TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("local.retention.bytes", "-2"),
     ("local.retention.ms", "-2"),
     ("max.compaction.lag.ms", LONG_MAX),
+    ("max.decompressed.message.bytes", "2147483639"),
     ("max.message.bytes", "1048588"),
     ("message.downconversion.enable", "true"),
     ("message.timestamp.after.max.ms", "3600000"),
@@ -37,6 +40,8 @@ const KAFKA_TOPIC_CONFIGS: &[(&str, &str)] = &[
     ("min.compaction.lag.ms", "0"),
     ("min.insync.replicas", "1"),
     ("preallocate", "false"),
+    ("remote.copy.lag.bytes", "-1"),
+    ("remote.copy.lag.ms", "0"),
     ("remote.log.copy.disable", "false"),
     ("remote.log.delete.on.disable", "false"),
     ("remote.storage.enable", "false"),
@@ -92,6 +97,10 @@ fn create_topics_and_alter_configs_accept_every_kafka_topic_config_name() {
         ("compression.gzip.level", "5"),
         ("compression.lz4.level", "3"),
         ("compression.zstd.level", "10"),
+        ("errors.deadletterqueue.group.enable", "true"),
+        ("max.decompressed.message.bytes", "1000000"),
+        ("remote.copy.lag.ms", "-1"),
+        ("remote.copy.lag.bytes", "1024"),
         ("file.delete.delay.ms", "1000"),
         ("flush.messages", "1"),
         ("flush.ms", "1000"),
