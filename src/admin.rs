@@ -1,4 +1,5 @@
-//! The admin HTTP listener: Prometheus `/metrics` and `/health`.
+//! The admin HTTP listener: Prometheus `/metrics` and `/health` (`ok`, or
+//! 503 `degraded: …` while writes to the data directory fail).
 //!
 //! It only renders: counters are recorded where events happen (see
 //! `metrics.rs`); here the broker's partitions and groups are walked for the
@@ -73,7 +74,14 @@ impl AdminListener {
 fn respond<B>(broker: &Broker, req: &Request<B>) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => (StatusCode::OK, METRICS_CONTENT_TYPE, render(broker)),
-        (&Method::GET, "/health") => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+        (&Method::GET, "/health") => match crate::health::global().degraded() {
+            None => (StatusCode::OK, "text/plain", "ok\n".to_string()),
+            Some(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("degraded: writes to the data directory fail: {why}\n"),
+            ),
+        },
         (&Method::GET, _) => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
         _ => (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -95,9 +103,29 @@ fn respond<B>(broker: &Broker, req: &Request<B>) -> Response<Full<Bytes>> {
 pub fn render(broker: &Broker) -> String {
     let mut out = Exposition::new();
     metrics::global().render(&mut out, api_name);
+    render_health(&mut out);
     render_topics(broker, &mut out);
     render_groups(broker, &mut out);
     out.finish()
+}
+
+/// `/health`'s state as a gauge, and the failed writes behind it.
+fn render_health(out: &mut Exposition) {
+    let health = crate::health::global();
+    let name = "vltava_storage_writable";
+    out.header(
+        name,
+        "gauge",
+        "1 while the latest write to the data directory succeeded; 0 (and /health answers 503) while it failed.",
+    );
+    out.sample(name, &[], u64::from(health.degraded().is_none()));
+    let name = "vltava_storage_write_errors_total";
+    out.header(
+        name,
+        "counter",
+        "Appends and fsyncs that failed with an I/O error.",
+    );
+    out.sample(name, &[], health.failures());
 }
 
 fn api_name(key: i16) -> String {

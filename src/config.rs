@@ -35,6 +35,9 @@ pub struct ConfigDef {
     pub default: &'static str,
     pub valid: Valid,
     pub doc: &'static str,
+    /// Also a broker setting under `name` (false: a topic config only,
+    /// such as `remote.storage.enable`).
+    pub broker_level: bool,
 }
 
 /// What values a config accepts (Kafka's `ConfigDef` validators).
@@ -44,8 +47,11 @@ pub enum Valid {
     Any,
     /// A number at least this large.
     AtLeast(i64),
-    /// A double within `[min, max]`.
+    /// A number (integer or double) within `[min, max]`.
     Between(f64, f64),
+    /// A boolean that must not be `true`: Vltava lacks the mechanism, and
+    /// says why (Kafka refuses the same way when the feature is off).
+    NotTrue(&'static str),
     /// One of these strings.
     OneOf(&'static [&'static str]),
     /// A comma-separated list of these strings.
@@ -91,6 +97,29 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     defv("compression.type", Some("compression.type"), ConfigType::String, "producer", Valid::OneOf(CODECS), "The final compression type for a given topic: a codec, or producer to keep the producer's."),
     defv("min.insync.replicas", Some("min.insync.replicas"), ConfigType::Int, "1", Valid::AtLeast(1), "The minimum number of replicas that must acknowledge a write for acks=all."),
     def("unclean.leader.election.enable", Some("unclean.leader.election.enable"), ConfigType::Boolean, "false", "Whether replicas not in the ISR may be elected leader as a last resort, even though doing so may result in data loss."),
+    // Kafka 4.x topic configs Vltava accepts and reports but does not act on
+    // (one replica, no tiered storage, no down-conversion; see
+    // docs/COMPATIBILITY.md "Topic configs that are no-ops").
+    defv("log.roll.jitter.ms", Some("segment.jitter.ms"), ConfigType::Long, "0", Valid::AtLeast(0), "Maximum random jitter subtracted from a segment's scheduled roll time. Accepted; Vltava rolls without jitter."),
+    defv("log.flush.interval.messages", Some("flush.messages"), ConfigType::Long, LONG_MAX, Valid::AtLeast(1), "Messages appended to a partition before it is fsynced. Vltava fsyncs per its durability policy: under --durability fsync every acks=all write is fsynced before it is acknowledged. A broker-level value other than the default is refused."),
+    defv("log.flush.interval.ms", Some("flush.ms"), ConfigType::Long, LONG_MAX, Valid::AtLeast(0), "Longest time a message stays unflushed. Vltava fsyncs per its durability policy: under --durability fsync every acks=all write is fsynced before it is acknowledged. A broker-level value other than the default is refused."),
+    defv("log.segment.delete.delay.ms", Some("file.delete.delay.ms"), ConfigType::Long, "60000", Valid::AtLeast(0), "Wait before a deleted segment's files are removed. Accepted; Vltava removes them at once."),
+    def("log.preallocate", Some("preallocate"), ConfigType::Boolean, "false", "Whether a new segment's file is preallocated. Accepted; Vltava never preallocates."),
+    defv("compression.gzip.level", Some("compression.gzip.level"), ConfigType::Int, "-1", Valid::Between(-1.0, 9.0), "gzip level when compression.type is gzip. Accepted; Vltava recompresses at the codec's default level."),
+    defv("compression.lz4.level", Some("compression.lz4.level"), ConfigType::Int, "9", Valid::Between(1.0, 17.0), "lz4 level when compression.type is lz4. Accepted; Vltava recompresses at the codec's default level."),
+    defv("compression.zstd.level", Some("compression.zstd.level"), ConfigType::Int, "3", Valid::Between(-131072.0, 22.0), "zstd level when compression.type is zstd. Accepted; Vltava recompresses at the codec's default level."),
+    def("log.message.downconversion.enable", Some("message.downconversion.enable"), ConfigType::Boolean, "true", "Whether fetches may down-convert to old message formats (Kafka 3.x; removed in 4.0). Accepted; Vltava serves only the v2 format."),
+    defv("log.local.retention.ms", Some("local.retention.ms"), ConfigType::Long, "-2", Valid::AtLeast(-2), "Local retention under tiered storage (-2: retention.ms). Accepted; without tiered storage retention.ms applies."),
+    defv("log.local.retention.bytes", Some("local.retention.bytes"), ConfigType::Long, "-2", Valid::AtLeast(-2), "Local retention under tiered storage (-2: retention.bytes). Accepted; without tiered storage retention.bytes applies."),
+    topic_only("remote.storage.enable", ConfigType::Boolean, "false", Valid::NotTrue("Tiered Storage functionality is disabled in the broker. Topic cannot be configured with remote log storage."), "Tiered storage for this topic. Vltava has none: true is refused, as Kafka does with tiered storage disabled."),
+    topic_only("remote.log.copy.disable", ConfigType::Boolean, "false", Valid::Any, "Stop copying segments to tiered storage. Accepted; Vltava has no tiered storage."),
+    topic_only("remote.log.delete.on.disable", ConfigType::Boolean, "false", Valid::Any, "Delete tiered data when tiered storage is turned off. Accepted; Vltava has no tiered storage."),
+    topic_only("remote.copy.lag.ms", ConfigType::Long, "0", Valid::AtLeast(-1), "How long a segment waits before it is copied to tiered storage. Accepted; Vltava has no tiered storage."),
+    topic_only("remote.copy.lag.bytes", ConfigType::Long, "-1", Valid::AtLeast(-1), "How many bytes wait before segments are copied to tiered storage. Accepted; Vltava has no tiered storage."),
+    topic_only("max.decompressed.message.bytes", ConfigType::Int, "2147483639", Valid::AtLeast(0), "Largest decompressed record accepted. Accepted; Vltava does not check it."),
+    topic_only("errors.deadletterqueue.group.enable", ConfigType::Boolean, "false", Valid::Any, "Whether share groups may use the topic as a dead-letter queue. Accepted; Vltava has no share groups."),
+    topic_only("leader.replication.throttled.replicas", ConfigType::List, "", Valid::Any, "Replicas whose leader-side replication is throttled. Accepted; a one-node Vltava does not replicate."),
+    topic_only("follower.replication.throttled.replicas", ConfigType::List, "", Valid::Any, "Replicas whose follower-side replication is throttled. Accepted; a one-node Vltava does not replicate."),
     def("log.flush.offset.checkpoint.interval.ms", None, ConfigType::Int, "60000", "The frequency with which we update the persistent record of the last flush."),
     def("group.initial.rebalance.delay.ms", None, ConfigType::Int, "0", "The time the group coordinator waits for more consumers to join a new group before performing the first rebalance."),
     def("group.min.session.timeout.ms", None, ConfigType::Int, "6000", "The minimum allowed session timeout for registered consumers."),
@@ -137,12 +166,34 @@ const fn defv(
         default,
         valid,
         doc,
+        broker_level: true,
+    }
+}
+
+/// A topic config with no broker-level synonym.
+const fn topic_only(
+    name: &'static str,
+    kind: ConfigType,
+    default: &'static str,
+    valid: Valid,
+    doc: &'static str,
+) -> ConfigDef {
+    ConfigDef {
+        name,
+        topic_name: Some(name),
+        kind,
+        default,
+        valid,
+        doc,
+        broker_level: false,
     }
 }
 
 /// Finds a broker-level config by its Kafka name.
 pub fn broker_def(name: &str) -> Option<&'static ConfigDef> {
-    CONFIG_DEFS.iter().find(|d| d.name == name)
+    CONFIG_DEFS
+        .iter()
+        .find(|d| d.broker_level && d.name == name)
 }
 
 /// Finds a topic-level config by its Kafka name.
@@ -174,8 +225,9 @@ pub fn validate(def: &ConfigDef, name: &str, value: &str) -> Result<(), ConfigEr
     let v = value.trim();
     let number: Option<i128> = match def.kind {
         ConfigType::Boolean => {
-            return match v.to_ascii_lowercase().as_str() {
-                "true" | "false" => Ok(()),
+            return match (v.to_ascii_lowercase().as_str(), def.valid) {
+                ("true", Valid::NotTrue(why)) => Err(invalid(why.into())),
+                ("true" | "false", _) => Ok(()),
                 _ => Err(invalid("Expected value to be either true or false".into())),
             }
         }
@@ -215,6 +267,9 @@ pub fn validate(def: &ConfigDef, name: &str, value: &str) -> Result<(), ConfigEr
         (Valid::AtLeast(min), Some(n)) if n < i128::from(min) => {
             Err(invalid(format!("Value must be at least {min}")))
         }
+        (Valid::Between(min, max), Some(n)) if !(min..=max).contains(&(n as f64)) => Err(invalid(
+            format!("Value must be in the range [{min}, {max}]"),
+        )),
         (Valid::OneOf(allowed), _) if !allowed.contains(&v) => Err(invalid(format!(
             "String must be one of: {}",
             allowed.join(", ")
@@ -371,13 +426,39 @@ impl BrokerConfig {
         self.int("transaction.state.log.num.partitions", 50)
     }
 
-    /// Checks every explicit setting: known key and well-formed value.
+    /// Checks every explicit setting: known key, well-formed value, and a
+    /// value that asks for nothing a one-node Vltava does not do.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, value) in &self.overrides {
             let def = broker_def(name).ok_or_else(|| ConfigError::Unknown(name.clone()))?;
             validate(def, name, value)?;
+            if let Some(reason) = not_honoured(name, value) {
+                return Err(ConfigError::Invalid {
+                    name: name.clone(),
+                    value: value.clone(),
+                    reason: reason.into(),
+                });
+            }
         }
         Ok(())
+    }
+}
+
+/// Why a broker-level `value` of `name` cannot be honoured, if it cannot:
+/// such settings stop the start instead of being quietly not applied.
+pub fn not_honoured(name: &str, value: &str) -> Option<&'static str> {
+    let v = value.trim();
+    match name {
+        "min.insync.replicas" | "default.replication.factor"
+            if v.parse::<i64>().is_ok_and(|n| n > 1) =>
+        {
+            Some("Vltava keeps one replica of each partition, so a value above 1 cannot be met")
+        }
+        "log.flush.interval.messages" | "log.flush.interval.ms" if v != LONG_MAX => Some(
+            "Vltava does not fsync by message count or timer; under --durability fsync \
+             (the default) every acks=all write is fsynced before it is acknowledged",
+        ),
+        _ => None,
     }
 }
 
@@ -551,6 +632,97 @@ mod tests {
         assert!(!broker(&[("auto.create.topics.enable", "false")]).auto_create_topics());
         assert!(broker(&[("num.partitions", "x")]).validate().is_err());
         assert!(broker(&[("no.such", "x")]).validate().is_err());
+    }
+
+    #[test]
+    fn broker_values_vltava_cannot_honour_are_refused_with_the_key_named() {
+        for (k, v) in [
+            ("min.insync.replicas", "2"),
+            ("default.replication.factor", "3"),
+            ("log.flush.interval.messages", "1"),
+            ("log.flush.interval.ms", "1000"),
+        ] {
+            let err = broker(&[(k, v)]).validate().unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("Invalid value {v} for configuration {k}: ")),
+                "{err}"
+            );
+        }
+        for (k, v) in [
+            ("min.insync.replicas", "1"),
+            ("default.replication.factor", "1"),
+            ("log.flush.interval.messages", LONG_MAX),
+            ("unclean.leader.election.enable", "true"),
+            ("log.preallocate", "true"),
+        ] {
+            assert_eq!(broker(&[(k, v)]).validate(), Ok(()), "{k}={v}");
+        }
+    }
+
+    #[test]
+    fn every_kafka_topic_config_name_is_known_with_its_default() {
+        let names: Vec<(&str, &str)> = CONFIG_DEFS
+            .iter()
+            .filter_map(|d| Some((d.topic_name?, d.default)))
+            .collect();
+        for want in [
+            ("cleanup.policy", "delete"),
+            ("compression.gzip.level", "-1"),
+            ("compression.lz4.level", "9"),
+            ("compression.type", "producer"),
+            ("compression.zstd.level", "3"),
+            ("delete.retention.ms", "86400000"),
+            ("file.delete.delay.ms", "60000"),
+            ("flush.messages", LONG_MAX),
+            ("flush.ms", LONG_MAX),
+            ("follower.replication.throttled.replicas", ""),
+            ("index.interval.bytes", "4096"),
+            ("leader.replication.throttled.replicas", ""),
+            ("local.retention.bytes", "-2"),
+            ("local.retention.ms", "-2"),
+            ("max.compaction.lag.ms", LONG_MAX),
+            ("max.message.bytes", "1048588"),
+            ("message.downconversion.enable", "true"),
+            ("message.timestamp.after.max.ms", "3600000"),
+            ("message.timestamp.before.max.ms", LONG_MAX),
+            ("message.timestamp.type", "CreateTime"),
+            ("min.cleanable.dirty.ratio", "0.5"),
+            ("min.compaction.lag.ms", "0"),
+            ("min.insync.replicas", "1"),
+            ("preallocate", "false"),
+            ("remote.log.copy.disable", "false"),
+            ("remote.log.delete.on.disable", "false"),
+            ("remote.storage.enable", "false"),
+            ("retention.bytes", "-1"),
+            ("retention.ms", "604800000"),
+            ("segment.bytes", "1073741824"),
+            ("segment.index.bytes", "10485760"),
+            ("segment.jitter.ms", "0"),
+            ("segment.ms", "604800000"),
+            ("unclean.leader.election.enable", "false"),
+            ("remote.copy.lag.ms", "0"),
+            ("remote.copy.lag.bytes", "-1"),
+            ("max.decompressed.message.bytes", "2147483639"),
+            ("errors.deadletterqueue.group.enable", "false"),
+        ] {
+            assert!(names.contains(&want), "missing {want:?}");
+        }
+        assert_eq!(names.len(), 38, "{names:?}");
+        // Topic-only names are no broker settings.
+        assert!(broker_def("remote.storage.enable").is_none());
+        assert!(topic_def("remote.storage.enable").is_some());
+    }
+
+    #[test]
+    fn topic_configs_without_the_mechanism_refuse_what_they_cannot_do() {
+        let err = TopicConfig::from_pairs([("remote.storage.enable", "true")]).unwrap_err();
+        assert!(err.to_string().contains("Tiered Storage"), "{err}");
+        assert!(TopicConfig::from_pairs([("remote.storage.enable", "false")]).is_ok());
+        assert!(TopicConfig::from_pairs([("compression.gzip.level", "10")]).is_err());
+        assert!(TopicConfig::from_pairs([("compression.zstd.level", "-5")]).is_ok());
+        assert!(
+            TopicConfig::from_pairs([("flush.messages", "1"), ("preallocate", "true")]).is_ok()
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod group;
+pub mod health;
 pub mod log;
 pub mod logging;
 pub mod metrics;

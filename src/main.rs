@@ -114,18 +114,22 @@ fn run() -> anyhow::Result<()> {
             let settings = vltava::cli::server::settings(args, &server_matches)?;
             if print {
                 print!("{}", vltava::cli::server::print_config(&settings.sources));
-                for key in &settings.ignored {
-                    println!("# ignored: {key} (not known to vltava)");
+                for (key, reason) in &settings.ignored {
+                    println!("# ignored: {key} ({reason})");
                 }
                 return Ok(());
             }
-            for key in &settings.ignored {
-                tracing::warn!(key = %key, "ignoring a server.properties key vltava does not know");
+            for (key, reason) in &settings.ignored {
+                tracing::warn!(key = %key, reason, "ignoring a server.properties key");
             }
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?
-                .block_on(vltava::server::run(settings.config, settings.admin))
+                .block_on(vltava::server::run(
+                    settings.config,
+                    settings.admin,
+                    settings.more_listeners,
+                ))
         }
         Command::Topic(cmd) => vltava::cli::topic::run(cmd),
         Command::Produce(args) => vltava::cli::produce::run(args),

@@ -24,8 +24,26 @@ pub struct AdminListen {
     pub explicit: bool,
 }
 
+/// A Kafka listener besides the first (`listeners` in server.properties).
+/// It serves the Kafka API like the first and advertises its own endpoint.
+#[derive(Debug, Clone)]
+pub struct ExtraListener {
+    pub name: String,
+    pub addr: SocketAddr,
+    /// `None`: the bound address.
+    pub advertised: Option<(String, u16)>,
+    /// Named in `controller.listener.names`. One node has no KRaft quorum,
+    /// so it serves the Kafka API too (its port is taken, as the operator
+    /// configured).
+    pub controller: bool,
+}
+
 /// Runs until a shutdown signal; returns after the clean shutdown.
-pub async fn run(config: BrokerConfig, admin: Option<AdminListen>) -> anyhow::Result<()> {
+pub async fn run(
+    config: BrokerConfig,
+    admin: Option<AdminListen>,
+    more_listeners: Vec<ExtraListener>,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let listen = config.listen;
     let advertised = config.advertised.clone();
@@ -39,6 +57,15 @@ pub async fn run(config: BrokerConfig, admin: Option<AdminListen>) -> anyhow::Re
     let bound = listener.local_addr()?;
     let (host, port) = advertised.unwrap_or((bound.ip().to_string(), bound.port()));
     broker.set_endpoint(host, port);
+    let mut extra = Vec::new();
+    for l in more_listeners {
+        let listener = Listener::bind(l.addr)
+            .await
+            .with_context(|| format!("binding listener {} at {}", l.name, l.addr))?;
+        let addr = listener.local_addr()?;
+        let (host, port) = l.advertised.unwrap_or((addr.ip().to_string(), addr.port()));
+        extra.push((l.name, l.controller, addr, listener.advertising(host, port)));
+    }
 
     let admin_listener = match admin {
         None => None,
@@ -60,6 +87,18 @@ pub async fn run(config: BrokerConfig, admin: Option<AdminListen>) -> anyhow::Re
     let admin_serving =
         admin_listener.map(|l| tokio::spawn(l.run(broker.clone(), stop_rx.clone())));
     let serving = tokio::spawn(listener.run(broker.clone(), stop_rx.clone()));
+    let mut extra_serving = Vec::new();
+    let mut extra_bound = Vec::new();
+    for (name, controller, addr, listener) in extra {
+        extra_serving.push(tokio::spawn(listener.run(broker.clone(), stop_rx.clone())));
+        if controller {
+            tracing::info!(listener = %name, address = %addr,
+                "controller listener serves the Kafka API (one node: no KRaft quorum)");
+        } else {
+            tracing::info!(listener = %name, address = %addr, "listener serves the Kafka API");
+        }
+        extra_bound.push((name, addr));
+    }
     let checkpoints = tokio::spawn(checkpoint_loop(broker.clone(), stop_rx.clone()));
     let log_manager = tokio::spawn(crate::broker::log_manager::run(
         broker.clone(),
@@ -82,6 +121,9 @@ pub async fn run(config: BrokerConfig, admin: Option<AdminListen>) -> anyhow::Re
     );
     // Scripts and tests wait for this exact line on stdout.
     println!("vltava listening on {bound}");
+    for (name, addr) in &extra_bound {
+        println!("vltava listening on {addr} ({name})");
+    }
     if let Some(addr) = admin_bound {
         println!("vltava admin listening on {addr}");
     }
@@ -94,6 +136,9 @@ pub async fn run(config: BrokerConfig, admin: Option<AdminListen>) -> anyhow::Re
     }
     let _ = stop_tx.send(true);
     let _ = serving.await;
+    for s in extra_serving {
+        let _ = s.await;
+    }
     if let Some(a) = admin_serving {
         let _ = a.await;
     }

@@ -408,6 +408,7 @@ fn kafka_server_properties_configure_the_broker() {
              process.roles=broker,controller\n\
              node.id=7\n\
              listeners=PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0\n\
+             controller.listener.names=CONTROLLER\n\
              log.dirs={}\n\
              num.partitions=4\n\
              log.retention.hours=48\n\
@@ -434,8 +435,9 @@ fn kafka_server_properties_configure_the_broker() {
         "num.partitions = 4 # file (server.properties num.partitions)".to_string(),
         "log.retention.ms = 172800000 # file (server.properties log.retention.hours)".to_string(),
         "auto.create.topics.enable = true # default".to_string(),
-        "# ignored: process.roles (not known to vltava)".to_string(),
-        "# ignored: controller.quorum.voters (not known to vltava)".to_string(),
+        "listener CONTROLLER = 127.0.0.1:0 # file (server.properties listeners)".to_string(),
+        "# ignored: process.roles (one node: no KRaft quorum)".to_string(),
+        "# ignored: controller.quorum.voters (one node: no KRaft quorum)".to_string(),
     ] {
         assert!(lines.contains(&want), "missing {want:?} in\n{printed}");
     }

@@ -75,7 +75,7 @@ pub fn describe(broker: &Arc<Broker>, req: DescribeConfigsRequest, version: i16)
                     result.with_configs(
                         CONFIG_DEFS
                             .iter()
-                            .filter(|d| wanted(d.name))
+                            .filter(|d| d.broker_level && wanted(d.name))
                             .map(|d| broker_entry(broker, d, &opts))
                             .collect(),
                     )
@@ -134,10 +134,12 @@ fn topic_entry(
         if let Some(v) = config.overrides.get(topic_name) {
             syn.push(synonym(topic_name, v, ConfigSource::Topic));
         }
-        if let Some(v) = broker.config.overrides.get(def.name) {
-            syn.push(synonym(def.name, v, ConfigSource::StaticBroker));
+        if def.broker_level {
+            if let Some(v) = broker.config.overrides.get(def.name) {
+                syn.push(synonym(def.name, v, ConfigSource::StaticBroker));
+            }
+            syn.push(synonym(def.name, def.default, ConfigSource::Default));
         }
-        syn.push(synonym(def.name, def.default, ConfigSource::Default));
         r.synonyms = syn;
     }
     r

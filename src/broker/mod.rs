@@ -62,6 +62,22 @@ pub struct Endpoint {
     pub port: i32,
 }
 
+tokio::task_local! {
+    /// The advertised `(host, port)` of the listener the current connection
+    /// came in on: Kafka answers Metadata and FindCoordinator with the
+    /// endpoint of the request's own listener.
+    static LISTENER_ENDPOINT: (String, u16);
+}
+
+/// Runs one connection's task so that [`Broker::endpoint`] answers the
+/// endpoint of the listener it came in on.
+pub async fn on_listener<F: std::future::Future>(
+    endpoint: (String, u16),
+    connection: F,
+) -> F::Output {
+    LISTENER_ENDPOINT.scope(endpoint, connection).await
+}
+
 /// The single node's broker state.
 pub struct Broker {
     pub config: BrokerConfig,
@@ -192,8 +208,15 @@ impl Broker {
         e.port = i32::from(port);
     }
 
+    /// This broker's endpoint as seen from the current connection's listener
+    /// (the first listener's outside a connection).
     pub fn endpoint(&self) -> Endpoint {
-        self.endpoint.read().clone()
+        let mut e = self.endpoint.read().clone();
+        let _ = LISTENER_ENDPOINT.try_with(|(host, port)| {
+            e.host.clone_from(host);
+            e.port = i32::from(*port);
+        });
+        e
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {

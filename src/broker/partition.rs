@@ -109,9 +109,15 @@ impl Partition {
     ) -> Result<AppendInfo, LogError> {
         let (info, leo) = {
             let mut log = self.log.lock();
-            let info = append(&mut log)?;
+            let info = append(&mut log).inspect_err(|e| {
+                if matches!(e, LogError::Io(_) | LogError::IoAt { .. }) {
+                    let what = format!("appending to {}-{}: {e}", self.topic, self.index);
+                    crate::health::global().write_failed(what);
+                }
+            })?;
             (info, log.log_end_offset())
         };
+        crate::health::global().write_succeeded();
         debug_assert!(leo > info.last_offset);
         self.high_watermark.send_replace(leo);
         Ok(info)
@@ -284,6 +290,7 @@ impl Partition {
         crate::metrics::global().fsync(started.elapsed());
         match synced {
             Ok(()) => {
+                crate::health::global().write_succeeded();
                 self.log.lock().mark_flushed(offset);
                 self.durable
                     .send_modify(|m| m.offset = m.offset.max(offset));
@@ -291,6 +298,8 @@ impl Partition {
             Err(e) => {
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e,
                     "fsync failed; acks=all writes on this partition will fail");
+                let what = format!("fsync of {}-{}: {e}", self.topic, self.index);
+                crate::health::global().write_failed(what);
                 self.durable.send_modify(|m| m.failed = true);
             }
         }

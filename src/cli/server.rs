@@ -5,7 +5,7 @@
 //! It only builds configuration; running the broker is `server.rs`.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -14,7 +14,7 @@ use clap::{ArgMatches, Args};
 
 use super::config_file::{self, ConfigFile, Format};
 use crate::config::{BrokerConfig, Durability, CONFIG_DEFS};
-use crate::server::AdminListen;
+use crate::server::{AdminListen, ExtraListener};
 
 /// The admin listener's default address (Redpanda's admin port).
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9644";
@@ -80,8 +80,10 @@ pub struct ServerSettings {
     pub admin: Option<AdminListen>,
     /// Every setting as (name, value, source), for `--print-config`.
     pub sources: Vec<(String, String, Source)>,
-    /// `server.properties` keys that are not applied (warn once each).
-    pub ignored: Vec<String>,
+    /// Listeners besides `config.listen` (from `listeners` in server.properties).
+    pub more_listeners: Vec<ExtraListener>,
+    /// `server.properties` keys that are not applied, with the reason (warn once each).
+    pub ignored: Vec<(String, &'static str)>,
 }
 
 /// Merges flags/env (told apart by `matches`), the file and the defaults.
@@ -106,9 +108,7 @@ pub fn settings(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<Server
     let (listen, src) = match (args.listen, &file.listen) {
         (Some(l), _) => (l, flag_source("listen")),
         (None, Some(s)) => (
-            s.value
-                .parse()
-                .with_context(|| format!("{} = {:?}", s.key, s.value))?,
+            socket_addr(&s.value).with_context(|| format!("{} = {:?}", s.key, s.value))?,
             from_file(&s.key),
         ),
         (None, None) => ("127.0.0.1:9092".parse()?, Source::Default),
@@ -134,14 +134,34 @@ pub fn settings(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<Server
             .unwrap_or_else(|| "(the bound address)".into()),
         src,
     ));
-    let advertised = match advertised {
-        Some(s) => {
-            let (host, port) = s
-                .rsplit_once(':')
-                .with_context(|| format!("advertised listener {s:?} is not HOST:PORT"))?;
-            Some((host.to_string(), port.parse().context("advertised port")?))
-        }
-        None => None,
+    let advertised = advertised.as_deref().map(host_and_port).transpose()?;
+
+    // A --listen flag replaces the file's listeners with that one.
+    let more_listeners = match args.listen {
+        Some(_) => Vec::new(),
+        None => file
+            .more_listeners
+            .iter()
+            .map(|l| {
+                let addr = socket_addr(&l.address)
+                    .with_context(|| format!("listeners = {}://{}", l.name, l.address))?;
+                let advertised = l.advertised.as_deref().map(host_and_port).transpose()?;
+                let shown = advertised
+                    .as_ref()
+                    .map_or(String::new(), |(h, p)| format!(" (advertised {h}:{p})"));
+                sources.push((
+                    format!("listener {}", l.name),
+                    format!("{addr}{shown}"),
+                    from_file("listeners"),
+                ));
+                Ok(ExtraListener {
+                    name: l.name.clone(),
+                    addr,
+                    advertised,
+                    controller: l.controller,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
     };
 
     let (durability, src) = match (args.durability, &file.durability) {
@@ -198,7 +218,7 @@ pub fn settings(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<Server
     if let Some(id) = args.node_id {
         overrides.insert("node.id".into(), (id.to_string(), flag_source("node_id")));
     }
-    for def in CONFIG_DEFS {
+    for def in CONFIG_DEFS.iter().filter(|d| d.broker_level) {
         let (value, src) = overrides
             .get(def.name)
             .cloned()
@@ -217,8 +237,31 @@ pub fn settings(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<Server
         config,
         admin,
         sources,
+        more_listeners,
         ignored: file.ignored,
     })
+}
+
+/// `host:port` (a name is resolved; the first address is used).
+fn socket_addr(s: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    s.to_socket_addrs()
+        .with_context(|| format!("resolving {s:?}"))?
+        .next()
+        .with_context(|| format!("{s:?} resolves to no address"))
+}
+
+/// An advertised `HOST:PORT`.
+fn host_and_port(s: &str) -> anyhow::Result<(String, u16)> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .with_context(|| format!("advertised listener {s:?} is not HOST:PORT"))?;
+    let port = port
+        .parse()
+        .with_context(|| format!("advertised listener {s:?}: bad port"))?;
+    Ok((host.to_string(), port))
 }
 
 /// `--print-config`: one line per setting, `NAME = VALUE  # SOURCE`.

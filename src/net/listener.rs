@@ -1,5 +1,6 @@
 //! The TCP listener: accepts connections and spawns one task for each, until
-//! shutdown is signalled.
+//! shutdown is signalled. Each listener may advertise its own endpoint
+//! (Kafka's `advertised.listeners` per listener name).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,19 +10,30 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::connection;
-use crate::broker::Broker;
+use crate::broker::{on_listener, Broker};
 use crate::logging::{client_warnings, SUMMARY_INTERVAL};
 
 /// A bound listener, ready to accept.
 pub struct Listener {
     inner: TcpListener,
+    /// What Metadata tells clients of this listener; `None`: the broker's endpoint.
+    advertised: Option<(String, u16)>,
 }
 
 impl Listener {
     pub async fn bind(addr: SocketAddr) -> std::io::Result<Listener> {
         Ok(Listener {
             inner: TcpListener::bind(addr).await?,
+            advertised: None,
         })
+    }
+
+    /// Makes connections of this listener see `host:port` as the broker's endpoint.
+    pub fn advertising(self, host: String, port: u16) -> Listener {
+        Listener {
+            advertised: Some((host, port)),
+            ..self
+        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -37,7 +49,11 @@ impl Listener {
             tokio::select! {
                 accepted = self.inner.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        connections.spawn(connection::serve(stream, peer, broker.clone()));
+                        let serve = connection::serve(stream, peer, broker.clone());
+                        match &self.advertised {
+                            Some(e) => connections.spawn(on_listener(e.clone(), serve)),
+                            None => connections.spawn(serve),
+                        };
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off briefly

@@ -129,3 +129,75 @@ scenario('configs: deleteTopicRecords moves the earliest offset; reads start the
     [[7, 'k7', 'v7'], [8, 'k8', 'v8'], [9, 'k9', 'v9']],
   );
 });
+
+// Kafka 4.4's topic configs (LogConfig) with their defaults; a broker may
+// report more (Vltava also reports the Kafka 3.x message.downconversion.enable).
+const KAFKA_TOPIC_CONFIG_DEFAULTS = {
+  'cleanup.policy': 'delete',
+  'compression.gzip.level': '-1',
+  'compression.lz4.level': '9',
+  'compression.type': 'producer',
+  'compression.zstd.level': '3',
+  'delete.retention.ms': '86400000',
+  'errors.deadletterqueue.group.enable': 'false',
+  'file.delete.delay.ms': '60000',
+  'flush.messages': '9223372036854775807',
+  'flush.ms': '9223372036854775807',
+  'follower.replication.throttled.replicas': '',
+  'index.interval.bytes': '4096',
+  'leader.replication.throttled.replicas': '',
+  'local.retention.bytes': '-2',
+  'local.retention.ms': '-2',
+  'max.compaction.lag.ms': '9223372036854775807',
+  'max.decompressed.message.bytes': '2147483639',
+  'max.message.bytes': '1048588',
+  'message.timestamp.after.max.ms': '3600000',
+  'message.timestamp.before.max.ms': '9223372036854775807',
+  'message.timestamp.type': 'CreateTime',
+  'min.cleanable.dirty.ratio': '0.5',
+  'min.compaction.lag.ms': '0',
+  'min.insync.replicas': '1',
+  'preallocate': 'false',
+  'remote.copy.lag.bytes': '-1',
+  'remote.copy.lag.ms': '0',
+  'remote.log.copy.disable': 'false',
+  'remote.log.delete.on.disable': 'false',
+  'remote.storage.enable': 'false',
+  'retention.bytes': '-1',
+  'retention.ms': '604800000',
+  'segment.bytes': '1073741824',
+  'segment.index.bytes': '10485760',
+  'segment.jitter.ms': '0',
+  'segment.ms': '604800000',
+  'unclean.leader.election.enable': 'false',
+};
+
+scenario('configs: a fresh topic reports every Kafka topic config with its default, and createTopics takes each name', 60_000, async () => {
+  const topic = uniq('configs-all');
+  await createTopic(admin, kafka, topic, 1);
+  const described = await describe(topic, Object.keys(KAFKA_TOPIC_CONFIG_DEFAULTS));
+  // kafkajs reports an empty list value as null or ''.
+  const values = Object.fromEntries(Object.entries(described).map(([k, [v]]) => [k, v ?? '']));
+  assert.deepEqual(values, KAFKA_TOPIC_CONFIG_DEFAULTS);
+  // Kafka 4.x's storage format writes min.insync.replicas as a cluster
+  // default (DYNAMIC_DEFAULT_BROKER_CONFIG, 3); everything else is a default.
+  const DYNAMIC_DEFAULT_BROKER_CONFIG = 3;
+  for (const [k, [, source]] of Object.entries(described)) {
+    const allowed = k === 'min.insync.replicas' ? [DEFAULT_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG] : [DEFAULT_CONFIG];
+    assert.ok(allowed.includes(source), `${k}: source ${source}`);
+  }
+
+  const named = uniq('configs-named');
+  const configEntries = [
+    ['segment.jitter.ms', '100'], ['flush.messages', '1'], ['flush.ms', '1000'], ['preallocate', 'true'],
+    ['file.delete.delay.ms', '1000'], ['index.interval.bytes', '8192'], ['unclean.leader.election.enable', 'true'],
+    ['local.retention.ms', '-1'], ['local.retention.bytes', '-1'], ['segment.index.bytes', '4096'],
+    ['compression.zstd.level', '10'], ['max.compaction.lag.ms', '600000'],
+    ['follower.replication.throttled.replicas', '*'], ['leader.replication.throttled.replicas', '*'],
+  ].map(([name, value]) => ({ name, value }));
+  assert.equal(await admin.createTopics({ topics: [{ topic: named, numPartitions: 1, configEntries }], waitForLeaders: true }), true);
+  const after = await describe(named, configEntries.map(e => e.name));
+  for (const { name, value } of configEntries) {
+    assert.deepEqual(after[name], [value, DYNAMIC_TOPIC_CONFIG], name);
+  }
+});
