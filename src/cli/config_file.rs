@@ -522,7 +522,6 @@ log.retention.check.interval.ms=300000
                 "controller.quorum.bootstrap.servers",
                 "num.network.threads",
                 "num.io.threads",
-                "socket.send.buffer.bytes",
                 "socket.receive.buffer.bytes",
                 "num.recovery.threads.per.data.dir",
                 "offsets.topic.replication.factor",
