@@ -546,8 +546,9 @@ pub fn offset_delete(broker: &Arc<Broker>, req: OffsetDeleteRequest) -> Response
     ResponseKind::OffsetDelete(response)
 }
 
-/// KIP-848: one heartbeat of the consumer group protocol.
-pub fn consumer_group_heartbeat(
+/// KIP-848: one heartbeat of the consumer group protocol, answered once the
+/// group's changed records are durable (under the durability policy).
+pub async fn consumer_group_heartbeat(
     broker: &Arc<Broker>,
     req: ConsumerGroupHeartbeatRequest,
     client_id: &str,
@@ -588,7 +589,20 @@ pub fn consumer_group_heartbeat(
             assignment: None,
         }
     } else {
-        broker.groups.consumer_heartbeat(&req.group_id, request)
+        let (mut r, durable) = broker.groups.consumer_heartbeat(&req.group_id, request);
+        let mut code = [r.error_code];
+        wait_commit_durable(broker, durable, &mut code).await;
+        if code[0] != r.error_code {
+            r = crate::group::consumer::HeartbeatResponse {
+                error_code: code[0],
+                error_message: Some("The group's state could not be made durable.".into()),
+                member_id: None,
+                member_epoch: 0,
+                heartbeat_interval_ms: r.heartbeat_interval_ms,
+                assignment: None,
+            };
+        }
+        r
     };
     let response = ConsumerGroupHeartbeatResponse::default()
         .with_error_code(r.error_code)

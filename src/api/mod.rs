@@ -179,9 +179,7 @@ pub async fn handle(
         RequestKind::ConsumerGroupHeartbeat(req) => {
             let client_id = header.client_id.as_deref().unwrap_or_default();
             let host = format!("/{}", peer.ip());
-            ready(groups::consumer_group_heartbeat(
-                broker, req, client_id, &host, version,
-            ))
+            ready(groups::consumer_group_heartbeat(broker, req, client_id, &host, version).await)
         }
         RequestKind::ConsumerGroupDescribe(req) => {
             ready(groups::consumer_group_describe(broker, req))

@@ -916,10 +916,16 @@ impl ClassicGroup {
     /// Expires session timeouts, the initial rebalance delay, rebalance and sync timeouts due at
     /// now_ms, in deadline order; each fires at max(its deadline, latest time seen), so follow-up
     /// timers are scheduled as if it had fired on time.
+    ///
+    /// A join timer that a firing re-arms with no delay (an initial rebalance delay of 0 extended
+    /// for a member that joined meanwhile) is left for the next call, as Kafka runs every expiry
+    /// as its own event behind the requests already queued: a JoinGroup that arrived at the same
+    /// moment gets into the generation instead of starting the next one.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Output> {
         let mut out = Vec::new();
+        let mut join_deferred = false;
         for _ in 0..MAX_FIRINGS_PER_TICK {
-            let Some((deadline, due)) = self.earliest_due() else {
+            let Some((deadline, due)) = self.earliest_due(join_deferred) else {
                 break;
             };
             if deadline > now_ms {
@@ -956,6 +962,7 @@ impl ClassicGroup {
                             JoinTimer::Complete => self.complete_join_phase(now_ms, &mut out),
                         }
                     }
+                    join_deferred = self.join_timer.is_some_and(|(d, _)| d <= now_ms);
                 }
                 Due::Sync => {
                     if let Some((_, generation)) = self.sync_timer.take() {
@@ -970,10 +977,11 @@ impl ClassicGroup {
 
     /// The earliest time tick() has something to do, if any.
     pub fn next_deadline(&self) -> Option<i64> {
-        self.earliest_due().map(|(d, _)| d)
+        self.earliest_due(false).map(|(d, _)| d)
     }
 
-    fn earliest_due(&self) -> Option<(i64, Due)> {
+    /// The earliest timer, leaving out the join timer when `skip_join`.
+    fn earliest_due(&self, skip_join: bool) -> Option<(i64, Due)> {
         if self.state == GroupState::Dead {
             return None;
         }
@@ -991,7 +999,7 @@ impl ClassicGroup {
         for (id, d) in &self.pending_join {
             consider(*d, Due::PendingMember(id.clone()));
         }
-        if let Some((d, _)) = self.join_timer {
+        if let Some((d, _)) = self.join_timer.filter(|_| !skip_join) {
             consider(d, Due::Join);
         }
         if let Some((d, _)) = self.sync_timer {

@@ -186,6 +186,45 @@ fn two_members_joining_during_initial_delay_share_a_generation_and_leader_gets_a
     assert!(jb.members.is_empty());
 }
 
+/// With `group.initial.rebalance.delay.ms=0`, the delay extended for a member that joined before
+/// it fired is a new expiry: a member joining at that same moment is in the first generation
+/// rather than forcing a second one.
+#[test]
+fn zero_initial_delay_extension_fires_separately_so_a_member_joining_then_gets_in() {
+    let mut g = ClassicGroup::new(
+        "g".into(),
+        GroupConfig {
+            initial_rebalance_delay_ms: 0,
+            ..cfg()
+        },
+    );
+    let a = join_new(&mut g, 100, "a");
+    let b = join_new(&mut g, 100, "b");
+    // The delay fires, sees b and extends by 0 ms: nothing is completed in this pass.
+    assert!(g.tick(100).is_empty());
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+    assert_eq!(g.next_deadline(), Some(100));
+    let c = join_new(&mut g, 100, "c");
+    // Extended once more for c; the next expiry completes the join phase.
+    assert!(g.tick(100).is_empty());
+    let outs = g.tick(100);
+    assert_eq!(outs.len(), 3, "{outs:?}");
+    for id in [&a, &b, &c] {
+        let resp = join_output(&outs, id);
+        assert_eq!(resp.error_code, NONE);
+        assert_eq!(resp.generation_id, 1);
+        assert_eq!(resp.leader, a);
+    }
+    let members: Vec<String> = join_output(&outs, &a)
+        .members
+        .into_iter()
+        .map(|m| m.member_id)
+        .collect();
+    assert_eq!(members, vec![a.clone(), b, c]);
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+    assert_eq!(g.generation_id(), 1);
+}
+
 #[test]
 fn initial_delay_is_capped_by_the_rebalance_timeout() {
     let mut g = group();

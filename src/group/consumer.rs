@@ -7,6 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 use super::assignor::{self, AssignorMember, TopicPartition};
+use super::consumer_records::{
+    member_state, ConsumerGroupImage, CurrentAssignment, MemberMetadata,
+};
 
 /// Kafka error codes used by this module.
 pub mod errors {
@@ -238,6 +241,35 @@ pub struct ConsumerGroup {
     owners: BTreeMap<TopicPartition, String>,
     /// The subscribed topics that exist, as the target was computed from.
     subscription_metadata: TopicsImage,
+    /// False for a group restored from `__consumer_offsets` until the first
+    /// topics image arrives (that image then becomes the baseline without an
+    /// epoch bump).
+    subscription_metadata_known: bool,
+}
+
+fn partitions_of(a: &Assignment) -> Partitions {
+    a.iter()
+        .flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p)))
+        .collect()
+}
+
+impl MemberState {
+    fn code(self) -> i8 {
+        match self {
+            MemberState::Stable => member_state::STABLE,
+            MemberState::UnrevokedPartitions => member_state::UNREVOKED_PARTITIONS,
+            MemberState::UnreleasedPartitions => member_state::UNRELEASED_PARTITIONS,
+        }
+    }
+
+    /// Kafka's state code; anything else (UNKNOWN) reconciles from scratch.
+    fn from_code(code: i8) -> MemberState {
+        match code {
+            member_state::UNREVOKED_PARTITIONS => MemberState::UnrevokedPartitions,
+            member_state::UNRELEASED_PARTITIONS => MemberState::UnreleasedPartitions,
+            _ => MemberState::Stable,
+        }
+    }
 }
 
 impl ConsumerGroup {
@@ -253,7 +285,102 @@ impl ConsumerGroup {
             target: BTreeMap::new(),
             owners: BTreeMap::new(),
             subscription_metadata: TopicsImage::new(),
+            subscription_metadata_known: true,
         }
+    }
+
+    /// What the group persists, as Kafka's consumer-group records describe it.
+    pub fn image(&self) -> ConsumerGroupImage {
+        let mut image = ConsumerGroupImage {
+            group_epoch: self.group_epoch,
+            assignment_epoch: self.assignment_epoch,
+            ..Default::default()
+        };
+        for (id, m) in &self.members {
+            image.members.insert(
+                id.clone(),
+                MemberMetadata {
+                    instance_id: m.instance_id.clone(),
+                    rack_id: m.rack_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    subscribed_topic_names: m.subscribed.iter().cloned().collect(),
+                    subscribed_topic_regex: None,
+                    rebalance_timeout_ms: m.rebalance_timeout_ms,
+                    server_assignor: m.server_assignor.clone(),
+                },
+            );
+            image.targets.insert(
+                id.clone(),
+                to_assignment(self.target.get(id).unwrap_or(&Partitions::new())),
+            );
+            image.current.insert(
+                id.clone(),
+                CurrentAssignment {
+                    member_epoch: m.member_epoch,
+                    previous_member_epoch: m.previous_member_epoch,
+                    state: m.state.code(),
+                    assigned: to_assignment(&m.assigned),
+                    pending_revocation: to_assignment(&m.pending_revocation),
+                },
+            );
+        }
+        image
+    }
+
+    /// Rebuilds a group from its replayed records at broker start: members
+    /// keep their ids, epochs, assignments and revocations in progress. As
+    /// Kafka does on load, every member's session timeout starts now, and a
+    /// member still revoking gets its rebalance timeout from now.
+    pub fn restore(
+        group_id: String,
+        config: ConsumerGroupConfig,
+        image: &ConsumerGroupImage,
+        now_ms: i64,
+    ) -> Self {
+        let mut g = ConsumerGroup::new(group_id, config);
+        g.group_epoch = image.group_epoch;
+        g.assignment_epoch = image.assignment_epoch;
+        g.subscription_metadata_known = false;
+        let session = i64::from(g.config.session_timeout_ms);
+        for (id, meta) in &image.members {
+            let mut m = Member::new(id.clone());
+            m.instance_id = meta.instance_id.clone();
+            m.rack_id = meta.rack_id.clone();
+            m.client_id = meta.client_id.clone();
+            m.client_host = meta.client_host.clone();
+            m.rebalance_timeout_ms = meta.rebalance_timeout_ms;
+            m.server_assignor = meta.server_assignor.clone();
+            m.subscribed = meta.subscribed_topic_names.iter().cloned().collect();
+            if let Some(c) = image.current.get(id) {
+                m.member_epoch = c.member_epoch;
+                m.previous_member_epoch = c.previous_member_epoch;
+                m.state = MemberState::from_code(c.state);
+                m.assigned = partitions_of(&c.assigned);
+                m.pending_revocation = partitions_of(&c.pending_revocation);
+            }
+            m.session_deadline = now_ms.saturating_add(session);
+            if m.state == MemberState::UnrevokedPartitions {
+                m.rebalance_deadline = Some((
+                    now_ms.saturating_add(i64::from(m.rebalance_timeout_ms)),
+                    m.member_epoch,
+                ));
+            }
+            // A partition claimed twice (corrupt input) stays with the first.
+            for tp in m.assigned.iter().chain(m.pending_revocation.iter()) {
+                g.owners.entry(*tp).or_insert_with(|| id.clone());
+            }
+            if let Some(i) = &m.instance_id {
+                g.static_members.insert(i.clone(), id.clone());
+            }
+            g.members.insert(id.clone(), m);
+        }
+        for (id, target) in &image.targets {
+            if g.members.contains_key(id) {
+                g.target.insert(id.clone(), partitions_of(target));
+            }
+        }
+        g
     }
 
     pub fn group_id(&self) -> &str {
@@ -569,7 +696,10 @@ impl ConsumerGroup {
         self.members.insert(member_id.clone(), updated);
 
         let metadata = self.compute_subscription_metadata(topics);
-        if metadata != self.subscription_metadata {
+        if !self.subscription_metadata_known {
+            self.subscription_metadata = metadata;
+            self.subscription_metadata_known = true;
+        } else if metadata != self.subscription_metadata {
             self.subscription_metadata = metadata;
             bump = true;
         }
@@ -831,7 +961,10 @@ impl ConsumerGroup {
             return;
         }
         let metadata = self.compute_subscription_metadata(topics);
-        if metadata != self.subscription_metadata {
+        if !self.subscription_metadata_known {
+            self.subscription_metadata = metadata;
+            self.subscription_metadata_known = true;
+        } else if metadata != self.subscription_metadata {
             self.subscription_metadata = metadata;
             self.group_epoch = self.group_epoch.saturating_add(1);
         }
@@ -1039,6 +1172,62 @@ mod tests {
         let r = hb(&mut g, 100, "m1", 1, &owned, &t);
         assert_eq!((r.error_code, r.member_epoch, r.assignment), (0, 1, None));
         assert_eq!(g.subscribed_topics(), ["a".to_string()].into());
+    }
+
+    /// A group restored from its image (as after a broker restart) in the
+    /// middle of a revocation: the same image, members keep their ids and
+    /// epochs, the revocation completes, and a member that never comes back
+    /// is fenced one session timeout after the restore.
+    #[test]
+    fn restored_group_continues_reconciliation_and_expires_silent_members() {
+        let t = image(&[("a", T1, 4)]);
+        let mut g = group();
+        let owned1 = g
+            .heartbeat(0, join_req("m1", &["a"]), &t, "x")
+            .assignment
+            .unwrap();
+        g.heartbeat(10, join_req("m2", &["a"]), &t, "x");
+        let kept = hb(&mut g, 20, "m1", 1, &owned1, &t).assignment.unwrap();
+        assert_eq!(count(&kept), 2);
+        let before = g.image();
+        assert_eq!(
+            before.current["m1"].state,
+            member_state::UNREVOKED_PARTITIONS
+        );
+        assert_eq!(count(&before.current["m1"].pending_revocation), 2);
+
+        let restart = 100_000;
+        let mut r =
+            ConsumerGroup::restore("g".into(), ConsumerGroupConfig::default(), &before, restart);
+        r.on_topics_changed(restart, &t);
+        assert_eq!(r.image(), before);
+        assert_eq!(r.group_epoch(), 2);
+        assert_eq!(r.state(), ConsumerGroupState::Reconciling);
+        assert_exclusive(&r);
+
+        // m1 acknowledges the revocation with its old epoch and moves on.
+        let r1 = hb(&mut r, restart + 10, "m1", 1, &kept, &t);
+        assert_eq!((r1.error_code, r1.member_epoch), (errors::NONE, 2));
+        let r2 = hb(&mut r, restart + 20, "m2", 2, &Assignment::new(), &t);
+        assert_eq!((r2.error_code, r2.member_epoch), (errors::NONE, 2));
+        assert_eq!(count(&r2.assignment.unwrap()), 2);
+        assert_eq!(r.state(), ConsumerGroupState::Stable);
+        assert_exclusive(&r);
+
+        // m2 goes silent: fenced one session timeout after its last heartbeat.
+        let session = i64::from(ConsumerGroupConfig::default().session_timeout_ms);
+        hb(&mut r, restart + 30, "m1", 2, &kept, &t);
+        r.tick(restart + 20 + session, &t);
+        assert_eq!(r.member_count(), 1);
+        assert!(r.image().members.contains_key("m1"));
+
+        // A member restored but never heard from again expires too.
+        let mut lone =
+            ConsumerGroup::restore("g".into(), ConsumerGroupConfig::default(), &before, restart);
+        lone.on_topics_changed(restart, &t);
+        assert_eq!(lone.next_deadline(), Some(restart + session.min(30_000)));
+        lone.tick(restart + session, &t);
+        assert_eq!(lone.member_count(), 0);
     }
 
     #[test]

@@ -24,6 +24,7 @@ use super::classic::{
     JoinResponse, Output, Reply, SyncRequest, SyncResponse,
 };
 use super::consumer::{self, ConsumerGroup, ConsumerGroupConfig, TopicsImage};
+use super::consumer_records::{self, ConsumerGroupImage};
 use super::records::{self, OffsetValue, RecordKey};
 use crate::broker::{Partition, Topic};
 use crate::clock::now_ms;
@@ -129,6 +130,9 @@ struct GroupEntry {
     pending_txn: BTreeMap<i64, PendingOffsets>,
     join_waiters: HashMap<String, oneshot::Sender<JoinResponse>>,
     sync_waiters: HashMap<String, oneshot::Sender<SyncResponse>>,
+    /// A KIP-848 group's state as last written to `__consumer_offsets`
+    /// (empty if none): the next write is the difference.
+    persisted_consumer: ConsumerGroupImage,
 }
 
 impl GroupEntry {
@@ -139,6 +143,7 @@ impl GroupEntry {
             pending_txn: BTreeMap::new(),
             join_waiters: HashMap::new(),
             sync_waiters: HashMap::new(),
+            persisted_consumer: ConsumerGroupImage::default(),
         }
     }
 
@@ -318,6 +323,10 @@ impl GroupCoordinator {
         f: impl FnOnce(&mut ClassicGroup, i64) -> (T, Vec<Output>),
     ) -> Result<T, i16> {
         let now = now_ms();
+        if matches!(e.membership, Membership::Consumer(_)) && e.membership.is_empty() {
+            // The empty KIP-848 group becomes a classic one: its records go.
+            self.delete_consumer_records(group_id, e, now)?;
+        }
         let Some(group) = e.classic(group_id, &self.config.group) else {
             return Err(code_if_consumer);
         };
@@ -440,11 +449,13 @@ impl GroupCoordinator {
     }
 
     /// One KIP-848 ConsumerGroupHeartbeat.
+    /// Returns the response and the write that must be durable before it is
+    /// sent (the group's changed records).
     pub fn consumer_heartbeat(
         &self,
         group_id: &str,
         req: consumer::HeartbeatRequest,
-    ) -> consumer::HeartbeatResponse {
+    ) -> (consumer::HeartbeatResponse, Option<DurableWrite>) {
         let entry = self
             .groups
             .lock()
@@ -457,30 +468,50 @@ impl GroupCoordinator {
             .clone();
         let mut e = entry.lock();
         let interval = self.config.consumer.heartbeat_interval_ms;
+        let failed = |code: i16, message: String| consumer::HeartbeatResponse {
+            error_code: code,
+            error_message: Some(message),
+            member_id: None,
+            member_epoch: 0,
+            heartbeat_interval_ms: interval,
+            assignment: None,
+        };
+        let now = now_ms();
+        if matches!(e.membership, Membership::Classic(_)) && e.membership.is_empty() {
+            // The empty classic group becomes a KIP-848 one: its record goes.
+            let tombstone = records::encode_key(&RecordKey::Group {
+                group: group_id.to_string(),
+            });
+            if let Err(code) = self.write(group_id, vec![(tombstone, None)], now) {
+                return (failed(code, "Could not convert the group.".into()), None);
+            }
+        }
         let Some(group) = e.consumer(group_id, &self.config.consumer) else {
-            return consumer::HeartbeatResponse {
-                error_code: ResponseError::GroupIdNotFound.code(),
-                error_message: Some(format!("Group {group_id} is not a consumer group.")),
-                member_id: None,
-                member_epoch: 0,
-                heartbeat_interval_ms: interval,
-                assignment: None,
-            };
+            let message = format!("Group {group_id} is not a consumer group.");
+            return (failed(ResponseError::GroupIdNotFound.code(), message), None);
         };
         let topics = self.topics_image.lock().clone();
         let minted = uuid::Uuid::new_v4().to_string();
-        let response = group.heartbeat(now_ms(), req, &topics, &minted);
+        let response = group.heartbeat(now, req, &topics, &minted);
         self.wake.notify_one();
-        response
+        match self.persist_consumer(group_id, &mut e, now) {
+            Ok(durable) => (response, durable),
+            Err(code) => (
+                failed(code, "Could not write the group's state.".into()),
+                None,
+            ),
+        }
     }
 
     /// Tells KIP-848 groups about created, deleted or grown topics.
     pub fn set_topics(&self, image: TopicsImage) {
         *self.topics_image.lock() = image.clone();
         let now = now_ms();
-        for entry in self.entries() {
-            if let Membership::Consumer(g) = &mut entry.1.lock().membership {
+        for (group_id, entry) in self.entries() {
+            let mut e = entry.lock();
+            if let Membership::Consumer(g) = &mut e.membership {
                 g.on_topics_changed(now, &image);
+                let _ = self.persist_consumer(&group_id, &mut e, now);
             }
         }
         self.wake.notify_one();
@@ -769,6 +800,11 @@ impl GroupCoordinator {
                 (records::encode_key(&key), None)
             })
             .collect();
+        tombstones.extend(consumer_records::records_between(
+            group_id,
+            &e.persisted_consumer,
+            None,
+        ));
         tombstones.push((
             records::encode_key(&RecordKey::Group {
                 group: group_id.to_string(),
@@ -785,6 +821,7 @@ impl GroupCoordinator {
             }
             Membership::Consumer(g) => g.mark_dead(),
         }
+        e.persisted_consumer = ConsumerGroupImage::default();
         e.offsets.clear();
         drop(e);
         self.groups.lock().remove(group_id);
@@ -830,6 +867,44 @@ impl GroupCoordinator {
             }
         }
         Ok(codes)
+    }
+
+    /// Writes the records that bring a KIP-848 group's persisted state up to
+    /// date with its state machine; returns the write to wait for, if any.
+    fn persist_consumer(
+        &self,
+        group_id: &str,
+        e: &mut GroupEntry,
+        now: i64,
+    ) -> Result<Option<DurableWrite>, i16> {
+        let Membership::Consumer(group) = &e.membership else {
+            return Ok(None);
+        };
+        let image = group.image();
+        let records =
+            consumer_records::records_between(group_id, &e.persisted_consumer, Some(&image));
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let durable = self.write(group_id, records, now)?;
+        e.persisted_consumer = image;
+        Ok(durable)
+    }
+
+    /// Tombstones every KIP-848 record the group has written.
+    fn delete_consumer_records(
+        &self,
+        group_id: &str,
+        e: &mut GroupEntry,
+        now: i64,
+    ) -> Result<(), i16> {
+        if e.persisted_consumer == ConsumerGroupImage::default() {
+            return Ok(());
+        }
+        let tombstones = consumer_records::records_between(group_id, &e.persisted_consumer, None);
+        self.write(group_id, tombstones, now)?;
+        e.persisted_consumer = ConsumerGroupImage::default();
+        Ok(())
     }
 
     /// Writes the group's snapshot if the state machine says it changed.
@@ -894,6 +969,7 @@ impl GroupCoordinator {
     fn replay(&self) -> anyhow::Result<()> {
         let mut offsets: BTreeMap<String, BTreeMap<(String, i32), OffsetValue>> = BTreeMap::new();
         let mut snapshots: BTreeMap<String, Option<GroupSnapshot>> = BTreeMap::new();
+        let mut consumers: BTreeMap<String, ConsumerGroupImage> = BTreeMap::new();
         let mut skipped = 0usize;
         // Transactional offset records wait for their producer's marker.
         let mut pending: BTreeMap<String, BTreeMap<i64, PendingOffsets>> = BTreeMap::new();
@@ -906,7 +982,7 @@ impl GroupCoordinator {
                     match crate::log::batch::control_marker_type(bytes) {
                         Some(true) => {
                             for r in &records {
-                                if apply(&mut offsets, &mut snapshots, r).is_err() {
+                                if apply(&mut offsets, &mut snapshots, &mut consumers, r).is_err() {
                                     skipped += 1;
                                 }
                             }
@@ -923,7 +999,7 @@ impl GroupCoordinator {
                         .extend(set.records),
                     Ok(set) => {
                         for r in set.records {
-                            if apply(&mut offsets, &mut snapshots, &r).is_err() {
+                            if apply(&mut offsets, &mut snapshots, &mut consumers, &r).is_err() {
                                 skipped += 1;
                             }
                         }
@@ -951,20 +1027,53 @@ impl GroupCoordinator {
         let mut names: Vec<String> = offsets.keys().cloned().collect();
         names.extend(snapshots.keys().cloned());
         names.extend(pending.keys().cloned());
+        names.extend(consumers.keys().cloned());
         names.sort();
         names.dedup();
         for name in names {
             let snapshot = snapshots.remove(&name).flatten();
             let group_offsets = offsets.remove(&name).unwrap_or_default();
             let group_pending = pending.remove(&name).unwrap_or_default();
-            if snapshot.is_none() && group_offsets.is_empty() && group_pending.is_empty() {
+            let consumer = consumers
+                .remove(&name)
+                .filter(|image| *image != ConsumerGroupImage::default());
+            if snapshot.is_none()
+                && consumer.is_none()
+                && group_offsets.is_empty()
+                && group_pending.is_empty()
+            {
                 continue;
             }
-            let group = match snapshot {
-                Some(s) => ClassicGroup::restore(name.clone(), self.config.group.clone(), s, now),
-                None => ClassicGroup::new(name.clone(), self.config.group.clone()),
+            // A group id is one type at a time; a conversion tombstones the
+            // other type's records, so at most one is left (a KIP-848 group
+            // with members wins should both be).
+            let restored = match (snapshot, consumer) {
+                (s, Some(image)) if !image.members.is_empty() || s.is_none() => {
+                    let g = ConsumerGroup::restore(
+                        name.clone(),
+                        self.config.consumer.clone(),
+                        &image,
+                        now,
+                    );
+                    (Membership::Consumer(Box::new(g)), image)
+                }
+                (Some(s), _) => {
+                    let g = ClassicGroup::restore(name.clone(), self.config.group.clone(), s, now);
+                    (
+                        Membership::Classic(Box::new(g)),
+                        ConsumerGroupImage::default(),
+                    )
+                }
+                (None, _) => {
+                    let g = ClassicGroup::new(name.clone(), self.config.group.clone());
+                    (
+                        Membership::Classic(Box::new(g)),
+                        ConsumerGroupImage::default(),
+                    )
+                }
             };
-            let mut entry = GroupEntry::new(Membership::Classic(Box::new(group)));
+            let mut entry = GroupEntry::new(restored.0);
+            entry.persisted_consumer = restored.1;
             entry.offsets = group_offsets;
             entry.pending_txn = group_pending;
             groups.insert(name, Arc::new(Mutex::new(entry)));
@@ -1001,7 +1110,10 @@ impl GroupCoordinator {
                         e.deliver(outputs);
                         self.persist_snapshot(group_id, &mut e, now);
                     }
-                    Membership::Consumer(g) => g.tick(now, &topics),
+                    Membership::Consumer(g) => {
+                        g.tick(now, &topics);
+                        let _ = self.persist_consumer(group_id, &mut e, now);
+                    }
                 }
             }
             if now >= next_retention_check {
@@ -1086,12 +1198,17 @@ fn pend(
 fn apply(
     offsets: &mut BTreeMap<String, BTreeMap<(String, i32), OffsetValue>>,
     snapshots: &mut BTreeMap<String, Option<GroupSnapshot>>,
+    consumers: &mut BTreeMap<String, ConsumerGroupImage>,
     r: &Record,
 ) -> Result<(), records::RecordError> {
     let Some(key) = &r.key else {
         return Ok(());
     };
-    match records::decode_key(key)? {
+    let key = records::decode_key(key)?;
+    if consumer_records::apply(consumers, &key, r.value.as_deref())? {
+        return Ok(());
+    }
+    match key {
         RecordKey::Offset {
             group,
             topic,
@@ -1117,6 +1234,8 @@ fn apply(
             };
             snapshots.insert(group, snapshot);
         }
+        // Folded by consumer_records::apply above.
+        _ => {}
     }
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod assignment;
 pub mod assignor;
 pub mod classic;
 pub mod consumer;
+pub mod consumer_records;
 pub mod coordinator;
 mod member;
 pub mod records;

@@ -1,6 +1,9 @@
 //! The record formats of `__consumer_offsets`, byte-compatible with Kafka's
 //! (OffsetCommitKey v1 / OffsetCommitValue v3, GroupMetadataKey v2 /
-//! GroupMetadataValue v3), so Kafka's tools can read the topic.
+//! GroupMetadataValue v3, and the keys of the KIP-848 consumer group's
+//! records, types 3–8, whose values are in `consumer_records.rs`), so Kafka's
+//! tools can read the topic. A key starts with an int16 that Kafka 4.x calls
+//! the record type (older versions: the key version); the numbers are the same.
 //!
 //! These are Kafka's internal coordinator schemas, which the wire-protocol
 //! crate does not generate. Decoding treats the bytes as untrusted: every
@@ -21,6 +24,18 @@ pub enum RecordKey {
     },
     /// Key version 2: a group's membership and generation.
     Group { group: String },
+    /// Type 3: a KIP-848 group's epoch (ConsumerGroupMetadataKey).
+    ConsumerGroup { group: String },
+    /// Type 4: subscription metadata (written by Kafka 4.0 only; ignored).
+    ConsumerGroupPartitionMetadata { group: String },
+    /// Type 5: a member's subscription (ConsumerGroupMemberMetadataKey).
+    ConsumerGroupMember { group: String, member: String },
+    /// Type 6: the target assignment's epoch.
+    ConsumerGroupTargetAssignment { group: String },
+    /// Type 7: a member's target assignment.
+    ConsumerGroupTargetAssignmentMember { group: String, member: String },
+    /// Type 8: a member's epoch and current assignment.
+    ConsumerGroupCurrentAssignment { group: String, member: String },
 }
 
 /// A committed offset as stored (OffsetCommitValue).
@@ -58,6 +73,33 @@ pub fn encode_key(key: &RecordKey) -> Bytes {
             b.put_i16(2);
             put_str(&mut b, group);
         }
+        RecordKey::ConsumerGroup { group } => {
+            b.put_i16(3);
+            put_str(&mut b, group);
+        }
+        RecordKey::ConsumerGroupPartitionMetadata { group } => {
+            b.put_i16(4);
+            put_str(&mut b, group);
+        }
+        RecordKey::ConsumerGroupMember { group, member } => {
+            b.put_i16(5);
+            put_str(&mut b, group);
+            put_str(&mut b, member);
+        }
+        RecordKey::ConsumerGroupTargetAssignment { group } => {
+            b.put_i16(6);
+            put_str(&mut b, group);
+        }
+        RecordKey::ConsumerGroupTargetAssignmentMember { group, member } => {
+            b.put_i16(7);
+            put_str(&mut b, group);
+            put_str(&mut b, member);
+        }
+        RecordKey::ConsumerGroupCurrentAssignment { group, member } => {
+            b.put_i16(8);
+            put_str(&mut b, group);
+            put_str(&mut b, member);
+        }
     }
     b.freeze()
 }
@@ -71,6 +113,27 @@ pub fn decode_key(mut b: &[u8]) -> Result<RecordKey, RecordError> {
         }),
         2 => Ok(RecordKey::Group {
             group: get_str(&mut b)?,
+        }),
+        3 => Ok(RecordKey::ConsumerGroup {
+            group: get_str(&mut b)?,
+        }),
+        4 => Ok(RecordKey::ConsumerGroupPartitionMetadata {
+            group: get_str(&mut b)?,
+        }),
+        5 => Ok(RecordKey::ConsumerGroupMember {
+            group: get_str(&mut b)?,
+            member: get_str(&mut b)?,
+        }),
+        6 => Ok(RecordKey::ConsumerGroupTargetAssignment {
+            group: get_str(&mut b)?,
+        }),
+        7 => Ok(RecordKey::ConsumerGroupTargetAssignmentMember {
+            group: get_str(&mut b)?,
+            member: get_str(&mut b)?,
+        }),
+        8 => Ok(RecordKey::ConsumerGroupCurrentAssignment {
+            group: get_str(&mut b)?,
+            member: get_str(&mut b)?,
         }),
         v => err(&format!("unknown key version {v}")),
     }
