@@ -21,6 +21,10 @@ use clap::{Args, ValueEnum};
 use rdkafka::config::ClientConfig;
 use rdkafka::metadata::Metadata;
 
+/// Kafka's fixed set of internal topics (one list for the broker and the
+/// CLI); rdkafka's metadata does not carry Metadata's `is_internal`.
+pub use crate::broker::topic::is_internal;
+
 /// How to reach the cluster; flattened into every client command.
 #[derive(Args, Debug, Clone)]
 pub struct ClientArgs {
