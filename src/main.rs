@@ -25,15 +25,21 @@ static GLOBAL: vltava::alloc::GuardedAlloc = vltava::alloc::GuardedAlloc;
   vltava server
   vltava topic create greetings -p 3
   printf 'k1:hello\\nk2:world\\n' | vltava produce greetings -K :
-  vltava consume greetings -o beginning -e -F key-value -K :
+  vltava consume greetings -e -F key-value -K :
   vltava group describe my-group
 
-Client commands reach localhost:9092 unless given -b/--brokers or VLTAVA_BROKERS."
+Client commands reach localhost:9092 unless given -b/--brokers or VLTAVA_BROKERS;
+when no broker answers within --timeout-ms they stop with one line. -v shows
+librdkafka's own logs."
 )]
 struct Cli {
     /// Log format on stderr (the level comes from RUST_LOG, default info)
     #[arg(long, global = true, env = "VLTAVA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Client commands: also log librdkafka's messages and vltava's info
+    /// lines (RUST_LOG, when set, decides instead)
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,7 +75,8 @@ enum Command {
     /// Print records from a topic.
     ///
     /// Examples:
-    ///   vltava consume greetings -o beginning -e
+    ///   vltava consume greetings -e                  # from the beginning to the end
+    ///   vltava consume greetings -o end              # tail: only new records
     ///   vltava consume greetings -g my-group -F key-value -K :
     ///   vltava consume greetings -o @1735689600000 -n 10 -F json
     #[command(verbatim_doc_comment)]
@@ -103,7 +110,11 @@ fn main() {
 fn run() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches)?;
-    init_logging(cli.log_format, matches!(cli.command, Command::Server(_)));
+    init_logging(
+        cli.log_format,
+        matches!(cli.command, Command::Server(_)),
+        cli.verbose,
+    );
     match cli.command {
         Command::Server(args) => {
             let print = args.print_config;
@@ -145,9 +156,13 @@ fn run() -> anyhow::Result<()> {
 }
 
 /// `tracing` to stderr; the broker logs at info by default, the client
-/// commands only warnings (their output is on stdout).
-fn init_logging(format: LogFormat, server: bool) {
-    let default = if server { "info" } else { "warn" };
+/// commands only their own warnings (their output is on stdout; a failure is
+/// one `error:` line): librdkafka's logs only with `-v` or `RUST_LOG`.
+fn init_logging(format: LogFormat, server: bool, verbose: bool) {
+    let default = match (server, verbose) {
+        (true, _) | (false, true) => "info",
+        (false, false) => "warn,librdkafka=off,rdkafka=off",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colours only on a terminal; everywhere else any control character a

@@ -620,3 +620,86 @@ fn topic_alter_config_sets_deletes_and_refuses_bad_values() {
     assert!(stderr.contains("did not apply"), "stderr: {stderr}");
     assert_eq!(configs(&b), serde_json::json!({"retention.ms": "3600000"}));
 }
+
+/// Runs `vltava ARGS` and returns (exit code, stdout, stderr), success or not.
+fn vltava_status(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vltava"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run vltava");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn consume_starts_at_the_beginning_or_the_groups_offset_and_tails_with_o_end() {
+    let broker = TestBroker::start_with(&["--override", "group.initial.rebalance.delay.ms=0"]);
+    let b = broker.bootstrap();
+    let b = b.as_str();
+    vltava(&["topic", "create", "__debezium-heartbeat.x", "-b", b], b"");
+    let t = "__debezium-heartbeat.x";
+    vltava(&["produce", t, "-b", b], b"one\ntwo\nthree\n");
+
+    // No -o: from the beginning, as kcat and rpk do.
+    assert_eq!(
+        vltava(&["consume", t, "-e", "-b", b], b""),
+        "one\ntwo\nthree\n"
+    );
+    // -o end on a topic nobody writes to: nothing.
+    assert_eq!(vltava(&["consume", t, "-o", "end", "-e", "-b", b], b""), "");
+
+    // With a group: from the beginning the first time (no committed offset),
+    // then from what the group committed.
+    let group = ["consume", t, "-g", "beats", "-e", "-b", b];
+    assert_eq!(vltava(&group, b""), "one\ntwo\nthree\n");
+    vltava(&["produce", t, "-b", b], b"four\n");
+    assert_eq!(vltava(&group, b""), "four\n");
+    assert_eq!(vltava(&group, b""), "");
+
+    // An ordinary topic despite its `__`: listed with the others.
+    assert_eq!(
+        json(&vltava(
+            &["topic", "list", "-b", b, "--format", "json"],
+            b""
+        )),
+        json(r#"[{"name": "__debezium-heartbeat.x", "partitions": 1, "replication_factor": 1}]"#)
+    );
+}
+
+#[test]
+fn every_client_command_fails_with_one_line_when_no_broker_answers() {
+    // A port nothing listens on: bound, then closed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = closed.local_addr().expect("address").to_string();
+    drop(closed);
+    let a = address.as_str();
+    let commands: [&[&str]; 9] = [
+        &["topic", "create", "x", "-b", a],
+        &["topic", "list", "-b", a],
+        &["produce", "x", "-b", a],
+        &["consume", "x", "-e", "-b", a],
+        &["consume", "x", "-g", "g", "-b", a],
+        &["group", "list", "-b", a],
+        &["group", "describe", "g", "-b", a],
+        &["cluster", "info", "-b", a],
+        &["bench", "produce", "--records", "1", "-b", a],
+    ];
+    for args in commands {
+        let (code, stdout, stderr) = vltava_status(args);
+        assert_eq!(
+            (code, stdout.as_str(), stderr.as_str()),
+            (
+                Some(1),
+                "",
+                format!("error: no broker answers at {a}: connection refused\n").as_str()
+            ),
+            "vltava {args:?}"
+        );
+    }
+}

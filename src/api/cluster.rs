@@ -14,6 +14,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorized_operations::{self, when_requested};
 use crate::broker::{Broker, Topic};
 
 pub fn describe_cluster(broker: &Arc<Broker>, req: DescribeClusterRequest) -> ResponseKind {
@@ -26,7 +27,11 @@ pub fn describe_cluster(broker: &Arc<Broker>, req: DescribeClusterRequest) -> Re
         .with_endpoint_type(req.endpoint_type)
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
         .with_controller_id(BrokerId(broker.node_id))
-        .with_brokers(vec![me]);
+        .with_brokers(vec![me])
+        .with_cluster_authorized_operations(when_requested(
+            req.include_cluster_authorized_operations,
+            authorized_operations::CLUSTER,
+        ));
     ResponseKind::DescribeCluster(response)
 }
 
@@ -66,7 +71,8 @@ pub fn describe_topic_partitions(
             response.topics.push(
                 DescribeTopicPartitionsResponseTopic::default()
                     .with_name(Some(name))
-                    .with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                    .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                    .with_topic_authorized_operations(authorized_operations::TOPIC),
             );
             continue;
         };
@@ -124,6 +130,7 @@ fn describe_topic(
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_topic_id(topic.id)
         .with_is_internal(topic.is_internal())
+        .with_topic_authorized_operations(authorized_operations::TOPIC)
         .with_partitions(partitions);
     (entry, next)
 }

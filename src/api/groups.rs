@@ -26,6 +26,7 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use super::authorized_operations::{self, when_requested};
 use super::errors::storage_error_code;
 use crate::broker::Broker;
 use crate::group::classic::{GroupState, JoinRequest, SyncRequest};
@@ -226,13 +227,44 @@ pub fn leave_group(broker: &Arc<Broker>, req: LeaveGroupRequest, version: i16) -
     ResponseKind::LeaveGroup(response)
 }
 
+/// Whether the topic has the partition. OffsetCommit and TxnOffsetCommit
+/// answer UNKNOWN_TOPIC_OR_PARTITION for the others, which never reach the
+/// coordinator, as Kafka does.
+pub(super) fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
+    broker
+        .topic(topic)
+        .is_some_and(|t| t.partition(partition).is_some())
+}
+
+/// Codes in request order: the coordinator's for the partitions that exist
+/// (`codes`, in order), UNKNOWN_TOPIC_OR_PARTITION for the rest.
+pub(super) fn with_unknown_partitions(exists: &[bool], codes: Vec<i16>) -> Vec<i16> {
+    let mut codes = codes.into_iter();
+    exists
+        .iter()
+        .map(|&e| {
+            if e {
+                codes.next().unwrap_or(0)
+            } else {
+                ResponseError::UnknownTopicOrPartition.code()
+            }
+        })
+        .collect()
+}
+
 pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> ResponseKind {
     let mut shape = Vec::new();
     let mut offsets = Vec::new();
+    let mut exists = Vec::new();
     for t in &req.topics {
         let mut parts = Vec::new();
         for p in &t.partitions {
             parts.push(p.partition_index);
+            let known = partition_exists(broker, &t.name, p.partition_index);
+            exists.push(known);
+            if !known {
+                continue;
+            }
             offsets.push(CommitOffset {
                 topic: t.name.to_string(),
                 partition: p.partition_index,
@@ -243,7 +275,9 @@ pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> Re
         }
         shape.push((t.name.clone(), parts));
     }
-    let (mut codes, durable) = if req.group_id.is_empty() {
+    let (mut codes, durable) = if offsets.is_empty() {
+        (Vec::new(), None)
+    } else if req.group_id.is_empty() {
         (
             vec![ResponseError::InvalidGroupId.code(); offsets.len()],
             None,
@@ -258,7 +292,7 @@ pub async fn offset_commit(broker: &Arc<Broker>, req: OffsetCommitRequest) -> Re
         )
     };
     wait_commit_durable(broker, durable, &mut codes).await;
-    let mut codes = codes.into_iter();
+    let mut codes = with_unknown_partitions(&exists, codes).into_iter();
     let topics = shape
         .into_iter()
         .map(|(name, parts)| {
@@ -490,6 +524,13 @@ pub fn describe_groups(
                 .with_protocol_data(s(d.protocol))
                 .with_members(members)
         })
+        .map(|mut g| {
+            // Kafka sets it on every group answered without an error.
+            if req.include_authorized_operations && g.error_code == 0 {
+                g.authorized_operations = authorized_operations::GROUP;
+            }
+            g
+        })
         .collect();
     ResponseKind::DescribeGroups(DescribeGroupsResponse::default().with_groups(groups))
 }
@@ -656,6 +697,10 @@ pub fn consumer_group_describe(
             |group_id| match broker.groups.describe_consumer(&group_id) {
                 Ok(d) => DescribedGroup::default()
                     .with_group_id(group_id)
+                    .with_authorized_operations(when_requested(
+                        req.include_authorized_operations,
+                        authorized_operations::GROUP,
+                    ))
                     .with_group_state(StrBytes::from_static_str(d.state.as_str()))
                     .with_group_epoch(d.group_epoch)
                     .with_assignment_epoch(d.assignment_epoch)

@@ -17,6 +17,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use super::authorized_operations::{self, when_requested};
 use super::errors::admin_error_code;
 use crate::broker::{Broker, Topic};
 
@@ -49,6 +50,16 @@ pub fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> Respo
             .map(|t| requested_topic(broker, t, req.allow_auto_topic_creation, version))
             .collect()
     };
+    // Kafka sets the topic bitfield on every topic of the answer, errors too.
+    if req.include_topic_authorized_operations {
+        for t in &mut response.topics {
+            t.topic_authorized_operations = authorized_operations::TOPIC;
+        }
+    }
+    response.cluster_authorized_operations = when_requested(
+        req.include_cluster_authorized_operations,
+        authorized_operations::CLUSTER,
+    );
     ResponseKind::Metadata(response)
 }
 

@@ -7,6 +7,7 @@
 
 mod admin;
 mod api_versions;
+mod authorized_operations;
 mod cluster;
 mod configs;
 mod errors;

@@ -19,6 +19,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use super::groups::{partition_exists, with_unknown_partitions};
 use crate::broker::Broker;
 use crate::group::coordinator::{partition_for, CommitOffset};
 use crate::group::OFFSETS_TOPIC;
@@ -209,10 +210,16 @@ pub async fn txn_offset_commit(
 ) -> ResponseKind {
     let mut shape = Vec::new();
     let mut offsets = Vec::new();
+    let mut exists = Vec::new();
     for t in &req.topics {
         let mut parts = Vec::new();
         for p in &t.partitions {
             parts.push(p.partition_index);
+            let known = partition_exists(broker, &t.name, p.partition_index);
+            exists.push(known);
+            if !known {
+                continue;
+            }
             offsets.push(CommitOffset {
                 topic: t.name.to_string(),
                 partition: p.partition_index,
@@ -224,7 +231,9 @@ pub async fn txn_offset_commit(
         shape.push((t.name.clone(), parts));
     }
     let count = offsets.len();
-    let (mut codes, durable) = if req.group_id.is_empty() {
+    let (mut codes, durable) = if offsets.is_empty() {
+        (Vec::new(), None)
+    } else if req.group_id.is_empty() {
         (vec![ResponseError::InvalidGroupId.code(); count], None)
     } else {
         let partition = offsets_partition(broker, &req.group_id);
@@ -260,7 +269,7 @@ pub async fn txn_offset_commit(
         }
     };
     super::groups::wait_commit_durable(broker, durable, &mut codes).await;
-    let mut codes = codes.into_iter();
+    let mut codes = with_unknown_partitions(&exists, codes).into_iter();
     let topics = shape
         .into_iter()
         .map(|(name, parts)| {

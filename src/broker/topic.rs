@@ -11,6 +11,21 @@ use super::metadata::TopicRecord;
 use super::partition::Partition;
 use crate::config::TopicConfig;
 
+/// Kafka's internal topics (`Topic.INTERNAL_TOPICS`): only the coordinators
+/// write them, Metadata marks them `is_internal`, and subscriptions by
+/// pattern never see them. Any other name, `__`-prefixed or not, is an
+/// ordinary topic.
+pub const INTERNAL_TOPICS: [&str; 3] = [
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+];
+
+/// Whether `name` is one of [`INTERNAL_TOPICS`].
+pub fn is_internal(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name)
+}
+
 pub struct Topic {
     pub name: String,
     pub id: Uuid,
@@ -55,9 +70,9 @@ impl Topic {
         *self.config.write() = config;
     }
 
-    /// Kafka's internal topics start with `__` (consumer offsets, transactions).
+    /// One of Kafka's internal topics; a `__` prefix alone does not make one.
     pub fn is_internal(&self) -> bool {
-        self.name.starts_with("__")
+        is_internal(&self.name)
     }
 
     pub(super) fn add_partitions(&self, added: Vec<Arc<Partition>>) {
@@ -76,5 +91,20 @@ impl Topic {
             partitions: self.partition_count(),
             configs: self.config.read().overrides.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_kafkas_fixed_set_is_internal() {
+        assert!(is_internal("__consumer_offsets"));
+        assert!(is_internal("__transaction_state"));
+        assert!(is_internal("__share_group_state"));
+        assert!(!is_internal("__debezium-heartbeat.x"));
+        assert!(!is_internal("__remote_log_metadata"));
+        assert!(!is_internal("consumer_offsets"));
     }
 }

@@ -27,11 +27,12 @@ pub struct ConsumeArgs {
     /// every partition is read directly
     #[arg(short, long)]
     pub group: Option<String>,
-    /// Where to start: beginning, end, an offset N, -N (N before the end) or
-    /// @TIMESTAMP_MS. With a group it applies only where the group has no
-    /// committed offset (beginning or end)
-    #[arg(short, long, default_value = "end", allow_hyphen_values = true)]
-    pub offset: String,
+    /// Where to start: beginning (the default), end (only new records: tail
+    /// with `-o end`), an offset N, -N (N before the end) or @TIMESTAMP_MS.
+    /// With a group the group's committed offset comes first; this applies
+    /// only where it has none (beginning or end)
+    #[arg(short, long, allow_hyphen_values = true)]
+    pub offset: Option<String>,
     /// Only this partition (without a group)
     #[arg(short, long)]
     pub partition: Option<i32>,
@@ -86,7 +87,11 @@ pub fn parse_start(s: &str) -> anyhow::Result<Start> {
 }
 
 pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
-    let start = parse_start(&args.offset)?;
+    // From the beginning unless told otherwise, as kcat and rpk do.
+    let start = match &args.offset {
+        Some(o) => parse_start(o)?,
+        None => Start::Beginning,
+    };
     let mut config = args.client.client_config()?;
     config.set("enable.partition.eof", "true");
     match &args.group {
@@ -242,7 +247,7 @@ impl ClientContext for QuietEof {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF) {
             return;
         }
-        tracing::error!(%error, reason, "librdkafka error");
+        tracing::error!(target: "librdkafka", %error, reason, "librdkafka error");
     }
 }
 

@@ -11,7 +11,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
-use super::{print_json, runtime, table, ClientArgs, FormatArgs, OutputFormat};
+use super::{is_internal, print_json, runtime, table, ClientArgs, FormatArgs, OutputFormat};
 
 #[derive(Subcommand, Debug)]
 pub enum GroupCommand {
@@ -175,7 +175,7 @@ fn all_partitions(
     Ok(md
         .topics()
         .iter()
-        .filter(|t| !t.name().starts_with("__"))
+        .filter(|t| !is_internal(t.name()))
         .flat_map(|t| {
             t.partitions()
                 .iter()

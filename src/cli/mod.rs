@@ -14,12 +14,18 @@ pub mod produce;
 pub mod server;
 pub mod topic;
 
-use std::time::Duration;
+use std::io::ErrorKind;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use rdkafka::config::ClientConfig;
 use rdkafka::metadata::Metadata;
+
+/// Kafka's fixed set of internal topics (one list for the broker and the
+/// CLI); rdkafka's metadata does not carry Metadata's `is_internal`.
+pub use crate::broker::topic::is_internal;
 
 /// How to reach the cluster; flattened into every client command.
 #[derive(Args, Debug, Clone)]
@@ -35,18 +41,29 @@ pub struct ClientArgs {
     /// A librdkafka client property, KEY=VALUE (repeatable), e.g. -X security.protocol=ssl
     #[arg(short = 'X', long = "property", value_name = "KEY=VALUE")]
     pub properties: Vec<String>,
-    /// How long to wait for the cluster, in milliseconds
+    /// How long to wait for the cluster, in milliseconds (also how long to
+    /// try to reach a bootstrap broker before giving up)
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub timeout_ms: u64,
 }
 
 impl ClientArgs {
-    /// A librdkafka config with the bootstrap servers and `-X` properties.
+    /// A librdkafka config with the bootstrap servers and `-X` properties,
+    /// once a bootstrap broker accepts a connection: every client command
+    /// starts here, so with none listening each fails the same way, with one
+    /// line, instead of librdkafka retrying and logging until the timeout.
     pub fn client_config(&self) -> anyhow::Result<ClientConfig> {
+        self.reach_a_bootstrap_broker()?;
+        // librdkafka's own messages only when they would be shown (-v, RUST_LOG).
+        let log_level = if tracing::enabled!(target: "librdkafka", tracing::Level::INFO) {
+            "6"
+        } else {
+            "3"
+        };
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", "vltava-cli")
-            .set("log_level", "3");
+            .set("log_level", log_level);
         for p in &self.properties {
             let (k, v) = p
                 .split_once('=')
@@ -58,6 +75,57 @@ impl ClientArgs {
 
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    /// Connects (TCP) to the bootstrap brokers in turn until one accepts,
+    /// within `--timeout-ms` in all; else fails naming the addresses and
+    /// the last reason, e.g. `no broker answers at localhost:9092:
+    /// connection refused`.
+    fn reach_a_bootstrap_broker(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + self.timeout();
+        let mut reason = String::from("no address given");
+        for server in self.brokers.split(',').map(str::trim) {
+            // librdkafka also takes `PROTOCOL://host:port`.
+            let address = server.rsplit_once("://").map_or(server, |(_, a)| a);
+            if address.is_empty() {
+                continue;
+            }
+            let resolved = match address.to_socket_addrs() {
+                Ok(resolved) => resolved,
+                Err(e) => {
+                    reason = e.to_string();
+                    continue;
+                }
+            };
+            for addr in resolved {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    reason = format!("no answer within {} ms", self.timeout_ms);
+                    break;
+                }
+                match TcpStream::connect_timeout(&addr, left) {
+                    Ok(_) => return Ok(()),
+                    Err(e) if e.kind() == ErrorKind::TimedOut => {
+                        reason = format!("no answer within {} ms", self.timeout_ms);
+                    }
+                    Err(e) => reason = connect_failure(&e),
+                }
+            }
+        }
+        anyhow::bail!("no broker answers at {}: {reason}", self.brokers)
+    }
+}
+
+/// Why a connection failed, in a few words ("connection refused").
+fn connect_failure(e: &std::io::Error) -> String {
+    match e.kind() {
+        ErrorKind::ConnectionRefused
+        | ErrorKind::ConnectionReset
+        | ErrorKind::HostUnreachable
+        | ErrorKind::NetworkUnreachable
+        | ErrorKind::AddrNotAvailable
+        | ErrorKind::PermissionDenied => e.kind().to_string(),
+        _ => e.to_string(),
     }
 }
 

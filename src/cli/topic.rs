@@ -12,7 +12,9 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
 
-use super::{key_values, print_json, runtime, table, ClientArgs, FormatArgs, OutputFormat};
+use super::{
+    is_internal, key_values, print_json, runtime, table, ClientArgs, FormatArgs, OutputFormat,
+};
 
 #[derive(Subcommand, Debug)]
 pub enum TopicCommand {
@@ -43,7 +45,7 @@ pub enum TopicCommand {
     ///   vltava topic list --internal --format json
     #[command(verbatim_doc_comment)]
     List {
-        /// Include internal topics (__consumer_offsets)
+        /// Include internal topics (__consumer_offsets, __transaction_state, __share_group_state)
         #[arg(long)]
         internal: bool,
         #[command(flatten)]
@@ -149,7 +151,7 @@ pub fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             let mut topics: Vec<(String, usize, usize)> = md
                 .topics()
                 .iter()
-                .filter(|t| internal || !t.name().starts_with("__"))
+                .filter(|t| internal || !is_internal(t.name()))
                 .map(|t| {
                     let replicas = t.partitions().first().map_or(0, |p| p.replicas().len());
                     (t.name().to_string(), t.partitions().len(), replicas)
