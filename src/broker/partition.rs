@@ -5,6 +5,8 @@
 //! Fetch long-polls wait on the high-watermark channel, `acks=all` produces on
 //! the durable-offset channel — never on a sleep loop.
 
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
@@ -63,6 +65,9 @@ pub struct Partition {
     flush_queued: AtomicBool,
     /// Bytes and messages produced to and fetched from this partition.
     pub stats: PartitionStats,
+    /// Corrupt batches (file, position) already logged and counted, so a
+    /// consumer retrying at one does not log it at every fetch.
+    corrupt_reported: Mutex<HashSet<(PathBuf, u64)>>,
 }
 
 impl Partition {
@@ -80,6 +85,7 @@ impl Partition {
             }),
             flush_queued: AtomicBool::new(false),
             stats: PartitionStats::default(),
+            corrupt_reported: Mutex::new(HashSet::new()),
         }
     }
 
@@ -150,7 +156,44 @@ impl Partition {
 
     /// A fetch's read: up to the high watermark, or with `read_committed` up to
     /// the last stable offset, listing the aborted transactions in that range.
+    /// Reads stop before a corrupt batch; a read starting at one fails with
+    /// [`LogError::CorruptBatch`], logged and counted once per batch.
     pub fn fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        read_committed: bool,
+    ) -> Result<FetchedData, LogError> {
+        let fetched = self.fetch_unreported(offset, max_bytes, min_one, read_committed);
+        if let Err(LogError::CorruptBatch {
+            offset,
+            path,
+            position,
+            reason,
+        }) = &fetched
+        {
+            if self
+                .corrupt_reported
+                .lock()
+                .insert((path.clone(), *position))
+            {
+                tracing::error!(
+                    topic = %self.topic,
+                    partition = self.index,
+                    offset,
+                    file = %path.display(),
+                    position,
+                    reason = %reason,
+                    "corrupt record batch; fetches at this offset answer CORRUPT_MESSAGE"
+                );
+                crate::metrics::global().corrupt_batch();
+            }
+        }
+        fetched
+    }
+
+    fn fetch_unreported(
         &self,
         offset: i64,
         max_bytes: usize,

@@ -18,6 +18,7 @@ pub mod segment;
 pub mod transactions;
 pub mod txn_index;
 pub mod validate;
+pub mod verified;
 
 pub use batch::{BatchError, BatchHeader, ControlMarker};
 pub use error::LogError;
