@@ -14,6 +14,7 @@ pub mod partition_log;
 pub mod producer_state;
 pub mod recovery;
 pub mod retention;
+pub mod scrub;
 pub mod segment;
 pub mod transactions;
 pub mod txn_index;
