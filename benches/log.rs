@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the partition log (no network, no fsync):
-//! append of 1 KiB-record batches, read of a range, and the recovery scan at open.
+//! append of 1 KiB-record batches, read of a range (verified, and not yet
+//! CRC-verified after a restart), and the recovery scan at open.
 //!
 //!   cargo bench --bench log
 //!
@@ -17,6 +18,8 @@ use kafka_protocol::records::{
 use vltava::log::partition_log::{Log, LogConfig};
 
 const VALUE: usize = 1024;
+/// The broker clock for appends: the records' own time, so their timestamps are in range.
+const NOW_MS: i64 = 1_700_000_000_000;
 
 /// One v2 batch of `n` records with 1 KiB values, as a producer sends it.
 fn batch(n: usize) -> Vec<u8> {
@@ -59,7 +62,7 @@ fn fill(dir: &Path, count: usize, per_batch: usize) -> Log {
     let mut log = open(dir);
     let mut b = batch(per_batch);
     for _ in 0..count {
-        log.append(&mut b, 0).expect("append");
+        log.append(&mut b, NOW_MS).expect("append");
     }
     log.flush().expect("flush");
     log
@@ -79,7 +82,7 @@ fn append(c: &mut Criterion) {
                 let mut buf = template.clone();
                 let start = Instant::now();
                 for _ in 0..iters {
-                    black_box(log.append(&mut buf, 0).expect("append"));
+                    black_box(log.append(&mut buf, NOW_MS).expect("append"));
                 }
                 start.elapsed()
             })
@@ -103,6 +106,36 @@ fn read(c: &mut Criterion) {
             // Walk the log in a fixed stride so reads start mid-batch and across index entries.
             next = (next + 7919) % (leo - 1024);
             let slice = log.read(next, max_bytes, leo, true).expect("read");
+            black_box(slice.read().expect("pread"))
+        })
+    });
+    // After a restart (opened at its recovery point, so not scanned) nothing
+    // of the segment is verified yet: a read that does not start at the
+    // verified mark checks every batch it returns (CRC-32C), each time. This
+    // is the most a read pays for verification; reads of bytes this process
+    // appended (above) or already verified pay one atomic load.
+    // The active segment is always scanned at open, so the data lies in an
+    // older one: 64 MiB segments, and a few batches past the first.
+    let cold_dir = tempfile::tempdir().expect("tempdir");
+    let config = LogConfig {
+        segment_bytes: 64 << 20,
+        ..LogConfig::default()
+    };
+    let end = {
+        let mut log = Log::open(cold_dir.path(), config.clone(), 0, 0).expect("open log");
+        let mut b = batch(16);
+        while log.segment_count() < 2 {
+            log.append(&mut b, NOW_MS).expect("append");
+        }
+        log.flush().expect("flush");
+        log.segment_base_offsets()[1]
+    };
+    let cold = Log::open(cold_dir.path(), config, end + 16, 0).expect("reopen log");
+    let mut next = 0i64;
+    g.bench_function("1MiB_range_unverified", |b| {
+        b.iter(|| {
+            next = (next + 7919) % (end - 1024);
+            let slice = cold.read(next.max(16), max_bytes, end, true).expect("read");
             black_box(slice.read().expect("pread"))
         })
     });

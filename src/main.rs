@@ -1,6 +1,7 @@
 //! The `vltava` command: `vltava server` runs a broker; `topic`, `produce`,
 //! `consume`, `group`, `cluster` and `bench` are clients for any
-//! Kafka-compatible cluster; `completions` prints shell completions.
+//! Kafka-compatible cluster; `log verify` checks a stopped broker's data
+//! directory; `completions` prints shell completions.
 //!
 //! Parsing lives here; each command's work is in `src/cli/`.
 
@@ -9,6 +10,7 @@ use vltava::cli::bench::BenchCommand;
 use vltava::cli::cluster::ClusterCommand;
 use vltava::cli::consume::ConsumeArgs;
 use vltava::cli::group::GroupCommand;
+use vltava::cli::log::LogCommand;
 use vltava::cli::produce::ProduceArgs;
 use vltava::cli::server::ServerArgs;
 use vltava::cli::topic::TopicCommand;
@@ -90,6 +92,9 @@ enum Command {
     /// Measure produce, consume and end-to-end throughput and latency.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Check a stopped broker's data on disk (offline; reads only).
+    #[command(subcommand)]
+    Log(LogCommand),
     /// Print shell completions.
     ///
     /// Examples:
@@ -148,6 +153,7 @@ fn run() -> anyhow::Result<()> {
         Command::Group(cmd) => vltava::cli::group::run(cmd),
         Command::Cluster(cmd) => vltava::cli::cluster::run(cmd),
         Command::Bench(cmd) => vltava::cli::bench::run(cmd),
+        Command::Log(cmd) => vltava::cli::log::run(cmd),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "vltava", &mut std::io::stdout());
             Ok(())

@@ -150,6 +150,7 @@ pub struct Metrics {
     connections: AtomicI64,
     connections_accepted: AtomicU64,
     fsync: Histogram,
+    corrupt_batches: AtomicU64,
 }
 
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -173,6 +174,7 @@ impl Metrics {
             connections: AtomicI64::new(0),
             connections_accepted: AtomicU64::new(0),
             fsync: Histogram::new(),
+            corrupt_batches: AtomicU64::new(0),
         }
     }
 
@@ -206,6 +208,11 @@ impl Metrics {
 
     pub fn fsync(&self, elapsed: Duration) {
         self.fsync.observe(elapsed);
+    }
+
+    /// A read found a corrupt record batch on disk (counted once per batch).
+    pub fn corrupt_batch(&self) {
+        self.corrupt_batches.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Renders everything kept here; `api_name` names an api key.
@@ -290,6 +297,16 @@ impl Metrics {
             "Time to fsync one partition's unflushed data.",
         );
         out.histogram("vltava_fsync_duration_seconds", &[], &self.fsync.snapshot());
+        out.header(
+            "vltava_log_corrupt_batches_total",
+            "counter",
+            "Corrupt record batches (bad length, magic or CRC-32C) found by reads since start, each counted once.",
+        );
+        out.sample(
+            "vltava_log_corrupt_batches_total",
+            &[],
+            self.corrupt_batches.load(Ordering::Relaxed),
+        );
     }
 }
 

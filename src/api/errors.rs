@@ -13,6 +13,8 @@ pub fn log_error_code(err: &LogError, topic: &str, partition: i32) -> i16 {
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange.code(),
         LogError::Batch(b) => batch_error_code(b),
         LogError::Producer(p) => producer_error_code(p),
+        // Logged once per batch by the partition that found it.
+        LogError::CorruptBatch { .. } => ResponseError::CorruptMessage.code(),
         other => {
             tracing::error!(topic, partition, error = %other, "storage error");
             ResponseError::KafkaStorageError.code()

@@ -5,6 +5,8 @@
 //! Fetch long-polls wait on the high-watermark channel, `acks=all` produces on
 //! the durable-offset channel — never on a sleep loop.
 
+use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
@@ -63,6 +65,9 @@ pub struct Partition {
     flush_queued: AtomicBool,
     /// Bytes and messages produced to and fetched from this partition.
     pub stats: PartitionStats,
+    /// Corrupt batches (file, position) already logged and counted, so a
+    /// consumer retrying at one does not log it at every fetch.
+    corrupt_reported: Mutex<HashSet<(PathBuf, u64)>>,
 }
 
 impl Partition {
@@ -80,6 +85,7 @@ impl Partition {
             }),
             flush_queued: AtomicBool::new(false),
             stats: PartitionStats::default(),
+            corrupt_reported: Mutex::new(HashSet::new()),
         }
     }
 
@@ -156,7 +162,44 @@ impl Partition {
 
     /// A fetch's read: up to the high watermark, or with `read_committed` up to
     /// the last stable offset, listing the aborted transactions in that range.
+    /// Reads stop before a corrupt batch; a read starting at one fails with
+    /// [`LogError::CorruptBatch`], logged and counted once per batch.
     pub fn fetch(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one: bool,
+        read_committed: bool,
+    ) -> Result<FetchedData, LogError> {
+        let fetched = self.fetch_unreported(offset, max_bytes, min_one, read_committed);
+        if let Err(LogError::CorruptBatch {
+            offset,
+            path,
+            position,
+            reason,
+        }) = &fetched
+        {
+            if self
+                .corrupt_reported
+                .lock()
+                .insert((path.clone(), *position))
+            {
+                tracing::error!(
+                    topic = %self.topic,
+                    partition = self.index,
+                    offset,
+                    file = %path.display(),
+                    position,
+                    reason = %reason,
+                    "corrupt record batch; fetches at this offset answer CORRUPT_MESSAGE"
+                );
+                crate::metrics::global().corrupt_batch();
+            }
+        }
+        fetched
+    }
+
+    fn fetch_unreported(
         &self,
         offset: i64,
         max_bytes: usize,
@@ -194,11 +237,32 @@ impl Partition {
     /// Calls `f` with every whole batch (header and bytes) from the log start
     /// offset to the high watermark, in order: how a coordinator replays its
     /// internal topic at start.
+    /// A corrupt batch (logged by the read) is skipped with the rest of its
+    /// segment, whose batch boundaries may be lost.
     pub fn for_each_batch(&self, mut f: impl FnMut(&BatchHeader, &[u8])) -> Result<(), LogError> {
         let mut offset = self.offsets().log_start_offset;
         let end = self.high_watermark();
         while offset < end {
-            let (chunk, _) = self.read(offset, 1 << 20, true)?;
+            let (chunk, _) = match self.read(offset, 1 << 20, true) {
+                Ok(read) => read,
+                Err(LogError::CorruptBatch { .. }) => {
+                    let next = self.with_log(|log| {
+                        log.segment_base_offsets()
+                            .into_iter()
+                            .find(|&base| base > offset)
+                    });
+                    tracing::warn!(topic = %self.topic, partition = self.index, offset,
+                        resume = next, "replay skips the rest of a segment with a corrupt batch");
+                    match next {
+                        Some(next) => {
+                            offset = next;
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+                Err(e) => return Err(e),
+            };
             if chunk.is_empty() {
                 break;
             }
@@ -352,5 +416,47 @@ impl Partition {
     pub fn delete(&self) -> std::io::Result<()> {
         let log = self.log.lock();
         std::fs::remove_dir_all(log.dir())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::batch::test_util::batch;
+    use crate::log::segment::segment_file_name;
+
+    #[test]
+    fn replay_skips_the_rest_of_a_segment_with_a_corrupt_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 400,
+            ..LogConfig::default()
+        };
+        let mut log = Log::open(dir.path(), config.clone(), 0, 0).unwrap();
+        let mut sizes = Vec::new();
+        for i in 0..12 {
+            let mut b = batch(2, 1_000 + i);
+            sizes.push(b.len());
+            log.append(&mut b, 1_000).unwrap();
+        }
+        let bases = log.segment_base_offsets();
+        assert!(bases.len() >= 3, "{bases:?}");
+        let leo = log.log_end_offset();
+        log.flush().unwrap();
+        drop(log);
+        let path = dir.path().join(segment_file_name(0, "log"));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[sizes[0] + sizes[1] - 1] ^= 0x01; // the second batch's records
+        std::fs::write(&path, &bytes).unwrap();
+
+        let partition = Partition::new("t", 0, Log::open(dir.path(), config, leo, 0).unwrap());
+        let mut seen = Vec::new();
+        partition
+            .for_each_batch(|h, _| seen.push(h.base_offset))
+            .unwrap();
+        let expected: Vec<i64> = std::iter::once(0)
+            .chain((bases[1]..leo).step_by(2))
+            .collect();
+        assert_eq!(seen, expected);
     }
 }

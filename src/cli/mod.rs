@@ -1,5 +1,6 @@
 //! The `vltava` command line: the client commands (topic, produce, consume,
-//! group, cluster, bench) and the server's configuration merge.
+//! group, cluster, bench), the offline `log verify`, and the server's
+//! configuration merge.
 //!
 //! Client commands speak to any Kafka-compatible cluster through librdkafka
 //! (`rdkafka`); they never reach into the broker's own modules. Shared here:
@@ -10,6 +11,7 @@ pub mod cluster;
 pub mod config_file;
 pub mod consume;
 pub mod group;
+pub mod log;
 pub mod produce;
 pub mod server;
 pub mod topic;

@@ -31,6 +31,16 @@ pub enum LogError {
     },
     #[error("corrupt log data: {0}")]
     Corrupt(String),
+    /// A read reached a batch that is unreadable (bad length or magic) or
+    /// fails its CRC-32C: Kafka's CORRUPT_MESSAGE. The batches before it are
+    /// served; a read starting at it gets this.
+    #[error("corrupt record batch at offset {offset} in {} at position {position}: {reason}", path.display())]
+    CorruptBatch {
+        offset: i64,
+        path: PathBuf,
+        position: u64,
+        reason: String,
+    },
 }
 
 impl LogError {

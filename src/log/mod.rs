@@ -14,10 +14,12 @@ pub mod partition_log;
 pub mod producer_state;
 pub mod recovery;
 pub mod retention;
+pub mod scrub;
 pub mod segment;
 pub mod transactions;
 pub mod txn_index;
 pub mod validate;
+pub mod verified;
 
 pub use batch::{BatchError, BatchHeader, ControlMarker};
 pub use error::LogError;

@@ -18,6 +18,7 @@ use super::recovery::recover_segments;
 use super::segment::{AppendFailure, LogSegment};
 use super::txn_index::{AbortedTxn, TxnIndex};
 use super::validate::{check_records, Codec};
+use super::verified::VerifiedMark;
 
 /// Which timestamp the log stores for appended batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +127,8 @@ pub struct FetchSlice {
     pub file: Option<Arc<File>>,
     pub position: u64,
     pub len: usize,
+    /// The segment's verified mark: bytes past it are CRC-checked when read.
+    pub verified: Option<Arc<VerifiedMark>>,
 }
 
 /// Slices at least this long are memory-mapped rather than copied out.
@@ -137,12 +140,35 @@ impl FetchSlice {
             file: None,
             position: 0,
             len: 0,
+            verified: None,
         }
+    }
+
+    /// The slice's bytes, each batch checked against its CRC-32C the first
+    /// time it is read in the broker's lifetime (see `verified.rs`). A bad
+    /// batch cuts the slice before it, or is [`LogError::CorruptBatch`] when
+    /// it is the first.
+    pub fn read(&self) -> Result<bytes::Bytes, LogError> {
+        let mut bytes = self.read_unchecked()?;
+        if let Some(mark) = &self.verified {
+            match mark.check(&bytes, self.position) {
+                Ok(intact) => bytes.truncate(intact),
+                Err(bad) => {
+                    return Err(LogError::CorruptBatch {
+                        offset: bad.offset,
+                        path: mark.path().to_path_buf(),
+                        position: bad.position,
+                        reason: bad.reason,
+                    })
+                }
+            }
+        }
+        Ok(bytes)
     }
 
     /// The slice's bytes: a memory map of the file for a large slice (no copy;
     /// the pages are the page cache's), a copy for a small one.
-    pub fn read(&self) -> std::io::Result<bytes::Bytes> {
+    fn read_unchecked(&self) -> std::io::Result<bytes::Bytes> {
         if self.len == 0 {
             return Ok(bytes::Bytes::new());
         }
@@ -783,6 +809,7 @@ mod tests {
             h[7].base_offset,
         );
         let tail = FetchSlice {
+            verified: None,
             file: slice.file.clone(),
             position: skip as u64,
             len: stored.len() - skip,
@@ -1180,6 +1207,112 @@ mod tests {
             all.extend(b);
         }
         assert_eq!(all, stored[..kept_batches].concat());
+    }
+
+    /// Twelve two-record batches in segments of a few batches each, closed
+    /// cleanly; returns the stored batches, the segment bases and the log end offset.
+    fn old_segments(dir: &Path, config: &LogConfig) -> (Vec<Vec<u8>>, Vec<i64>, i64) {
+        let mut log = Log::open(dir, config.clone(), 0, 0).unwrap();
+        let stored = append_batches(&mut log, 12, 2, 10);
+        let bases = log.segment_base_offsets();
+        assert!(bases.len() >= 3, "{bases:?}");
+        let leo = log.log_end_offset();
+        log.flush().unwrap();
+        (stored, bases, leo)
+    }
+
+    fn corrupt_at(log: &Log, offset: i64) -> (i64, PathBuf, u64, String) {
+        match log
+            .read(offset, usize::MAX, log.log_end_offset(), true)
+            .and_then(|s| s.read())
+        {
+            Err(LogError::CorruptBatch {
+                offset,
+                path,
+                position,
+                reason,
+            }) => (offset, path, position, reason),
+            other => panic!("expected a corrupt batch at {offset}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_batch_length_in_an_old_segment_serves_the_batches_before_it_then_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 400,
+            index_interval_bytes: 4096,
+            ..small_config()
+        };
+        let (stored, bases, leo) = old_segments(dir.path(), &config);
+        let path = log_path(dir.path(), 0);
+        let mut bytes = fs::read(&path).unwrap();
+        let second = stored[0].len();
+        bytes[second + 8..second + 12].copy_from_slice(&0x7fff_0000i32.to_be_bytes());
+        fs::write(&path, &bytes).unwrap();
+
+        // Below the recovery point: opened without a scan, nothing cut.
+        let log = Log::open(dir.path(), config, leo, 0).unwrap();
+        assert_eq!(log.segment_base_offsets(), bases);
+        assert_eq!(read_all(&log, 0), stored[0]);
+        let (offset, file, position, reason) = corrupt_at(&log, 2);
+        assert_eq!((offset, file, position), (2, path.clone(), second as u64));
+        assert!(reason.starts_with("batch length 2147418112"), "{reason}");
+        // An offset inside the bad batch names the same batch.
+        assert_eq!(corrupt_at(&log, 3).2, second as u64);
+        // The later segments are intact and readable.
+        let first_of_next = (bases[1] / 2) as usize;
+        let first_of_third = (bases[2] / 2) as usize;
+        assert_eq!(
+            read_all(&log, bases[1]),
+            stored[first_of_next..first_of_third].concat()
+        );
+    }
+
+    #[test]
+    fn flipped_record_bytes_in_an_old_segment_are_caught_by_the_crc_on_first_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 400,
+            ..small_config()
+        };
+        let (stored, bases, leo) = old_segments(dir.path(), &config);
+        let path = log_path(dir.path(), 0);
+        let mut bytes = fs::read(&path).unwrap();
+        let second = stored[0].len();
+        bytes[second + stored[1].len() - 3] ^= 0x20; // inside the second batch's last record
+        fs::write(&path, &bytes).unwrap();
+
+        let log = Log::open(dir.path(), config, leo, 0).unwrap();
+        assert_eq!(log.segment_base_offsets(), bases);
+        assert_eq!(read_all(&log, 0), stored[0]);
+        let (offset, file, position, reason) = corrupt_at(&log, 2);
+        assert_eq!((offset, file, position), (2, path, second as u64));
+        assert!(reason.starts_with("CRC mismatch"), "{reason}");
+        // Asked again, the answer is the same (the mark never passes it).
+        assert_eq!(corrupt_at(&log, 2).2, second as u64);
+        assert_eq!(read_all(&log, 0), stored[0]);
+        let first_of_next = (bases[1] / 2) as usize;
+        let first_of_third = (bases[2] / 2) as usize;
+        assert_eq!(
+            read_all(&log, bases[1]),
+            stored[first_of_next..first_of_third].concat()
+        );
+    }
+
+    #[test]
+    fn batches_appended_by_this_log_are_not_checked_again_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small_config(), 0, 0).unwrap();
+        let stored = append_batches(&mut log, 3, 2, 10);
+        // Changed behind the log's back: the appends' own validation counts,
+        // so the read does not look at the CRC again.
+        let file = log.segments[0].log_file().clone();
+        file.write_all_at(&[0xee], (stored[0].len() - 1) as u64)
+            .unwrap();
+        let read = read_all(&log, 0);
+        assert_eq!(read.len(), stored.concat().len());
+        assert_eq!(read[stored[0].len() - 1], 0xee);
     }
 
     /// Every offset in the log reads back as the batch holding it, bytes exact.

@@ -15,6 +15,7 @@ use super::error::{IoContext, LogError};
 use super::index::{IndexLoad, OffsetIndex, TimeIndex};
 use super::partition_log::{FetchSlice, LogConfig};
 use super::recovery::{scan_segment, ScanOutcome};
+use super::verified::VerifiedMark;
 
 /// `<20-digit base offset>.<ext>`, Kafka's file naming.
 pub fn segment_file_name(base_offset: i64, ext: &str) -> String {
@@ -117,6 +118,8 @@ pub struct LogSegment {
     cursor: IndexCursor,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    /// How far this file's batches are known to pass their CRC (see `verified.rs`).
+    verified: Arc<VerifiedMark>,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -161,6 +164,7 @@ impl LogSegment {
         }
         Ok(LogSegment {
             base_offset,
+            verified: VerifiedMark::new(&log_path, 0),
             log_path,
             log: Arc::new(log),
             size: 0,
@@ -203,6 +207,7 @@ impl LogSegment {
         }
         let seg = LogSegment {
             base_offset,
+            verified: VerifiedMark::new(&log_path, 0),
             log_path,
             log: Arc::new(log),
             size,
@@ -234,6 +239,8 @@ impl LogSegment {
         }
         let seal = seal_if_clean && outcome.problem.is_none();
         self.install(build, &outcome, seal)?;
+        // The scan checked every CRC up to here.
+        self.verified = VerifiedMark::new(&self.log_path, outcome.valid_bytes);
         Ok(outcome.problem.clone().map(|p| (outcome, p)))
     }
 
@@ -393,29 +400,44 @@ impl LogSegment {
         }
         self.size = pos;
         debug_assert_eq!(self.size, position + records.len() as u64);
+        // Validated (CRC included) before they were written.
+        self.verified.extend(position, pos);
         Ok(())
     }
 
     /// The header of the batch at `position`, or None at the end of the segment.
     pub(crate) fn read_header(&self, position: u64) -> Result<Option<BatchHeader>, LogError> {
+        self.header_at(position)?
+            .map_err(|why| self.corrupt(position, &why))
+    }
+
+    /// [`Self::read_header`] with the two failures apart: the outer error is
+    /// I/O, the inner one says why the bytes at `position` are not a batch.
+    fn header_at(&self, position: u64) -> Result<Result<Option<BatchHeader>, String>, LogError> {
         if position >= self.size {
-            return Ok(None);
+            return Ok(Ok(None));
         }
         if position + BATCH_HEADER_LEN as u64 > self.size {
-            return Err(self.corrupt(position, "partial batch header"));
+            return Ok(Err("partial batch header".to_string()));
         }
         let mut buf = [0u8; BATCH_HEADER_LEN];
         self.log
             .read_exact_at(&mut buf, position)
             .at(&self.log_path)?;
-        let h = BatchHeader::parse(&buf).map_err(|e| self.corrupt(position, &e.to_string()))?;
-        if h.magic != 2
-            || h.batch_length < MIN_BATCH_LENGTH
-            || position + h.total_size() as u64 > self.size
-        {
-            return Err(self.corrupt(position, "bad magic or batch length out of bounds"));
+        let h = match BatchHeader::parse(&buf) {
+            Ok(h) => h,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        if h.magic != 2 {
+            return Ok(Err(format!("magic {} is not 2", h.magic)));
         }
-        Ok(Some(h))
+        if h.batch_length < MIN_BATCH_LENGTH || position + h.total_size() as u64 > self.size {
+            return Ok(Err(format!(
+                "batch length {} is out of bounds (segment size {})",
+                h.batch_length, self.size
+            )));
+        }
+        Ok(Ok(Some(h)))
     }
 
     fn corrupt(&self, position: u64, what: &str) -> LogError {
@@ -425,33 +447,11 @@ impl LogSegment {
         ))
     }
 
-    /// Position and header of the first batch whose last offset is >= `offset`,
-    /// scanning from `position`.
-    fn find_batch_from(
-        &self,
-        offset: i64,
-        mut position: u64,
-    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
-        while let Some(h) = self.read_header(position)? {
-            if h.last_offset() >= offset {
-                return Ok(Some((position, h)));
-            }
-            position += h.total_size() as u64;
-        }
-        Ok(None)
-    }
-
-    /// Position and header of the batch holding `offset` (or the first after it).
-    pub(crate) fn translate_offset(
-        &self,
-        offset: i64,
-    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
-        let (_, position) = self.offset_index.lookup(offset);
-        self.find_batch_from(offset, position)
-    }
-
     /// Whole batches from the one holding `offset`; None when the segment has no
-    /// batch at or after `offset`. See `Log::read` for the bounds.
+    /// batch at or after `offset`. See `Log::read` for the bounds. The slice
+    /// stops before an unreadable batch header; reaching one before any batch
+    /// is [`LogError::CorruptBatch`] (its offset: the one after the last
+    /// readable batch, else the fetch offset).
     pub(crate) fn read(
         &self,
         offset: i64,
@@ -459,8 +459,26 @@ impl LogSegment {
         max_offset: i64,
         min_one: bool,
     ) -> Result<Option<FetchSlice>, LogError> {
-        let Some((start, first)) = self.translate_offset(offset)? else {
-            return Ok(None);
+        let (_, mut start) = self.offset_index.lookup(offset);
+        // The first offset of the batch at `start`, as far as it is known.
+        let mut expected = if start == 0 { self.base_offset } else { offset };
+        let first = loop {
+            match self.header_at(start)? {
+                Ok(None) => return Ok(None),
+                Ok(Some(h)) if h.last_offset() >= offset => break h,
+                Ok(Some(h)) => {
+                    start += h.total_size() as u64;
+                    expected = h.last_offset().saturating_add(1);
+                }
+                Err(reason) => {
+                    return Err(LogError::CorruptBatch {
+                        offset: expected,
+                        path: self.log_path.clone(),
+                        position: start,
+                        reason,
+                    })
+                }
+            }
         };
         let mut end = start;
         let mut next = Some(first);
@@ -474,12 +492,14 @@ impl LogSegment {
                 break;
             }
             end += size;
-            next = self.read_header(end)?;
+            // An unreadable header ends the slice; a read starting there reports it.
+            next = self.header_at(end)?.unwrap_or(None);
         }
         Ok(Some(FetchSlice {
             file: Some(self.log.clone()),
             position: start,
             len: (end - start) as usize,
+            verified: Some(self.verified.clone()),
         }))
     }
 
