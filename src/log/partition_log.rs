@@ -347,7 +347,9 @@ impl Log {
         }
         let mut headers = validate_batches(records, self.config.max_message_bytes)?;
         let mut replaced;
-        let records: &mut [u8] = match check_records(records, &headers, &self.config, now_ms)? {
+        let topic_partition = self.dir.file_name().unwrap_or_default().to_string_lossy();
+        let checked = check_records(records, &headers, &topic_partition, &self.config, now_ms)?;
+        let records: &mut [u8] = match checked {
             Some(recompressed) => {
                 replaced = recompressed;
                 headers = validate_batches(&replaced, self.config.max_message_bytes)?;
