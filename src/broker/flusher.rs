@@ -28,12 +28,17 @@ pub struct Flusher {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Notified whenever an fsync moved some partition's durable offset, so the
+/// recovery-point checkpoint can follow it (coalesced by its writer).
+pub type DurableAdvanced = Arc<tokio::sync::Notify>;
+
 /// Partitions waiting for an fsync thread; each is queued at most once at a
 /// time (see [`Partition::enqueue_flush`]).
 #[derive(Default)]
 struct Queue {
     state: Mutex<QueueState>,
     ready: Condvar,
+    advanced: DurableAdvanced,
 }
 
 #[derive(Default)]
@@ -57,6 +62,11 @@ impl Flusher {
             flusher.threads.push(thread);
         }
         Ok(flusher)
+    }
+
+    /// Notified after each fsync that made more of a partition durable.
+    pub fn durable_advanced(&self) -> &DurableAdvanced {
+        &self.queue.advanced
     }
 
     /// Asks for each of `partitions` to be fsynced soon; cheap for one that
@@ -95,7 +105,9 @@ impl Queue {
                     self.ready.wait(&mut state);
                 }
             };
-            next.flush_now();
+            if next.flush_now() {
+                self.advanced.notify_one();
+            }
         }
     }
 }

@@ -275,8 +275,9 @@ impl Partition {
     }
 
     /// Fsyncs whatever is unflushed (outside the log lock) and publishes the
-    /// new durable offset to every waiter. Called by the flusher only.
-    pub(crate) fn flush_now(&self) {
+    /// new durable offset to every waiter; true if it moved. Called by the
+    /// flusher only.
+    pub(crate) fn flush_now(&self) -> bool {
         self.flush_queued.store(false, Ordering::Release);
         let (files, offset) = self.log.lock().unflushed();
         let started = std::time::Instant::now();
@@ -285,15 +286,32 @@ impl Partition {
         match synced {
             Ok(()) => {
                 self.log.lock().mark_flushed(offset);
-                self.durable
-                    .send_modify(|m| m.offset = m.offset.max(offset));
+                let mut moved = false;
+                self.durable.send_modify(|m| {
+                    moved = offset > m.offset;
+                    m.offset = m.offset.max(offset);
+                });
+                moved
             }
             Err(e) => {
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e,
                     "fsync failed; acks=all writes on this partition will fail");
                 self.durable.send_modify(|m| m.failed = true);
+                false
             }
         }
+    }
+
+    /// Writes a producer-state snapshot at the log end offset if at least
+    /// `min_bytes` were appended since the last one, so a restart replays at
+    /// most that much after it.
+    pub fn snapshot_producers_if_grown(&self, min_bytes: u64) -> Result<(), LogError> {
+        self.log.lock().snapshot_producers_if_grown(min_bytes)
+    }
+
+    /// What recovery at open validated and replayed for this partition.
+    pub fn recovery_stats(&self) -> crate::log::recovery::RecoveryStats {
+        self.log.lock().recovery_stats()
     }
 
     /// Waits until every offset below `offset` is durable.
