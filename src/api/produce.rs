@@ -66,6 +66,11 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
                         append(topic.as_deref(), data, now, version)
                     };
                     response.index = index;
+                    if let Some((log, offset)) = &appended {
+                        if log.take_roll() {
+                            broker.request_durable([(log, *offset)]);
+                        }
+                    }
                     if let Some((log, offset)) = appended {
                         if acks == -1 && broker.fsync_on_ack() {
                             waits.push(DurabilityWait {

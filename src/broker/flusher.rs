@@ -159,6 +159,33 @@ mod tests {
     }
 
     #[test]
+    fn a_roll_is_reported_once_and_its_flush_moves_the_recovery_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 200,
+            ..LogConfig::default()
+        };
+        let log = Log::open(&dir.path().join("t-0"), config, 0, 0).unwrap();
+        let p = Arc::new(Partition::new("t", 0, log));
+        p.append(&mut batch(1, 1_000), AppendOrigin::Client, 1_000)
+            .unwrap();
+        assert!(!p.take_roll());
+        let mut appended = 1;
+        while !p.take_roll() {
+            p.append(&mut batch(1, 1_000), AppendOrigin::Client, 1_000)
+                .unwrap();
+            appended += 1;
+            assert!(appended < 100, "no roll after {appended} appends");
+        }
+        assert!(!p.take_roll());
+        assert_eq!(p.checkpoint_offsets().0, 0);
+        let flusher = Flusher::start().unwrap();
+        flusher.request([&p]);
+        drop(flusher);
+        assert_eq!(p.checkpoint_offsets().0, appended);
+    }
+
+    #[test]
     fn a_dropped_flusher_first_syncs_everything_queued() {
         let dir = tempfile::tempdir().unwrap();
         let partitions = partitions(dir.path());

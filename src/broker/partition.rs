@@ -61,6 +61,8 @@ pub struct Partition {
     durable: watch::Sender<DurableMark>,
     /// Set while this partition waits in the flusher's queue.
     flush_queued: AtomicBool,
+    /// Set when an append rolled a segment, until [`Partition::take_roll`].
+    rolled: AtomicBool,
     /// Bytes and messages produced to and fetched from this partition.
     pub stats: PartitionStats,
 }
@@ -79,6 +81,7 @@ impl Partition {
                 failed: false,
             }),
             flush_queued: AtomicBool::new(false),
+            rolled: AtomicBool::new(false),
             stats: PartitionStats::default(),
         }
     }
@@ -109,7 +112,11 @@ impl Partition {
     ) -> Result<AppendInfo, LogError> {
         let (info, leo) = {
             let mut log = self.log.lock();
+            let segments = log.segment_count();
             let info = append(&mut log)?;
+            if log.segment_count() > segments {
+                self.rolled.store(true, Ordering::Release);
+            }
             (info, log.log_end_offset())
         };
         debug_assert!(leo > info.last_offset);
@@ -267,6 +274,14 @@ impl Partition {
         let stats = cleaned.stats;
         self.log.lock().install_cleaned(cleaned)?;
         Ok(Some(stats))
+    }
+
+    /// Whether an append rolled a segment since the last call: the caller
+    /// then has the log flushed, as Kafka flushes a log when it rolls, so
+    /// the recovery point moves past the segment just closed whatever the
+    /// producers' acks and the durability policy.
+    pub fn take_roll(&self) -> bool {
+        self.rolled.swap(false, Ordering::AcqRel)
     }
 
     /// Marks the partition as waiting for the flusher; false if it already was.
