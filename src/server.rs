@@ -1,5 +1,6 @@
 //! Runs a broker: opens the data directory, binds the listener, announces
-//! readiness, checkpoints periodically, and shuts down cleanly on SIGTERM or
+//! readiness, checkpoints periodically (and, under `--durability fsync`, the
+//! recovery points as the flusher advances them), and shuts down cleanly on SIGTERM or
 //! SIGINT (stop accepting, fsync every log, write checkpoints).
 
 use std::net::SocketAddr;
@@ -100,6 +101,9 @@ pub async fn run(
         extra_bound.push((name, addr));
     }
     let checkpoints = tokio::spawn(checkpoint_loop(broker.clone(), stop_rx.clone()));
+    let recovery_points = broker
+        .fsync_on_ack()
+        .then(|| tokio::spawn(recovery_point_loop(broker.clone(), stop_rx.clone())));
     let log_manager = tokio::spawn(crate::broker::log_manager::run(
         broker.clone(),
         stop_rx.clone(),
@@ -143,6 +147,9 @@ pub async fn run(
         let _ = a.await;
     }
     let _ = checkpoints.await;
+    if let Some(r) = recovery_points {
+        let _ = r.await;
+    }
     let _ = group_timers.await;
     let _ = txn_timers.await;
     let _ = log_manager.await;
@@ -168,6 +175,32 @@ async fn checkpoint_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "writing checkpoints failed"),
             Err(e) => tracing::warn!(error = %e, "checkpoint task failed"),
+        }
+    }
+}
+
+/// Under `--durability fsync`: rewrites the recovery-point checkpoint after
+/// the flusher made more data durable, at most every
+/// [`RECOVERY_POINT_MIN_INTERVAL`](crate::broker::RECOVERY_POINT_MIN_INTERVAL)
+/// (advances in between are coalesced into the next write), so a restart
+/// after a crash validates only the unflushed tail.
+async fn recovery_point_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = broker.durable_advanced() => {}
+            _ = crate::net::listener::stopped(&mut stop) => return,
+        }
+        let b = broker.clone();
+        match tokio::task::spawn_blocking(move || b.write_recovery_points()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "writing the recovery-point checkpoint failed")
+            }
+            Err(e) => tracing::warn!(error = %e, "recovery-point checkpoint task failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(crate::broker::RECOVERY_POINT_MIN_INTERVAL) => {}
+            _ = crate::net::listener::stopped(&mut stop) => return,
         }
     }
 }

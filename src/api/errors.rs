@@ -27,7 +27,8 @@ pub fn batch_error_code(err: &BatchError) -> i16 {
         BatchError::Corrupt(_) => ResponseError::CorruptMessage.code(),
         BatchError::Invalid(_) => ResponseError::InvalidRecord.code(),
         BatchError::TooLarge { .. } => ResponseError::MessageTooLarge.code(),
-        BatchError::InvalidTimestamp(_) => ResponseError::InvalidTimestamp.code(),
+        BatchError::Records(r) if r.invalid_timestamp => ResponseError::InvalidTimestamp.code(),
+        BatchError::Records(_) => ResponseError::InvalidRecord.code(),
     }
 }
 

@@ -3,14 +3,17 @@
 //! `acks=0` gets no response, `acks=1` is answered once appended, `acks=all`
 //! once appended and — under the default durability policy — fsynced by the
 //! group-commit flusher. Appends happen in request order; only the wait for
-//! fsync is deferred.
+//! fsync is deferred. A batch with refused records is answered with each
+//! one's index and reason (KIP-467, v8+), so clients fail only those.
 
 use std::sync::Arc;
 
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
@@ -18,7 +21,7 @@ use super::errors::{log_error_code, storage_error_code};
 use super::{Reply, Response};
 use crate::broker::{Broker, Partition, Topic};
 use crate::clock::now_ms;
-use crate::log::AppendOrigin;
+use crate::log::{AppendOrigin, BatchError, LogError};
 
 /// A partition whose answer waits until it is durable up to `offset`.
 struct DurabilityWait {
@@ -63,6 +66,11 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
                         append(topic.as_deref(), data, now, version)
                     };
                     response.index = index;
+                    if let Some((log, offset)) = &appended {
+                        if log.take_roll() {
+                            broker.request_durable([(log, *offset)]);
+                        }
+                    }
                     if let Some((log, offset)) = appended {
                         if acks == -1 && broker.fsync_on_ack() {
                             waits.push(DurabilityWait {
@@ -181,6 +189,19 @@ fn append(
             let mut r = error(data.index, code);
             if version >= 8 {
                 r.error_message = Some(StrBytes::from_string(e.to_string()));
+                if let LogError::Batch(BatchError::Records(refused)) = &e {
+                    r.record_errors = refused
+                        .errors
+                        .iter()
+                        .map(|e| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(e.batch_index)
+                                .with_batch_index_error_message(Some(StrBytes::from_string(
+                                    e.message.clone(),
+                                )))
+                        })
+                        .collect();
+                }
             }
             (r, None)
         }

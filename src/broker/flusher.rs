@@ -28,12 +28,17 @@ pub struct Flusher {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Notified whenever an fsync moved some partition's durable offset, so the
+/// recovery-point checkpoint can follow it (coalesced by its writer).
+pub type DurableAdvanced = Arc<tokio::sync::Notify>;
+
 /// Partitions waiting for an fsync thread; each is queued at most once at a
 /// time (see [`Partition::enqueue_flush`]).
 #[derive(Default)]
 struct Queue {
     state: Mutex<QueueState>,
     ready: Condvar,
+    advanced: DurableAdvanced,
 }
 
 #[derive(Default)]
@@ -57,6 +62,11 @@ impl Flusher {
             flusher.threads.push(thread);
         }
         Ok(flusher)
+    }
+
+    /// Notified after each fsync that made more of a partition durable.
+    pub fn durable_advanced(&self) -> &DurableAdvanced {
+        &self.queue.advanced
     }
 
     /// Asks for each of `partitions` to be fsynced soon; cheap for one that
@@ -95,7 +105,9 @@ impl Queue {
                     self.ready.wait(&mut state);
                 }
             };
-            next.flush_now();
+            if next.flush_now() {
+                self.advanced.notify_one();
+            }
         }
     }
 }
@@ -144,6 +156,33 @@ mod tests {
         }
         let durable: Vec<i64> = partitions.iter().map(|p| p.durable_offset()).collect();
         assert_eq!(durable, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_roll_is_reported_once_and_its_flush_moves_the_recovery_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 200,
+            ..LogConfig::default()
+        };
+        let log = Log::open(&dir.path().join("t-0"), config, 0, 0).unwrap();
+        let p = Arc::new(Partition::new("t", 0, log));
+        p.append(&mut batch(1, 1_000), AppendOrigin::Client, 1_000)
+            .unwrap();
+        assert!(!p.take_roll());
+        let mut appended = 1;
+        while !p.take_roll() {
+            p.append(&mut batch(1, 1_000), AppendOrigin::Client, 1_000)
+                .unwrap();
+            appended += 1;
+            assert!(appended < 100, "no roll after {appended} appends");
+        }
+        assert!(!p.take_roll());
+        assert_eq!(p.checkpoint_offsets().0, 0);
+        let flusher = Flusher::start().unwrap();
+        flusher.request([&p]);
+        drop(flusher);
+        assert_eq!(p.checkpoint_offsets().0, appended);
     }
 
     #[test]

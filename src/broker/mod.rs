@@ -35,6 +35,14 @@ const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 const LOG_START_FILE: &str = "log-start-offset-checkpoint";
 const HIGH_WATERMARK_FILE: &str = "replication-offset-checkpoint";
 
+/// Under `--durability fsync` the recovery-point checkpoint follows the
+/// durable offsets, rewritten at most this often (each write is two fsyncs).
+pub const RECOVERY_POINT_MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// A partition's producer state is snapshotted along with the recovery
+/// points once this many bytes were appended since its last snapshot, which
+/// bounds the batch headers a restart replays after it.
+const PRODUCER_SNAPSHOT_MIN_BYTES: u64 = 8 << 20;
+
 /// Why a topic admin operation was refused; `api/` maps each to its code.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -93,6 +101,8 @@ pub struct Broker {
     /// Transactional ids and their transactions, kept in `__transaction_state`.
     pub txns: Arc<TransactionCoordinator>,
     producer_ids: ProducerIdManager,
+    /// Serializes checkpoint file writes (they share temporary file names).
+    checkpoint_lock: Mutex<()>,
 }
 
 impl Broker {
@@ -100,6 +110,7 @@ impl Broker {
     /// recovery from its checkpointed recovery point).
     pub fn open(config: BrokerConfig) -> anyhow::Result<Broker> {
         config.validate()?;
+        let started = std::time::Instant::now();
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating data dir {}", dir.display()))?;
@@ -168,6 +179,7 @@ impl Broker {
                 t
             }
         };
+        log_recovery(&topics, started);
         let groups = GroupCoordinator::load(config.coordinator(), offsets_topic)
             .context("loading consumer groups from __consumer_offsets")?;
         let txns = TransactionCoordinator::load(config.transactions(), txn_topic)
@@ -182,6 +194,7 @@ impl Broker {
             groups: Arc::new(groups),
             txns: Arc::new(txns),
             producer_ids: ProducerIdManager::open(&dir)?,
+            checkpoint_lock: Mutex::new(()),
             config,
         };
         broker.publish_topics();
@@ -481,9 +494,33 @@ impl Broker {
         self.topics.read().values().map(|t| t.record()).collect()
     }
 
+    /// Waits until an fsync has made more of some partition durable.
+    pub async fn durable_advanced(&self) {
+        self.flusher.durable_advanced().notified().await
+    }
+
+    /// Rewrites the recovery-point checkpoint from the partitions' recovery
+    /// points (what the flusher has fsynced) and snapshots the producer state
+    /// of partitions that grew enough since their last snapshot, so that a
+    /// restart after a crash validates and replays only the unflushed tail.
+    pub fn write_recovery_points(&self) -> anyhow::Result<()> {
+        let _writing = self.checkpoint_lock.lock();
+        let mut recovery = Vec::new();
+        for topic in self.topics() {
+            for p in topic.partitions() {
+                p.snapshot_producers_if_grown(PRODUCER_SNAPSHOT_MIN_BYTES)
+                    .with_context(|| format!("snapshotting {}-{}", topic.name, p.index))?;
+                recovery.push((topic.name.clone(), p.index, p.checkpoint_offsets().0));
+            }
+        }
+        write_checkpoint(&self.config.data_dir.join(RECOVERY_POINT_FILE), &recovery)?;
+        Ok(())
+    }
+
     /// Writes the recovery point, log start offset and high watermark
     /// checkpoint files (Kafka's names and format).
     pub fn write_checkpoints(&self) -> anyhow::Result<()> {
+        let _writing = self.checkpoint_lock.lock();
         let mut recovery = Vec::new();
         let mut start = Vec::new();
         let mut hw = Vec::new();
@@ -512,6 +549,28 @@ impl Broker {
         }
         self.write_checkpoints()
     }
+}
+
+/// Logs what opening the logs validated past their recovery points and
+/// replayed for their producer state, summed over every partition.
+fn log_recovery(topics: &BTreeMap<String, Arc<Topic>>, started: std::time::Instant) {
+    let mut total = crate::log::recovery::RecoveryStats::default();
+    let mut partitions = 0usize;
+    for p in topics.values().flat_map(|t| t.partitions()) {
+        let s = p.recovery_stats();
+        total.bytes_validated += s.bytes_validated;
+        total.batches_validated += s.batches_validated;
+        total.headers_replayed += s.headers_replayed;
+        partitions += 1;
+    }
+    tracing::info!(
+        partitions,
+        bytes_validated = total.bytes_validated,
+        batches_validated = total.batches_validated,
+        headers_replayed = total.headers_replayed,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "opened logs: validated the bytes past the recovery points"
+    );
 }
 
 /// Creates an internal topic (`__consumer_offsets`, `__transaction_state`)

@@ -63,6 +63,8 @@ pub struct Partition {
     durable: watch::Sender<DurableMark>,
     /// Set while this partition waits in the flusher's queue.
     flush_queued: AtomicBool,
+    /// Set when an append rolled a segment, until [`Partition::take_roll`].
+    rolled: AtomicBool,
     /// Bytes and messages produced to and fetched from this partition.
     pub stats: PartitionStats,
     /// Corrupt batches (file, position) already logged and counted, so a
@@ -84,6 +86,7 @@ impl Partition {
                 failed: false,
             }),
             flush_queued: AtomicBool::new(false),
+            rolled: AtomicBool::new(false),
             stats: PartitionStats::default(),
             corrupt_reported: Mutex::new(HashSet::new()),
         }
@@ -115,12 +118,16 @@ impl Partition {
     ) -> Result<AppendInfo, LogError> {
         let (info, leo) = {
             let mut log = self.log.lock();
+            let segments = log.segment_count();
             let info = append(&mut log).inspect_err(|e| {
                 if matches!(e, LogError::Io(_) | LogError::IoAt { .. }) {
                     let what = format!("appending to {}-{}: {e}", self.topic, self.index);
                     crate::health::global().write_failed(what);
                 }
             })?;
+            if log.segment_count() > segments {
+                self.rolled.store(true, Ordering::Release);
+            }
             (info, log.log_end_offset())
         };
         crate::health::global().write_succeeded();
@@ -339,14 +346,23 @@ impl Partition {
         Ok(Some(stats))
     }
 
+    /// Whether an append rolled a segment since the last call: the caller
+    /// then has the log flushed, as Kafka flushes a log when it rolls, so
+    /// the recovery point moves past the segment just closed whatever the
+    /// producers' acks and the durability policy.
+    pub fn take_roll(&self) -> bool {
+        self.rolled.swap(false, Ordering::AcqRel)
+    }
+
     /// Marks the partition as waiting for the flusher; false if it already was.
     pub(crate) fn enqueue_flush(&self) -> bool {
         !self.flush_queued.swap(true, Ordering::AcqRel)
     }
 
     /// Fsyncs whatever is unflushed (outside the log lock) and publishes the
-    /// new durable offset to every waiter. Called by the flusher only.
-    pub(crate) fn flush_now(&self) {
+    /// new durable offset to every waiter; true if it moved. Called by the
+    /// flusher only.
+    pub(crate) fn flush_now(&self) -> bool {
         self.flush_queued.store(false, Ordering::Release);
         let (files, offset) = self.log.lock().unflushed();
         let started = std::time::Instant::now();
@@ -356,8 +372,12 @@ impl Partition {
             Ok(()) => {
                 crate::health::global().write_succeeded();
                 self.log.lock().mark_flushed(offset);
-                self.durable
-                    .send_modify(|m| m.offset = m.offset.max(offset));
+                let mut moved = false;
+                self.durable.send_modify(|m| {
+                    moved = offset > m.offset;
+                    m.offset = m.offset.max(offset);
+                });
+                moved
             }
             Err(e) => {
                 tracing::error!(topic = %self.topic, partition = self.index, error = %e,
@@ -365,8 +385,21 @@ impl Partition {
                 let what = format!("fsync of {}-{}: {e}", self.topic, self.index);
                 crate::health::global().write_failed(what);
                 self.durable.send_modify(|m| m.failed = true);
+                false
             }
         }
+    }
+
+    /// Writes a producer-state snapshot at the log end offset if at least
+    /// `min_bytes` were appended since the last one, so a restart replays at
+    /// most that much after it.
+    pub fn snapshot_producers_if_grown(&self, min_bytes: u64) -> Result<(), LogError> {
+        self.log.lock().snapshot_producers_if_grown(min_bytes)
+    }
+
+    /// What recovery at open validated and replayed for this partition.
+    pub fn recovery_stats(&self) -> crate::log::recovery::RecoveryStats {
+        self.log.lock().recovery_stats()
     }
 
     /// Waits until every offset below `offset` is durable.

@@ -42,9 +42,11 @@ pub enum BatchError {
     /// Kafka error MESSAGE_TOO_LARGE.
     #[error("record batch of {size} bytes exceeds the limit of {limit}")]
     TooLarge { size: usize, limit: usize },
-    /// Kafka error INVALID_TIMESTAMP: outside `message.timestamp.{before,after}.max.ms`.
+    /// Records the log refuses (KIP-467): the whole batch is refused and each
+    /// bad record is named by its index; INVALID_TIMESTAMP if any timestamp
+    /// was out of range, else INVALID_RECORD.
     #[error("{0}")]
-    InvalidTimestamp(String),
+    Records(super::validate::RecordErrors),
 }
 
 /// The fixed 61-byte header of a v2 record batch.

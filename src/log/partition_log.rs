@@ -14,7 +14,7 @@ use super::checkpoint::sync_dir;
 use super::cleaner::complete_swaps;
 use super::error::{IoContext, LogError};
 use super::producer_state::{ProducerError, ProducerStateManager, SequenceCheck};
-use super::recovery::recover_segments;
+use super::recovery::{recover_segments, RecoveryStats};
 use super::segment::{AppendFailure, LogSegment};
 use super::txn_index::{AbortedTxn, TxnIndex};
 use super::validate::{check_records, Codec};
@@ -217,6 +217,10 @@ pub struct Log {
     /// Aborted-transaction indexes by segment base offset (only segments
     /// that hold an abort marker have one).
     pub(super) txn_indexes: BTreeMap<i64, TxnIndex>,
+    /// What open validated past the recovery point and replayed.
+    pub(super) recovery: RecoveryStats,
+    /// Bytes appended since the last producer-state snapshot.
+    pub(super) bytes_since_snapshot: u64,
 }
 
 /// Parses `<20 digits>.<ext>` into (base offset, ext).
@@ -283,7 +287,7 @@ impl Log {
                 );
             }
         }
-        recover_segments(dir, &mut segments, start)?;
+        let recovery = recover_segments(dir, &mut segments, start, recovery_point)?;
 
         let mut log_start_offset = log_start_offset.max(0);
         if let Some(first) = segments.first() {
@@ -326,6 +330,8 @@ impl Log {
             offline: None,
             producers: ProducerStateManager::new(),
             txn_indexes,
+            recovery,
+            bytes_since_snapshot: 0,
         };
         log.load_producer_state()?;
         Ok(log)
@@ -373,7 +379,9 @@ impl Log {
         }
         let mut headers = validate_batches(records, self.config.max_message_bytes)?;
         let mut replaced;
-        let records: &mut [u8] = match check_records(records, &headers, &self.config, now_ms)? {
+        let topic_partition = self.dir.file_name().unwrap_or_default().to_string_lossy();
+        let checked = check_records(records, &headers, &topic_partition, &self.config, now_ms)?;
+        let records: &mut [u8] = match checked {
             Some(recompressed) => {
                 replaced = recompressed;
                 headers = validate_batches(&replaced, self.config.max_message_bytes)?;
@@ -418,6 +426,7 @@ impl Log {
             }
         }
         debug_assert!(self.log_end_offset() > leo_before, "LEO only grows");
+        self.bytes_since_snapshot += records.len() as u64;
         let mut pos = 0usize;
         for h in &patched {
             let marker = if h.is_control() {
@@ -681,6 +690,11 @@ impl Log {
 
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point
+    }
+
+    /// What recovery at open validated past the checkpointed recovery point.
+    pub fn recovery_stats(&self) -> RecoveryStats {
+        self.recovery
     }
 
     /// fsyncs every segment holding unflushed data plus the active segment's
@@ -1237,6 +1251,31 @@ mod tests {
     }
 
     #[test]
+    fn a_flipped_byte_below_the_recovery_point_of_the_active_segment_is_found_at_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small_config(), 0, 0).unwrap();
+        let stored = append_batches(&mut log, 5, 2, 10);
+        log.flush().unwrap();
+        drop(log);
+        let path = log_path(dir.path(), 0);
+        let mut bytes = fs::read(&path).unwrap();
+        let second = stored[0].len();
+        bytes[second + stored[1].len() - 1] ^= 0x01; // batch 2's last record
+        fs::write(&path, &bytes).unwrap();
+        // Recovery trusts bytes below the recovery point (offset 8) and scans
+        // only the last batch, so the log keeps all ten records...
+        let log = Log::open(dir.path(), small_config(), 8, 0).unwrap();
+        assert_eq!(log.log_end_offset(), 10);
+        // ...and the read serves the batch before the flipped one, then names it.
+        assert_eq!(read_all(&log, 0), stored[0]);
+        let (offset, at, position, reason) = corrupt_at(&log, 2);
+        assert_eq!((offset, at, position), (2, path, second as u64));
+        assert!(reason.starts_with("CRC mismatch"), "{reason}");
+        // The tail, scanned at open, is served without a second check.
+        assert_eq!(read_all(&log, 8), stored[4]);
+    }
+
+    #[test]
     fn a_bad_batch_length_in_an_old_segment_serves_the_batches_before_it_then_is_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         let config = LogConfig {
@@ -1544,6 +1583,50 @@ mod tests {
             prop_assert_eq!(log.log_end_offset(), leo);
             prop_assert_eq!(log.segment_base_offsets(), bases);
             prop_assert_eq!(log.max_timestamp_offset().unwrap(), max);
+            assert_every_offset_reads_exactly(&log, &stored);
+        }
+
+        #[test]
+        fn recovery_from_a_recovery_point_inside_a_segment_matches_a_full_scan(
+            batches in proptest::collection::vec((1usize..6, 0usize..200, 0i64..10_000), 1..40),
+            segment_bytes in 200u64..3000,
+            index_interval in 0u32..500,
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let config = LogConfig { segment_bytes, index_interval_bytes: index_interval, ..LogConfig::default() };
+            let mut log = Log::open(dir.path(), config.clone(), 0, 0).unwrap();
+            let mut stored = Vec::new();
+            let mut boundaries = vec![(0i64, 0u64)];
+            for (n, value_len, ts) in batches {
+                let timestamps: Vec<i64> = (0..n as i64).map(|i| ts + (i * 7) % 5).collect();
+                let mut b = batch_with(&timestamps, value_len, Compression::None);
+                let info = log.append(&mut b, 1).unwrap();
+                let bytes_after = boundaries.last().unwrap().1 + b.len() as u64;
+                boundaries.push((info.last_offset + 1, bytes_after));
+                stored.push(b);
+            }
+            drop(log);
+            // The recovery point is a batch boundary; everything past it is validated.
+            let (rp, bytes_before) = boundaries[cut.index(boundaries.len())];
+            let total = boundaries.last().unwrap().1;
+            let full_dir = tempfile::tempdir().unwrap();
+            for entry in fs::read_dir(dir.path()).unwrap() {
+                let entry = entry.unwrap();
+                fs::copy(entry.path(), full_dir.path().join(entry.file_name())).unwrap();
+            }
+            let full = Log::open(full_dir.path(), config.clone(), 0, 0).unwrap();
+            let log = Log::open(dir.path(), config, rp, 0).unwrap();
+            prop_assert_eq!(log.recovery_stats().bytes_validated, total - bytes_before);
+            prop_assert_eq!(full.recovery_stats().bytes_validated, total);
+            prop_assert_eq!(log.log_end_offset(), full.log_end_offset());
+            prop_assert_eq!(log.segment_base_offsets(), full.segment_base_offsets());
+            prop_assert_eq!(log.max_timestamp_offset().unwrap(), full.max_timestamp_offset().unwrap());
+            for (a, b) in log.segments.iter().zip(&full.segments) {
+                prop_assert_eq!(a.offset_index().entries(), b.offset_index().entries());
+                prop_assert_eq!(a.time_index().entries(), b.time_index().entries());
+                prop_assert_eq!(a.size(), b.size());
+            }
             assert_every_offset_reads_exactly(&log, &stored);
         }
 

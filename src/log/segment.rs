@@ -14,7 +14,7 @@ use super::batch::{BatchHeader, BATCH_HEADER_LEN, MIN_BATCH_LENGTH};
 use super::error::{IoContext, LogError};
 use super::index::{IndexLoad, OffsetIndex, TimeIndex};
 use super::partition_log::{FetchSlice, LogConfig};
-use super::recovery::{scan_segment, ScanOutcome};
+use super::recovery::{scan_segment, scan_segment_from, ScanOutcome};
 use super::verified::VerifiedMark;
 
 /// `<20-digit base offset>.<ext>`, Kafka's file naming.
@@ -220,28 +220,110 @@ impl LogSegment {
         Ok((seg, off_load, time_load))
     }
 
-    /// Validates every batch (with CRC), truncating the file at the first bad
-    /// one, and rebuilds the indexes from the scan. With `seal_if_clean` and no
-    /// problem found, the segment is treated as inactive (time index sealed,
-    /// indexes fsynced). Returns the scan outcome and the problem, if any.
+    /// Validates every batch (with CRC) from the one at `recovery_point` on
+    /// (from the start if the recovery point is not inside this segment, or
+    /// cannot be located in it), truncating the file at the first bad one,
+    /// and rebuilds the indexes for what it scanned. Bytes below the recovery
+    /// point were fsynced and are trusted like a segment below it: only their
+    /// headers are walked, from the last offset-index entry before it. With
+    /// `seal_if_clean` and no problem found, the segment is treated as
+    /// inactive (time index sealed, indexes fsynced).
     pub(crate) fn recover(
         &mut self,
+        recovery_point: i64,
         seal_if_clean: bool,
-    ) -> Result<Option<(ScanOutcome, String)>, LogError> {
-        let mut build = IndexBuild::new(self.cursor.interval as u32, self.base_offset);
-        let outcome = scan_segment(&self.log, &self.log_path, self.base_offset, true, |h, p| {
-            build.add(h, p);
-            Ok(())
-        })?;
+    ) -> Result<ScanOutcome, LogError> {
+        let (mut build, start) = match self.locate_recovery_point(recovery_point) {
+            Some(found) => found,
+            None => (
+                IndexBuild::new(self.cursor.interval as u32, self.base_offset),
+                (0, self.base_offset),
+            ),
+        };
+        let outcome = scan_segment_from(
+            &self.log,
+            &self.log_path,
+            self.base_offset,
+            start,
+            true,
+            |h, p| {
+                build.add(h, p);
+                Ok(())
+            },
+        )?;
         if outcome.problem.is_some() {
             self.log.set_len(outcome.valid_bytes).at(&self.log_path)?;
             self.log.sync_all().at(&self.log_path)?;
         }
         let seal = seal_if_clean && outcome.problem.is_none();
         self.install(build, &outcome, seal)?;
-        // The scan checked every CRC up to here.
-        self.verified = VerifiedMark::new(&self.log_path, outcome.valid_bytes);
-        Ok(outcome.problem.clone().map(|p| (outcome, p)))
+        // The scan checked every CRC from its start to here. Bytes below the
+        // recovery point were trusted, not read: a fetch checks them once.
+        self.verified = VerifiedMark::range(&self.log_path, outcome.start, outcome.valid_bytes);
+        Ok(outcome)
+    }
+
+    /// The position of the batch at `recovery_point` (a batch boundary: the log
+    /// end offset when it was fsynced) and the index state that a scan from
+    /// the start would have had there, from the loaded indexes and a header
+    /// walk from the last offset-index entry below it. None if the recovery
+    /// point is at or before this segment's start, or the indexes or headers
+    /// do not agree with it (the caller then scans the whole segment).
+    fn locate_recovery_point(&self, recovery_point: i64) -> Option<(IndexBuild, (u64, i64))> {
+        if recovery_point <= self.base_offset {
+            return None;
+        }
+        let interval = self.cursor.interval as u32;
+        let (entry_offset, entry_position) = self.offset_index.lookup(recovery_point - 1);
+        let from_entry = entry_position > 0 || entry_offset > self.base_offset;
+        let mut build = IndexBuild::new(interval, self.base_offset);
+        if from_entry {
+            build.offsets = self
+                .offset_index
+                .entries()
+                .into_iter()
+                .take_while(|&(o, _)| o <= entry_offset)
+                .collect();
+            build.times = self
+                .time_index
+                .entries()
+                .into_iter()
+                .take_while(|&(_, o)| o <= entry_offset)
+                .collect();
+            if let Some(&(ts, offset)) = build.times.last() {
+                build.cursor.max_timestamp = ts;
+                build.cursor.offset_of_max_timestamp = offset;
+            }
+            build.first_batch_max_timestamp = Some(self.read_header(0).ok()??.max_timestamp);
+        }
+        let mut position = entry_position;
+        let mut next_offset = self.base_offset;
+        // Stops at the recovery point's batch, or at the end of a segment
+        // that ends at or below it.
+        while let Some(h) = self.read_header(position).ok()? {
+            if h.base_offset >= recovery_point {
+                break;
+            }
+            if h.last_offset() >= recovery_point || h.base_offset < next_offset {
+                return None;
+            }
+            if from_entry && position == entry_position {
+                // The index entry's own batch: counted when the entry was made.
+                if !(h.base_offset..=h.last_offset()).contains(&entry_offset) {
+                    return None;
+                }
+                if h.max_timestamp > build.cursor.max_timestamp {
+                    build.cursor.max_timestamp = h.max_timestamp;
+                    build.cursor.offset_of_max_timestamp = h.last_offset();
+                }
+                build.cursor.bytes_since_last_entry = h.total_size() as u64;
+            } else {
+                build.add(&h, position);
+            }
+            next_offset = h.last_offset() + 1;
+            position += h.total_size() as u64;
+        }
+        Some((build, (position, next_offset)))
     }
 
     /// For a segment below the recovery point (not scanned): checks the loaded

@@ -52,16 +52,36 @@ impl Log {
         self.producers.expire(now_ms, expiration_ms)
     }
 
-    /// Writes a snapshot at the log end offset and deletes the oldest ones.
+    /// Writes a snapshot at the log end offset and deletes the oldest ones,
+    /// except the newest at or below the recovery point: snapshots are not
+    /// fsynced and may lie past what a power loss leaves of the log, and the
+    /// one below the durable data keeps the replay at open short then too.
     pub(super) fn take_producer_snapshot(&mut self) -> Result<(), LogError> {
         let leo = self.log_end_offset();
         self.producers.write_snapshot(&self.dir, leo)?;
+        self.bytes_since_snapshot = 0;
         let snapshots = list_snapshots(&self.dir)?;
         let excess = snapshots.len().saturating_sub(SNAPSHOTS_RETAINED);
-        for &offset in &snapshots[..excess] {
-            delete_snapshot(&self.dir, offset)?;
+        let durable = snapshots
+            .iter()
+            .rev()
+            .find(|&&offset| offset <= self.recovery_point());
+        for offset in &snapshots[..excess] {
+            if Some(offset) != durable {
+                delete_snapshot(&self.dir, *offset)?;
+            }
         }
         Ok(())
+    }
+
+    /// A snapshot at the log end offset if at least `min_bytes` were appended
+    /// since the last one (taken while the broker runs, so the replay after
+    /// a crash is bounded by that, not by the segment size).
+    pub fn snapshot_producers_if_grown(&mut self, min_bytes: u64) -> Result<(), LogError> {
+        if self.bytes_since_snapshot < min_bytes.max(1) {
+            return Ok(());
+        }
+        self.take_producer_snapshot()
     }
 
     /// A snapshot at the log end offset, so the next open replays nothing
@@ -146,6 +166,7 @@ impl Log {
                     batches.push((h, marker));
                 }
                 position += h.total_size() as u64;
+                self.recovery.headers_replayed += 1;
             }
             replayed += batches.len();
             for (h, marker) in batches {

@@ -49,12 +49,61 @@ impl Codec {
     }
 }
 
+/// One refused record (Kafka's `ProduceResponse.RecordError`): its index
+/// among the records of the partition's batches, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub batch_index: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for RecordError {
+    /// As Kafka prints it inside the partition's error message.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RecordError(batchIndex={}, message='{}')",
+            self.batch_index, self.message
+        )
+    }
+}
+
+/// Every refused record of a produce (KIP-467). The whole batch is refused;
+/// the client fails these records and may resend the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordErrors {
+    pub errors: Vec<RecordError>,
+    /// Some record's timestamp was out of range (the partition's error is then
+    /// INVALID_TIMESTAMP rather than INVALID_RECORD).
+    pub invalid_timestamp: bool,
+}
+
+impl std::fmt::Display for RecordErrors {
+    /// Kafka's partition-level message for these errors.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.invalid_timestamp {
+            return f.write_str("One or more records have been rejected due to invalid timestamp");
+        }
+        let shown: Vec<String> = self.errors.iter().take(3).map(|e| e.to_string()).collect();
+        write!(
+            f,
+            "One or more records have been rejected due to {} record errors in total, \
+             and only showing the first three errors at most: [{}]",
+            self.errors.len(),
+            shown.join(", ")
+        )
+    }
+}
+
 /// Checks the records of already structurally validated `batches` (with
-/// `headers`) against `config`. Returns replacement bytes when the batches
-/// had to be recompressed.
+/// `headers`) of `topic_partition` against `config`. Every refused record is
+/// reported (a missing key on a compacted log before a timestamp out of
+/// range, as Kafka's `LogValidator`). Returns replacement bytes when the
+/// batches had to be recompressed.
 pub(crate) fn check_records(
     batches: &[u8],
     headers: &[BatchHeader],
+    topic_partition: &str,
     config: &LogConfig,
     now_ms: i64,
 ) -> Result<Option<Vec<u8>>, BatchError> {
@@ -65,23 +114,22 @@ pub(crate) fn check_records(
     let needs_decode = |h: &BatchHeader| {
         !h.is_control()
             && (config.compact
-                || (create_time && config.timestamp_before_max_ms != i64::MAX)
+                || (create_time
+                    && (config.timestamp_before_max_ms != i64::MAX || h.max_timestamp > latest))
                 || target.is_some_and(|c| c as u8 != h.compression_codec()))
     };
     let mut out: Option<Vec<u8>> = None;
+    let mut refused = RecordErrors {
+        errors: Vec::new(),
+        invalid_timestamp: false,
+    };
     let mut pos = 0usize;
+    let mut index = 0i32;
     for h in headers {
         let raw = &batches[pos..pos + h.total_size()];
         pos += h.total_size();
-        if create_time && !h.is_control() && h.max_timestamp > latest {
-            return Err(out_of_range(
-                h.max_timestamp,
-                h.base_offset,
-                earliest,
-                latest,
-            ));
-        }
         if !needs_decode(h) {
+            index = index.saturating_add(h.records_count.max(0));
             if let Some(o) = out.as_mut() {
                 o.extend_from_slice(raw);
             }
@@ -92,14 +140,24 @@ pub(crate) fn check_records(
             .map_err(|e| BatchError::Corrupt(format!("cannot decode records: {e}")))?;
         for r in &set.records {
             if config.compact && r.key.is_none() {
-                return Err(BatchError::Invalid(
-                    "Compacted topic cannot accept message without key in topic partition"
-                        .to_string(),
-                ));
+                refused.errors.push(RecordError {
+                    batch_index: index,
+                    message: format!(
+                        "Compacted topic cannot accept message without key in topic partition \
+                         {topic_partition}."
+                    ),
+                });
+            } else if create_time && !(earliest..=latest).contains(&r.timestamp) {
+                refused.invalid_timestamp = true;
+                refused.errors.push(RecordError {
+                    batch_index: index,
+                    message: out_of_range(r.timestamp, r.offset, earliest, latest),
+                });
             }
-            if create_time && !(earliest..=latest).contains(&r.timestamp) {
-                return Err(out_of_range(r.timestamp, r.offset, earliest, latest));
-            }
+            index = index.saturating_add(1);
+        }
+        if !refused.errors.is_empty() {
+            continue;
         }
         match target {
             Some(codec) if codec as u8 != h.compression_codec() => {
@@ -123,14 +181,17 @@ pub(crate) fn check_records(
             }
         }
     }
+    if !refused.errors.is_empty() {
+        return Err(BatchError::Records(refused));
+    }
     Ok(out)
 }
 
-fn out_of_range(ts: i64, offset: i64, earliest: i64, latest: i64) -> BatchError {
-    BatchError::InvalidTimestamp(format!(
+fn out_of_range(ts: i64, offset: i64, earliest: i64, latest: i64) -> String {
+    format!(
         "Timestamp {ts} of message with offset {offset} is out of range. \
          The timestamp should be within [{earliest}, {latest}]"
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -151,7 +212,9 @@ mod tests {
             compression: Codec::Gzip,
             ..config()
         };
-        let out = check_records(&b, &headers, &config, 100).unwrap().unwrap();
+        let out = check_records(&b, &headers, "t-0", &config, 100)
+            .unwrap()
+            .unwrap();
         let h = validate_batches(&out, usize::MAX).unwrap();
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].compression_codec(), Compression::Gzip as u8);
@@ -160,29 +223,125 @@ mod tests {
         let after = RecordBatchDecoder::decode(&mut Bytes::from(out)).unwrap();
         assert_eq!(before.records, after.records);
         // Already in the right codec, or `producer`: untouched.
-        assert!(check_records(&b, &headers, &LogConfig::default(), 100)
-            .unwrap()
-            .is_none());
+        assert!(
+            check_records(&b, &headers, "t-0", &LogConfig::default(), 100)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
-    fn timestamps_outside_the_window_are_refused() {
-        let b = batch_with(&[1_000, 5_000], 1, Compression::None);
+    fn timestamps_outside_the_window_are_refused_per_record() {
+        let b = batch_with(&[1_000, 5_000, 900], 1, Compression::None);
         let headers = validate_batches(&b, usize::MAX).unwrap();
         let config = LogConfig {
             timestamp_before_max_ms: 2_000,
             timestamp_after_max_ms: 0,
             ..config()
         };
-        let err = check_records(&b, &headers, &config, 5_000).unwrap_err();
+        let err = check_records(&b, &headers, "t-0", &config, 5_000).unwrap_err();
+        let message = |ts: i64, offset: i64| {
+            format!(
+                "Timestamp {ts} of message with offset {offset} is out of range. \
+                 The timestamp should be within [3000, 5000]"
+            )
+        };
+        assert_eq!(
+            err,
+            BatchError::Records(RecordErrors {
+                errors: vec![
+                    RecordError {
+                        batch_index: 0,
+                        message: message(1_000, 0)
+                    },
+                    RecordError {
+                        batch_index: 2,
+                        message: message(900, 2)
+                    },
+                ],
+                invalid_timestamp: true,
+            })
+        );
         assert_eq!(
             err.to_string(),
-            "Timestamp 1000 of message with offset 0 is out of range. \
-             The timestamp should be within [3000, 5000]"
+            "One or more records have been rejected due to invalid timestamp"
         );
-        assert!(matches!(
-            check_records(&b, &headers, &config, 4_000),
-            Err(BatchError::InvalidTimestamp(_))
-        ));
+        // A timestamp too far ahead is found from the header, then by record.
+        let config = LogConfig {
+            timestamp_after_max_ms: 0,
+            ..LogConfig::default()
+        };
+        let Err(BatchError::Records(r)) = check_records(&b, &headers, "t-0", &config, 4_000) else {
+            panic!("a timestamp ahead of the clock was accepted");
+        };
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].batch_index, 1);
+    }
+
+    #[test]
+    fn keyless_records_on_a_compacted_log_are_each_named() {
+        let keyed = |k: Option<&str>| kafka_protocol::records::Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: kafka_protocol::records::TimestampType::Creation,
+            offset: 0,
+            sequence: -1,
+            timestamp: 100,
+            key: k.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+            value: Some(Bytes::from_static(b"v")),
+            headers: Default::default(),
+        };
+        let records: Vec<_> = [Some("a"), None, Some("c"), None, None]
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| kafka_protocol::records::Record {
+                offset: i as i64,
+                ..keyed(k)
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            &records,
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        let headers = validate_batches(&buf, usize::MAX).unwrap();
+        let config = LogConfig {
+            compact: true,
+            ..config()
+        };
+        let err = check_records(&buf, &headers, "orders-3", &config, 100).unwrap_err();
+        let message =
+            "Compacted topic cannot accept message without key in topic partition orders-3.";
+        let expected: Vec<RecordError> = [1, 3, 4]
+            .into_iter()
+            .map(|batch_index| RecordError {
+                batch_index,
+                message: message.to_string(),
+            })
+            .collect();
+        assert_eq!(
+            err,
+            BatchError::Records(RecordErrors {
+                errors: expected,
+                invalid_timestamp: false
+            })
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "One or more records have been rejected due to 3 record errors in total, and only \
+                 showing the first three errors at most: [RecordError(batchIndex=1, message='{message}'), \
+                 RecordError(batchIndex=3, message='{message}'), RecordError(batchIndex=4, message='{message}')]"
+            )
+        );
     }
 }

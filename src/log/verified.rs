@@ -1,8 +1,12 @@
 //! CRC-32C verification of batches on their way out of a segment: each segment
-//! keeps a mark, "bytes below this position hold batches whose CRC was
-//! checked", that only moves forward. Appends and recovery move it for free;
-//! the first read of older bytes checks them once, so steady-state reads pay
-//! one atomic load. It never touches files: callers hand it bytes already read.
+//! keeps a verified range, "bytes in `[low, high)` hold batches whose CRC was
+//! checked", that only grows. Appends and recovery grow it for free; the
+//! first read of other bytes checks them once, so steady-state reads pay two
+//! atomic loads. It never touches files: callers hand it bytes already read.
+//!
+//! A range rather than a prefix because recovery may check only a segment's
+//! tail (from the recovery point): the bytes below it were fsynced before the
+//! crash and are trusted at open, but still checked on their first read.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,11 +14,14 @@ use std::sync::Arc;
 
 use super::batch::{compute_crc, BatchHeader, BATCH_HEADER_LEN, MIN_BATCH_LENGTH};
 
-/// How far one segment file's batches are known to be intact.
+/// Which bytes of one segment file are known to hold intact batches. `low`
+/// only falls and `high` only rises, and each move joins bytes that touch the
+/// range, so any `low` and `high` read at any two moments bound checked bytes.
 #[derive(Debug)]
 pub struct VerifiedMark {
     path: PathBuf,
-    position: AtomicU64,
+    low: AtomicU64,
+    high: AtomicU64,
 }
 
 /// The first batch of a slice that failed verification.
@@ -28,10 +35,17 @@ pub struct BadBatch {
 }
 
 impl VerifiedMark {
+    /// Bytes `[0, verified)` are verified.
     pub fn new(path: &Path, verified: u64) -> Arc<VerifiedMark> {
+        VerifiedMark::range(path, 0, verified)
+    }
+
+    /// Bytes `[low, high)` are verified (an empty range when `low >= high`).
+    pub fn range(path: &Path, low: u64, high: u64) -> Arc<VerifiedMark> {
         Arc::new(VerifiedMark {
             path: path.to_path_buf(),
-            position: AtomicU64::new(verified),
+            low: AtomicU64::new(low),
+            high: AtomicU64::new(high.max(low)),
         })
     }
 
@@ -39,37 +53,51 @@ impl VerifiedMark {
         &self.path
     }
 
-    /// Bytes from the start of the file whose batches are verified.
-    pub fn position(&self) -> u64 {
-        self.position.load(Ordering::Acquire)
+    /// The verified range `[low, high)`.
+    pub fn range_now(&self) -> (u64, u64) {
+        let high = self.high.load(Ordering::Acquire);
+        let low = self.low.load(Ordering::Acquire);
+        (low, high)
     }
 
     /// Bytes `[from, to)` were appended (validated on the way in) or checked:
-    /// the mark moves to `to` if it had reached `from`. A gap never counts.
+    /// the range grows over them if they touch it. A gap never counts.
     pub(crate) fn extend(&self, from: u64, to: u64) {
-        let mut current = self.position.load(Ordering::Acquire);
-        while current >= from && current < to {
-            match self.position.compare_exchange_weak(
-                current,
-                to,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return,
-                Err(now) => current = now,
+        if from >= to {
+            return;
+        }
+        let mut high = self.high.load(Ordering::Acquire);
+        while from <= high && high < to {
+            match self
+                .high
+                .compare_exchange_weak(high, to, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => high = now,
+            }
+        }
+        let mut low = self.low.load(Ordering::Acquire);
+        while from < low && low <= to {
+            match self
+                .low
+                .compare_exchange_weak(low, from, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => low = now,
             }
         }
     }
 
     /// Checks the batches of `bytes`, read from `position` of the file and
-    /// starting at a batch boundary, that lie past the mark (length, magic,
-    /// CRC-32C), and moves the mark over what it checked when that joins it.
-    /// Returns how many leading bytes are whole, intact batches (all of them
-    /// unless one is bad), or the bad batch when it is the first one.
+    /// starting at a batch boundary, that lie outside the verified range
+    /// (length, magic, CRC-32C), and grows the range over what it checked
+    /// when that touches it. Returns how many leading bytes are whole, intact
+    /// batches (all of them unless one is bad), or the bad batch when it is
+    /// the first one.
     pub fn check(&self, bytes: &[u8], position: u64) -> Result<usize, BadBatch> {
         let end = position + bytes.len() as u64;
-        let verified = self.position();
-        if end <= verified {
+        let (low, high) = self.range_now();
+        if low <= position && end <= high {
             return Ok(bytes.len());
         }
         let mut at = 0usize;
@@ -78,7 +106,7 @@ impl VerifiedMark {
                 break None;
             }
             let file_pos = position + at as u64;
-            match check_batch(&bytes[at..], file_pos < verified) {
+            match check_batch(&bytes[at..], low <= file_pos && file_pos < high) {
                 Ok(size) => at += size,
                 Err((offset, reason)) => {
                     break Some(BadBatch {
@@ -151,7 +179,7 @@ mod tests {
         let (bytes, _) = three_batches();
         let mark = VerifiedMark::new(Path::new("x.log"), 0);
         assert_eq!(mark.check(&bytes, 0), Ok(bytes.len()));
-        assert_eq!(mark.position(), bytes.len() as u64);
+        assert_eq!(mark.range_now().1, bytes.len() as u64);
     }
 
     #[test]
@@ -161,13 +189,13 @@ mod tests {
         bytes[second + sizes[1] - 1] ^= 0xff;
         let mark = VerifiedMark::new(Path::new("x.log"), 0);
         assert_eq!(mark.check(&bytes, 0), Ok(second));
-        assert_eq!(mark.position(), second as u64);
+        assert_eq!(mark.range_now().1, second as u64);
         let bad = mark.check(&bytes[second..], second as u64).unwrap_err();
         assert_eq!(bad.position, second as u64);
         assert_eq!(bad.offset, 2);
         assert!(bad.reason.starts_with("CRC mismatch"), "{}", bad.reason);
         assert_eq!(
-            mark.position(),
+            mark.range_now().1,
             second as u64,
             "the mark never passes a bad batch"
         );
@@ -187,7 +215,7 @@ mod tests {
         let third = sizes[0] + sizes[1];
         let mark = VerifiedMark::new(Path::new("x.log"), 0);
         assert_eq!(mark.check(&bytes[third..], third as u64), Ok(sizes[2]));
-        assert_eq!(mark.position(), 0);
+        assert_eq!(mark.range_now().1, 0);
         bytes[third + 30] ^= 1;
         assert!(mark.check(&bytes[third..], third as u64).is_err());
     }
@@ -196,10 +224,47 @@ mod tests {
     fn extend_only_joins_the_mark() {
         let mark = VerifiedMark::new(Path::new("x.log"), 10);
         mark.extend(20, 30);
-        assert_eq!(mark.position(), 10);
+        assert_eq!(mark.range_now().1, 10);
         mark.extend(5, 30);
-        assert_eq!(mark.position(), 30);
+        assert_eq!(mark.range_now().1, 30);
         mark.extend(0, 20);
-        assert_eq!(mark.position(), 30);
+        assert_eq!(mark.range_now().1, 30);
+    }
+
+    #[test]
+    fn a_tail_range_checks_the_bytes_below_it_once_and_grows_down() {
+        let (mut bytes, sizes) = three_batches();
+        let second = sizes[0] as u64;
+        let third = second + sizes[1] as u64;
+        // Recovery checked the second batch only (from the recovery point).
+        let mark = VerifiedMark::range(Path::new("x.log"), second, third);
+        bytes[third as usize + 30] ^= 1;
+        let third_bad = mark.check(&bytes[third as usize..], third).unwrap_err();
+        assert_eq!(third_bad.offset, 4, "past the range: checked");
+        bytes[third as usize + 30] ^= 1;
+        assert_eq!(mark.check(&bytes[third as usize..], third), Ok(sizes[2]));
+        assert_eq!(mark.range_now(), (second, bytes.len() as u64));
+        bytes[sizes[0] - 1] ^= 1;
+        assert!(
+            mark.check(&bytes, 0).is_err(),
+            "below the range: checked with its CRC"
+        );
+        bytes[sizes[0] - 1] ^= 1;
+        assert_eq!(mark.check(&bytes, 0), Ok(bytes.len()));
+        assert_eq!(mark.range_now(), (0, bytes.len() as u64));
+        // Now inside the range: a flipped byte is no longer looked for.
+        bytes[sizes[0] - 1] ^= 1;
+        assert_eq!(mark.check(&bytes, 0), Ok(bytes.len()));
+    }
+
+    #[test]
+    fn extend_never_bridges_a_gap_below_the_range() {
+        let mark = VerifiedMark::range(Path::new("x.log"), 100, 200);
+        mark.extend(10, 50);
+        assert_eq!(mark.range_now(), (100, 200));
+        mark.extend(50, 100);
+        assert_eq!(mark.range_now(), (50, 200));
+        mark.extend(50, 250);
+        assert_eq!(mark.range_now(), (50, 250));
     }
 }
