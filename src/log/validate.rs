@@ -52,7 +52,7 @@ impl Codec {
 /// Checks the records of already structurally validated `batches` (with
 /// `headers`) against `config`. Returns replacement bytes when the batches
 /// had to be recompressed.
-pub(crate) fn check_records(
+pub fn check_records(
     batches: &[u8],
     headers: &[BatchHeader],
     config: &LogConfig,
