@@ -7,6 +7,11 @@
 //! invariants that code promises, checked independently where cheap.
 
 use bytes::Bytes;
+
+/// The broker's allocator (`src/main.rs` installs the same): a forged array
+/// count reserves address space instead of aborting, as in production.
+#[global_allocator]
+static GLOBAL: vltava::alloc::GuardedAlloc = vltava::alloc::GuardedAlloc;
 use kafka_protocol::messages::RequestKind;
 use vltava::api::{decode_request, supported_versions};
 use vltava::broker::validate_topic_name;
