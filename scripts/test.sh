@@ -22,6 +22,8 @@ if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip'
 fi
 
 cargo fmt --all -- --check
+# The fuzz crate is its own workspace, so the line above does not reach it.
+cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
 cargo clippy --release --all-targets -- -D warnings
 cargo test --release -- --test-threads=2
 # Real client programs (kafkajs, the seeds') against the release binary
@@ -34,3 +36,6 @@ tests/compat/python/run.sh
 # clients against the same binary; downloads the pinned modules / jars (Go
 # module proxy, Maven Central) on first use. Needs go and java 17 + mvn.
 tests/compat/go-java.sh
+# Each cargo-fuzz target for 60 s from the committed seeds (needs nightly;
+# installs cargo-fuzz if missing); fails on any crash. See fuzz/README.md.
+scripts/fuzz.sh 60

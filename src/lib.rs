@@ -9,6 +9,7 @@ pub mod admin;
 pub mod alloc;
 pub mod api;
 pub mod broker;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -109,6 +109,20 @@ pub enum RequestError {
     Cancelled { api: ApiKey, reason: String },
 }
 
+/// Decodes a request body of `api` at `version` (one `handle` has checked is
+/// supported). Pure, so the fuzz targets decode exactly as the broker does.
+pub fn decode_request(
+    api: ApiKey,
+    version: i16,
+    body: &mut Bytes,
+) -> Result<RequestKind, RequestError> {
+    RequestKind::decode(api, body, version).map_err(|e| RequestError::Malformed {
+        api,
+        version,
+        reason: e.to_string(),
+    })
+}
+
 /// Decodes and serves one request from the client at `peer`.
 pub async fn handle(
     broker: &Arc<Broker>,
@@ -127,12 +141,7 @@ pub async fn handle(
         }
         return Err(RequestError::UnsupportedVersion { api, version });
     }
-    let request =
-        RequestKind::decode(api, &mut body, version).map_err(|e| RequestError::Malformed {
-            api,
-            version,
-            reason: e.to_string(),
-        })?;
+    let request = decode_request(api, version, &mut body)?;
     let ready = |kind| Ok(Reply::Ready(Response { kind, version }));
     match request {
         RequestKind::ApiVersions(_) => ready(api_versions::handle(version)),

@@ -100,7 +100,7 @@ impl std::fmt::Display for RecordErrors {
 /// reported (a missing key on a compacted log before a timestamp out of
 /// range, as Kafka's `LogValidator`). Returns replacement bytes when the
 /// batches had to be recompressed.
-pub(crate) fn check_records(
+pub fn check_records(
     batches: &[u8],
     headers: &[BatchHeader],
     topic_partition: &str,

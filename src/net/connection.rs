@@ -33,14 +33,15 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader, ResponseKind};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use kafka_protocol::messages::{ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::Encodable;
 use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Notify};
 
 use super::frame::{FrameError, FrameReader};
+use super::header::decode_request_header;
 use super::response::ResponseBuf;
 use crate::api::{self, Reply, Response};
 use crate::broker::Broker;
@@ -273,11 +274,8 @@ async fn handle_frame(
     peer: SocketAddr,
     shared: &Arc<Shared>,
 ) -> Result<PendingResponse, String> {
-    let key = (&frame[0..2]).get_i16();
-    let version = (&frame[2..4]).get_i16();
-    let api_key = ApiKey::try_from(key).map_err(|_| format!("unknown api key {key}"))?;
-    let header = RequestHeader::decode(&mut frame, api_key.request_header_version(version))
-        .map_err(|e| format!("malformed {api_key:?} v{version} request header: {e}"))?;
+    let (api_key, header) = decode_request_header(&mut frame)?;
+    let key = header.request_api_key;
     let correlation_id = header.correlation_id;
     let client_id = header.client_id.clone();
     let started = Instant::now();

@@ -5,6 +5,7 @@
 
 pub mod connection;
 pub mod frame;
+pub mod header;
 pub mod listener;
 pub mod response;
 
