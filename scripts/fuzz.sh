@@ -37,7 +37,14 @@ for target in "${targets[@]}"; do
   mkdir -p "$work/$target"
   # -rss_limit_mb: the broker's own bound on what one request may cost is
   # far below this; -timeout: no input may take 10 s.
-  cargo +nightly fuzz run "$target" "$work/$target" "seeds/$target" -- \
+  # libFuzzer prints a line per new input; keep them in a file and show
+  # only the end of it: the final stats, or the crash and its input.
+  if ! cargo +nightly fuzz run "$target" "$work/$target" "seeds/$target" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
-    -print_final_stats=1
+    -print_final_stats=1 >"$work/$target.log" 2>&1; then
+    tail -n 120 "$work/$target.log"
+    echo "fuzz target $target failed; its input is in fuzz/artifacts/$target/" >&2
+    exit 1
+  fi
+  tail -n 12 "$work/$target.log"
 done

@@ -6,11 +6,14 @@
 //! segment a base-offset gap, the lengths of its `.log`, `.index` and
 //! `.timeindex`, and their bytes. With the recovery point at 0 every segment
 //! is scanned, and what recovery keeps must be exactly the longest prefix of
-//! valid batches, segment by segment, checked by an independent walk.
+//! valid batches, segment by segment, checked by an independent walk. With
+//! the recovery point at the last segment the ones below it are trusted at
+//! open, so a read there may find a corrupt batch (and must say so).
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use vltava::log::error::LogError;
 use vltava::log::partition_log::{Log, LogConfig};
 use vltava::log::segment::segment_file_name;
 use vltava_fuzz::{segments_from, valid_prefix, walk_batches};
@@ -90,7 +93,13 @@ fuzz_target!(|data: &[u8]| {
     let end = log.log_end_offset();
     for offset in [start, start + (end - start) / 2, end.saturating_sub(1), end] {
         if let Ok(slice) = log.read(offset, 1 << 20, i64::MAX, true) {
-            let bytes = slice.read().expect("a slice the log handed out reads back");
+            let bytes = match slice.read() {
+                Ok(bytes) => bytes,
+                // Trusted at open, checked when first read (`log/verified.rs`):
+                // a bad batch below the recovery point is found here.
+                Err(LogError::CorruptBatch { .. }) if !scan_all => continue,
+                Err(e) => panic!("a slice the log handed out does not read back: {e}"),
+            };
             if scan_all && !bytes.is_empty() {
                 let batches = walk_batches(&bytes);
                 assert_eq!(
