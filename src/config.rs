@@ -743,6 +743,69 @@ mod tests {
     }
 
     #[test]
+    fn dynamic_values_win_per_broker_then_cluster_default_then_static() {
+        let mut b = broker(&[("log.retention.ms", "1000")]);
+        let def = broker_def("log.retention.ms").unwrap();
+        b.dynamic
+            .cluster_default
+            .insert("log.retention.ms".into(), "2000".into());
+        assert_eq!(
+            TopicConfig::default().resolve(def, &b),
+            ("2000".into(), ConfigSource::DynamicDefaultBroker)
+        );
+        b.dynamic
+            .per_broker
+            .insert("log.retention.ms".into(), "3000".into());
+        assert_eq!(
+            b.synonyms(def),
+            vec![
+                ("3000", ConfigSource::DynamicBroker),
+                ("2000", ConfigSource::DynamicDefaultBroker),
+                ("1000", ConfigSource::StaticBroker),
+                ("604800000", ConfigSource::Default),
+            ]
+        );
+        assert_eq!(TopicConfig::default().log_config(&b).retention_ms, 3000);
+        assert_eq!(b.value("log.retention.ms").as_deref(), Some("3000"));
+    }
+
+    #[test]
+    fn only_dynamic_keys_with_valid_values_may_change_at_runtime() {
+        assert_eq!(
+            validate_dynamic([("log.segment.bytes", "4096"), ("compression.type", "zstd")]),
+            Ok(())
+        );
+        assert_eq!(
+            validate_dynamic([
+                ("node.id", "2"),
+                ("log.retention.ms", "1"),
+                ("num.partitions", "3")
+            ])
+            .map_err(|e| e.to_string()),
+            Err("Cannot update these configs dynamically: [node.id, num.partitions]".into())
+        );
+        assert_eq!(
+            validate_dynamic([("no.such", "1")]),
+            Err(DynamicConfigError::Unknown("no.such".into()))
+        );
+        assert!(matches!(
+            validate_dynamic([("min.insync.replicas", "2")]),
+            Err(DynamicConfigError::Invalid(_))
+        ));
+        let b = broker(&[]);
+        assert_eq!(
+            validate_group_config("consumer.session.timeout.ms", "60000", &b),
+            Ok(60000)
+        );
+        assert_eq!(
+            validate_group_config("consumer.session.timeout.ms", "60001", &b),
+            Err(
+                "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive.".into()
+            )
+        );
+    }
+
+    #[test]
     fn bad_topic_configs_are_rejected_with_the_key_named() {
         assert_eq!(
             TopicConfig::from_pairs([("no.such.key", "1")]),

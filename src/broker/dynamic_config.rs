@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::metadata::write_atomic;
-use crate::config::DynamicBrokerConfig;
+use crate::config::{validate_dynamic, DynamicBrokerConfig, GROUP_CONFIGS};
 
 const FILE: &str = "vltava-dynamic-configs.toml";
 
@@ -52,6 +52,25 @@ impl DynamicConfigs {
             path,
             current: Mutex::new(current),
         })
+    }
+
+    /// Checks what was read as a change would be checked: the broker's keys
+    /// known, dynamic and valid; each group's keys known, numbers.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let current = self.current.lock();
+        let broker = &current.broker;
+        for layer in [&broker.per_broker, &broker.cluster_default] {
+            validate_dynamic(layer.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        }
+        for (group, configs) in &current.group {
+            for (name, value) in configs {
+                let known = GROUP_CONFIGS.iter().any(|g| g.0 == name);
+                if !known || value.trim().parse::<i32>().is_err() {
+                    anyhow::bail!("group {group:?}: bad config {name}={value}");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The broker's dynamic layers.
@@ -133,5 +152,21 @@ mod tests {
             vec!["orders \"app\""]
         );
         assert_eq!(again.group("gone"), GroupConfigs::new());
+        assert!(again.validate().is_ok());
+    }
+
+    #[test]
+    fn a_hand_edited_file_with_a_read_only_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join(FILE),
+            "[broker.per_broker]\n\"node.id\" = \"2\"\n",
+        )
+        .unwrap();
+        let store = DynamicConfigs::open(dir.path()).unwrap();
+        assert_eq!(
+            store.validate().unwrap_err().to_string(),
+            "Cannot update these configs dynamically: [node.id]"
+        );
     }
 }

@@ -126,6 +126,9 @@ impl Broker {
         let recovery = read_checkpoint(&dir.join(RECOVERY_POINT_FILE))?;
         let log_start = read_checkpoint(&dir.join(LOG_START_FILE))?;
         let dynamic = DynamicConfigs::open(&dir)?;
+        dynamic
+            .validate()
+            .context("checking vltava-dynamic-configs.toml")?;
         let current = BrokerConfig {
             dynamic: dynamic.broker(),
             ..config.clone()
