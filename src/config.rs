@@ -132,6 +132,10 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     def("group.consumer.session.timeout.ms", None, ConfigType::Int, "45000", "The timeout to detect client failures when using the consumer group protocol."),
     def("group.consumer.heartbeat.interval.ms", None, ConfigType::Int, "5000", "The heartbeat interval given to the members of a consumer group."),
     def("group.consumer.max.size", None, ConfigType::Int, "2147483647", "The maximum number of consumers that a single consumer group can accommodate."),
+    defv("group.consumer.min.session.timeout.ms", None, ConfigType::Int, "45000", Valid::AtLeast(1), "The minimum allowed session timeout for registered consumers."),
+    defv("group.consumer.max.session.timeout.ms", None, ConfigType::Int, "60000", Valid::AtLeast(1), "The maximum allowed session timeout for registered consumers."),
+    defv("group.consumer.min.heartbeat.interval.ms", None, ConfigType::Int, "5000", Valid::AtLeast(1), "The minimum heartbeat interval for registered consumers."),
+    defv("group.consumer.max.heartbeat.interval.ms", None, ConfigType::Int, "15000", Valid::AtLeast(1), "The maximum heartbeat interval for registered consumers."),
     def("offset.metadata.max.bytes", None, ConfigType::Int, "4096", "The maximum size for a metadata entry associated with an offset commit."),
     defv("transaction.state.log.num.partitions", None, ConfigType::Int, "50", Valid::AtLeast(1), "The number of partitions for the transaction topic."),
     defv("transaction.state.log.segment.bytes", None, ConfigType::Int, "104857600", Valid::AtLeast(1), "The transaction topic segment bytes."),
@@ -307,15 +311,72 @@ pub struct BrokerConfig {
     pub durability: Durability,
     /// Kafka-named settings that were set explicitly (file or overrides).
     pub overrides: BTreeMap<String, String>,
+    /// Values set at runtime with (Incremental)AlterConfigs on the BROKER
+    /// resource; they win over `overrides`.
+    pub dynamic: DynamicBrokerConfig,
+}
+
+/// The dynamic layers of the broker's config, Kafka's
+/// `DYNAMIC_BROKER_CONFIG` (this node) and `DYNAMIC_DEFAULT_BROKER_CONFIG`
+/// (the cluster-wide default, resource name "").
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DynamicBrokerConfig {
+    #[serde(default)]
+    pub per_broker: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cluster_default: BTreeMap<String, String>,
+}
+
+/// Broker configs Kafka lets AlterConfigs change at runtime ("Update Mode:
+/// cluster-wide / per-broker") that Vltava acts on at runtime too: every
+/// broker-level synonym of a topic config (Kafka's `DynamicLogConfig`), the
+/// cleaner's limits and producer-id expiration. Every other known broker
+/// config is read-only.
+pub fn is_dynamic(def: &ConfigDef) -> bool {
+    def.broker_level
+        && (def.topic_name.is_some()
+            || matches!(
+                def.name,
+                "log.cleaner.dedupe.buffer.size"
+                    | "log.cleaner.io.max.bytes.per.second"
+                    | "producer.id.expiration.ms"
+            ))
 }
 
 impl BrokerConfig {
-    /// The effective string value of a broker-level key: explicit or default.
+    /// The effective string value of a broker-level key: dynamic, explicit
+    /// or default.
     pub fn value(&self, name: &str) -> Option<String> {
-        if let Some(v) = self.overrides.get(name) {
-            return Some(v.clone());
-        }
-        broker_def(name).map(|d| d.default.to_string())
+        broker_def(name).map(|d| self.resolve(d).0)
+    }
+
+    /// A broker-level key's value with where it came from, by Kafka's
+    /// precedence: per-broker dynamic, cluster-default dynamic, static, default.
+    pub fn resolve(&self, def: &ConfigDef) -> (String, ConfigSource) {
+        self.synonyms(def)
+            .into_iter()
+            .next()
+            .map(|(v, s)| (v.to_string(), s))
+            .unwrap_or_else(|| (def.default.to_string(), ConfigSource::Default))
+    }
+
+    /// Every layer that sets a broker-level key, in precedence order (Kafka's
+    /// synonyms), ending with the default.
+    pub fn synonyms<'a>(&'a self, def: &'a ConfigDef) -> Vec<(&'a str, ConfigSource)> {
+        let layers = [
+            (&self.dynamic.per_broker, ConfigSource::DynamicBroker),
+            (
+                &self.dynamic.cluster_default,
+                ConfigSource::DynamicDefaultBroker,
+            ),
+            (&self.overrides, ConfigSource::StaticBroker),
+        ];
+        let mut out: Vec<(&str, ConfigSource)> = layers
+            .into_iter()
+            .filter_map(|(map, source)| Some((map.get(def.name)?.as_str(), source)))
+            .collect();
+        out.push((def.default, ConfigSource::Default));
+        out
     }
 
     fn int<T: std::str::FromStr>(&self, name: &str, fallback: T) -> T {
@@ -444,6 +505,94 @@ impl BrokerConfig {
     }
 }
 
+/// Why a dynamic broker config change is refused: Kafka's error code and
+/// message for each case.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DynamicConfigError {
+    /// A known key Kafka marks read-only (INVALID_REQUEST).
+    #[error("Cannot update these configs dynamically: [{}]", .0.join(", "))]
+    ReadOnly(Vec<String>),
+    /// A key Vltava does not know (INVALID_CONFIG; Kafka stores unknown
+    /// broker keys for plugins, Vltava has none).
+    #[error("Unknown broker config name: {0}")]
+    Unknown(String),
+    /// A malformed or out-of-range value, or one Vltava cannot honour
+    /// (INVALID_REQUEST, as Kafka reports broker config validation).
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+}
+
+/// Checks a whole set of dynamic broker values: every key known and
+/// dynamic (the read-only ones named together, in order), every value valid.
+pub fn validate_dynamic<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+) -> Result<(), DynamicConfigError> {
+    let mut read_only = Vec::new();
+    for (name, _) in pairs.clone() {
+        match broker_def(name) {
+            None => return Err(DynamicConfigError::Unknown(name.to_string())),
+            Some(def) if !is_dynamic(def) => read_only.push(name.to_string()),
+            Some(_) => {}
+        }
+    }
+    if !read_only.is_empty() {
+        return Err(DynamicConfigError::ReadOnly(read_only));
+    }
+    for (name, value) in pairs {
+        if let Some(def) = broker_def(name) {
+            validate(def, name, value)?;
+        }
+        if let Some(reason) = not_honoured(name, value) {
+            return Err(ConfigError::Invalid {
+                name: name.to_string(),
+                value: value.to_string(),
+                reason: reason.into(),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// A group's configs (KIP-848, resource type GROUP): each key with the
+/// broker config that gives its default and the broker configs that bound it.
+pub const GROUP_CONFIGS: &[(&str, &str, &str, &str)] = &[
+    (
+        "consumer.session.timeout.ms",
+        "group.consumer.session.timeout.ms",
+        "group.consumer.min.session.timeout.ms",
+        "group.consumer.max.session.timeout.ms",
+    ),
+    (
+        "consumer.heartbeat.interval.ms",
+        "group.consumer.heartbeat.interval.ms",
+        "group.consumer.min.heartbeat.interval.ms",
+        "group.consumer.max.heartbeat.interval.ms",
+    ),
+];
+
+/// Checks one group config value against the broker's bounds, with Kafka's
+/// messages (all INVALID_CONFIG).
+pub fn validate_group_config(
+    name: &str,
+    value: &str,
+    broker: &BrokerConfig,
+) -> Result<i32, String> {
+    let Some(&(_, _, min, max)) = GROUP_CONFIGS.iter().find(|g| g.0 == name) else {
+        return Err(format!("Unknown group config name: {name}"));
+    };
+    let n: i32 = value.trim().parse().map_err(|_| {
+        format!("Invalid value {value} for configuration {name}: Not a number of type INT")
+    })?;
+    let (min, max): (i32, i32) = (broker.int(min, 0), broker.int(max, i32::MAX));
+    if !(min..=max).contains(&n) {
+        return Err(format!(
+            "{name} must be in the range {min} to {max} inclusive."
+        ));
+    }
+    Ok(n)
+}
+
 /// Why a broker-level `value` of `name` cannot be honoured, if it cannot:
 /// such settings stop the start instead of being quietly not applied.
 pub fn not_honoured(name: &str, value: &str) -> Option<&'static str> {
@@ -487,10 +636,7 @@ impl TopicConfig {
         if let Some(v) = def.topic_name.and_then(|n| self.overrides.get(n)) {
             return (v.clone(), ConfigSource::Topic);
         }
-        match broker.overrides.get(def.name) {
-            Some(v) => (v.clone(), ConfigSource::StaticBroker),
-            None => (def.default.to_string(), ConfigSource::Default),
-        }
+        broker.resolve(def)
     }
 
     /// The log layer's settings for a partition of this topic.
@@ -553,8 +699,11 @@ impl TopicConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
     Topic = 1,
+    DynamicBroker = 2,
+    DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
+    Group = 8,
 }
 
 #[cfg(test)]
@@ -571,6 +720,7 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            dynamic: DynamicBrokerConfig::default(),
         }
     }
 
@@ -590,6 +740,69 @@ mod tests {
             ("604800000".into(), ConfigSource::Default)
         );
         assert_eq!(t.log_config(&b).segment_bytes, 4096);
+    }
+
+    #[test]
+    fn dynamic_values_win_per_broker_then_cluster_default_then_static() {
+        let mut b = broker(&[("log.retention.ms", "1000")]);
+        let def = broker_def("log.retention.ms").unwrap();
+        b.dynamic
+            .cluster_default
+            .insert("log.retention.ms".into(), "2000".into());
+        assert_eq!(
+            TopicConfig::default().resolve(def, &b),
+            ("2000".into(), ConfigSource::DynamicDefaultBroker)
+        );
+        b.dynamic
+            .per_broker
+            .insert("log.retention.ms".into(), "3000".into());
+        assert_eq!(
+            b.synonyms(def),
+            vec![
+                ("3000", ConfigSource::DynamicBroker),
+                ("2000", ConfigSource::DynamicDefaultBroker),
+                ("1000", ConfigSource::StaticBroker),
+                ("604800000", ConfigSource::Default),
+            ]
+        );
+        assert_eq!(TopicConfig::default().log_config(&b).retention_ms, 3000);
+        assert_eq!(b.value("log.retention.ms").as_deref(), Some("3000"));
+    }
+
+    #[test]
+    fn only_dynamic_keys_with_valid_values_may_change_at_runtime() {
+        assert_eq!(
+            validate_dynamic([("log.segment.bytes", "4096"), ("compression.type", "zstd")]),
+            Ok(())
+        );
+        assert_eq!(
+            validate_dynamic([
+                ("node.id", "2"),
+                ("log.retention.ms", "1"),
+                ("num.partitions", "3")
+            ])
+            .map_err(|e| e.to_string()),
+            Err("Cannot update these configs dynamically: [node.id, num.partitions]".into())
+        );
+        assert_eq!(
+            validate_dynamic([("no.such", "1")]),
+            Err(DynamicConfigError::Unknown("no.such".into()))
+        );
+        assert!(matches!(
+            validate_dynamic([("min.insync.replicas", "2")]),
+            Err(DynamicConfigError::Invalid(_))
+        ));
+        let b = broker(&[]);
+        assert_eq!(
+            validate_group_config("consumer.session.timeout.ms", "60000", &b),
+            Ok(60000)
+        );
+        assert_eq!(
+            validate_group_config("consumer.session.timeout.ms", "60001", &b),
+            Err(
+                "consumer.session.timeout.ms must be in the range 45000 to 60000 inclusive.".into()
+            )
+        );
     }
 
     #[test]

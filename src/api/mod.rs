@@ -275,6 +275,7 @@ mod encode_tests {
                 "0".to_string(),
             )]
             .into(),
+            dynamic: Default::default(),
         };
         Arc::new(Broker::open(config).unwrap())
     }

@@ -39,6 +39,8 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 
 /// Retention (if due) then cleaning, over every partition.
 fn one_pass(broker: &Broker, retention: bool, stop: &watch::Receiver<bool>) {
+    // The dynamic cleaner limits and producer-id expiration as of this pass.
+    let config = broker.current_config();
     let mut moved = false;
     for topic in broker.topics() {
         for p in topic.partitions() {
@@ -46,16 +48,16 @@ fn one_pass(broker: &Broker, retention: bool, stop: &watch::Receiver<bool>) {
                 return;
             }
             if retention {
-                p.expire_producers(now_ms(), broker.config.producer_id_expiration_ms());
+                p.expire_producers(now_ms(), config.producer_id_expiration_ms());
                 match p.apply_retention(now_ms()) {
                     Ok(out) => moved |= out.segments_deleted > 0,
                     Err(e) => tracing::warn!(topic = %topic.name, partition = p.index, error = %e,
                         "retention failed"),
                 }
             }
-            if broker.config.cleaner_enabled() {
+            if config.cleaner_enabled() {
                 let stopped = || *stop.borrow();
-                match p.clean(now_ms(), broker.config.cleaner_limits(), &stopped) {
+                match p.clean(now_ms(), config.cleaner_limits(), &stopped) {
                     Ok(Some(stats)) => {
                         moved = true;
                         tracing::info!(topic = %topic.name, partition = p.index,

@@ -5,6 +5,7 @@
 //! Called by `api/` only; it calls down into `log/` and never touches
 //! sockets or protocol structs.
 
+pub mod dynamic_config;
 pub mod flusher;
 pub mod log_manager;
 pub mod metadata;
@@ -20,11 +21,12 @@ use anyhow::Context;
 use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 
-use crate::config::{BrokerConfig, ConfigError, Durability, TopicConfig};
+use crate::config::{BrokerConfig, ConfigError, Durability, DynamicBrokerConfig, TopicConfig};
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::{Log, LogConfig};
 use crate::txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
+use dynamic_config::{DynamicConfigs, GroupConfigs};
 use flusher::Flusher;
 use metadata::{MetadataStore, TopicRecord};
 pub use partition::{FetchedData, Partition, PartitionOffsets, StorageError};
@@ -88,6 +90,8 @@ pub async fn on_listener<F: std::future::Future>(
 
 /// The single node's broker state.
 pub struct Broker {
+    /// The settings the broker started with (file, flags, defaults);
+    /// `current_config()` adds the dynamic ones.
     pub config: BrokerConfig,
     pub cluster_id: String,
     pub node_id: i32,
@@ -103,6 +107,8 @@ pub struct Broker {
     producer_ids: ProducerIdManager,
     /// Serializes checkpoint file writes (they share temporary file names).
     checkpoint_lock: Mutex<()>,
+    /// Broker and group configs set at runtime (AlterConfigs).
+    dynamic: DynamicConfigs,
 }
 
 impl Broker {
@@ -119,12 +125,20 @@ impl Broker {
         let cluster_id = store.load_or_init_cluster(node_id)?;
         let recovery = read_checkpoint(&dir.join(RECOVERY_POINT_FILE))?;
         let log_start = read_checkpoint(&dir.join(LOG_START_FILE))?;
+        let dynamic = DynamicConfigs::open(&dir)?;
+        dynamic
+            .validate()
+            .context("checking vltava-dynamic-configs.toml")?;
+        let current = BrokerConfig {
+            dynamic: dynamic.broker(),
+            ..config.clone()
+        };
         let mut topics = BTreeMap::new();
         for record in store.load_topics()? {
             let topic_config = TopicConfig {
                 overrides: record.configs.clone(),
             };
-            let log_config = topic_config.log_config(&config);
+            let log_config = topic_config.log_config(&current);
             let partitions =
                 open_partitions(&dir, &record.name, 0..record.partitions, &log_config, |p| {
                     let key = (record.name.clone(), p);
@@ -149,7 +163,7 @@ impl Broker {
                     .unwrap_or_else(|| "104857600".into());
                 let count = config.offsets_topic_partitions();
                 let t = create_internal_topic(
-                    &config,
+                    &current,
                     &store,
                     &topics,
                     OFFSETS_TOPIC,
@@ -168,7 +182,7 @@ impl Broker {
                     .unwrap_or_else(|| "104857600".into());
                 let count = config.transaction_state_partitions();
                 let t = create_internal_topic(
-                    &config,
+                    &current,
                     &store,
                     &topics,
                     TRANSACTION_STATE_TOPIC,
@@ -195,8 +209,12 @@ impl Broker {
             txns: Arc::new(txns),
             producer_ids: ProducerIdManager::open(&dir)?,
             checkpoint_lock: Mutex::new(()),
+            dynamic,
             config,
         };
+        for (group, configs) in broker.dynamic.groups() {
+            broker.apply_group_config(&group, &configs);
+        }
         broker.publish_topics();
         Ok(broker)
     }
@@ -330,7 +348,7 @@ impl Broker {
                 Vec::new(),
             )));
         }
-        let log_config = config.log_config(&self.config);
+        let log_config = config.log_config(&self.current_config());
         let parts = open_partitions(
             &self.config.data_dir,
             name,
@@ -414,7 +432,7 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let log_config = topic.config().log_config(&self.config);
+        let log_config = topic.config().log_config(&self.current_config());
         let added = open_partitions(
             &self.config.data_dir,
             name,
@@ -468,13 +486,81 @@ impl Broker {
             .map(|r| if r.name == name { record.clone() } else { r })
             .collect();
         store.save_topics(records).map_err(AdminError::Storage)?;
-        let log_config = config.log_config(&self.config);
+        let log_config = config.log_config(&self.current_config());
         topic.set_config(config);
         for p in topic.partitions() {
             p.set_log_config(log_config.clone());
         }
         tracing::info!(topic = name, "altered topic config");
         Ok(())
+    }
+
+    /// The effective settings: the static ones with the dynamic layers.
+    pub fn current_config(&self) -> BrokerConfig {
+        BrokerConfig {
+            dynamic: self.dynamic.broker(),
+            ..self.config.clone()
+        }
+    }
+
+    /// Changes the broker's dynamic configs: `change` gets the current
+    /// layers and returns the new ones (`None`: no change, as for
+    /// validate_only or a refused request). The new layers are persisted,
+    /// then every partition's log takes its new effective config (topics
+    /// without an override follow the broker's values).
+    pub fn alter_broker_config(
+        &self,
+        change: impl FnOnce(&BrokerConfig) -> Option<DynamicBrokerConfig>,
+    ) -> Result<(), AdminError> {
+        let _store = self.store.lock();
+        let Some(next) = change(&self.current_config()) else {
+            return Ok(());
+        };
+        self.dynamic.set_broker(next).map_err(AdminError::Storage)?;
+        let current = self.current_config();
+        for topic in self.topics() {
+            let log_config = topic.config().log_config(&current);
+            for p in topic.partitions() {
+                p.set_log_config(log_config.clone());
+            }
+        }
+        tracing::info!(dynamic = ?current.dynamic, "altered broker config");
+        Ok(())
+    }
+
+    /// A group's dynamic configs (the group need not exist).
+    pub fn group_config(&self, group: &str) -> GroupConfigs {
+        self.dynamic.group(group)
+    }
+
+    /// Changes a group's dynamic configs like `alter_broker_config`:
+    /// persisted, then handed to the group coordinator.
+    pub fn alter_group_config(
+        &self,
+        group: &str,
+        change: impl FnOnce(&GroupConfigs) -> Option<GroupConfigs>,
+    ) -> Result<(), AdminError> {
+        let _store = self.store.lock();
+        let Some(next) = change(&self.dynamic.group(group)) else {
+            return Ok(());
+        };
+        self.dynamic
+            .set_group(group, next.clone())
+            .map_err(AdminError::Storage)?;
+        self.apply_group_config(group, &next);
+        tracing::info!(group, configs = ?next, "altered group config");
+        Ok(())
+    }
+
+    fn apply_group_config(&self, group: &str, configs: &GroupConfigs) {
+        let int = |name: &str| configs.get(name).and_then(|v| v.trim().parse().ok());
+        self.groups.set_group_config(
+            group,
+            crate::group::consumer::GroupOverrides {
+                session_timeout_ms: int("consumer.session.timeout.ms"),
+                heartbeat_interval_ms: int("consumer.heartbeat.interval.ms"),
+            },
+        );
     }
 
     /// DeleteRecords for one partition: the new log start offset, made

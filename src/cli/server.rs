@@ -231,6 +231,7 @@ pub fn settings(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<Server
         data_dir,
         durability,
         overrides: overrides.into_iter().map(|(k, (v, _))| (k, v)).collect(),
+        dynamic: Default::default(),
     };
     config.validate()?;
     Ok(ServerSettings {

@@ -50,6 +50,29 @@ impl Default for ConsumerGroupConfig {
     }
 }
 
+/// A group's own values of the broker's defaults (KIP-848 group configs
+/// `consumer.session.timeout.ms`, `consumer.heartbeat.interval.ms`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupOverrides {
+    pub session_timeout_ms: Option<i32>,
+    pub heartbeat_interval_ms: Option<i32>,
+}
+
+impl ConsumerGroupConfig {
+    /// This config with a group's own values in place of the defaults.
+    pub fn with(&self, overrides: GroupOverrides) -> ConsumerGroupConfig {
+        ConsumerGroupConfig {
+            session_timeout_ms: overrides
+                .session_timeout_ms
+                .unwrap_or(self.session_timeout_ms),
+            heartbeat_interval_ms: overrides
+                .heartbeat_interval_ms
+                .unwrap_or(self.heartbeat_interval_ms),
+            max_size: self.max_size,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumerGroupState {
     Empty,
@@ -273,6 +296,12 @@ impl MemberState {
 }
 
 impl ConsumerGroup {
+    /// Replaces the group's config; the next heartbeat of each member gets
+    /// the new interval and a session deadline under the new timeout.
+    pub fn set_config(&mut self, config: ConsumerGroupConfig) {
+        self.config = config;
+    }
+
     pub fn new(group_id: String, config: ConsumerGroupConfig) -> Self {
         Self {
             group_id,

@@ -212,6 +212,9 @@ pub struct GroupCoordinator {
     /// Topic names, ids and partition counts, for KIP-848 assignors.
     topics_image: Mutex<TopicsImage>,
     groups: Mutex<BTreeMap<String, Arc<Mutex<GroupEntry>>>>,
+    /// Groups' own configs (KIP-848 group configs), set before or after the
+    /// group exists.
+    overrides: Mutex<BTreeMap<String, consumer::GroupOverrides>>,
     /// Wakes the timer task when a deadline may have moved earlier.
     wake: Notify,
 }
@@ -285,6 +288,7 @@ impl GroupCoordinator {
             topic,
             topics_image: Mutex::new(TopicsImage::new()),
             groups: Mutex::new(BTreeMap::new()),
+            overrides: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
         };
         coordinator.replay()?;
@@ -448,6 +452,26 @@ impl GroupCoordinator {
         )
     }
 
+    /// A KIP-848 group's config: the broker's with the group's own values.
+    fn consumer_config(&self, group_id: &str) -> ConsumerGroupConfig {
+        let overrides = self.overrides.lock().get(group_id).copied();
+        self.config.consumer.with(overrides.unwrap_or_default())
+    }
+
+    /// Sets a group's own configs (validated by the caller); an existing
+    /// KIP-848 group uses them from its members' next heartbeats.
+    pub fn set_group_config(&self, group_id: &str, overrides: consumer::GroupOverrides) {
+        self.overrides
+            .lock()
+            .insert(group_id.to_string(), overrides);
+        let entry = self.groups.lock().get(group_id).cloned();
+        if let Some(entry) = entry {
+            if let Membership::Consumer(g) = &mut entry.lock().membership {
+                g.set_config(self.consumer_config(group_id));
+            }
+        }
+    }
+
     /// One KIP-848 ConsumerGroupHeartbeat.
     /// Returns the response and the write that must be durable before it is
     /// sent (the group's changed records).
@@ -462,12 +486,13 @@ impl GroupCoordinator {
             .entry(group_id.to_string())
             .or_insert_with(|| {
                 Arc::new(Mutex::new(GroupEntry::new(Membership::Consumer(Box::new(
-                    ConsumerGroup::new(group_id.to_string(), self.config.consumer.clone()),
+                    ConsumerGroup::new(group_id.to_string(), self.consumer_config(group_id)),
                 )))))
             })
             .clone();
         let mut e = entry.lock();
-        let interval = self.config.consumer.heartbeat_interval_ms;
+        let config = self.consumer_config(group_id);
+        let interval = config.heartbeat_interval_ms;
         let failed = |code: i16, message: String| consumer::HeartbeatResponse {
             error_code: code,
             error_message: Some(message),
@@ -486,7 +511,7 @@ impl GroupCoordinator {
                 return (failed(code, "Could not convert the group.".into()), None);
             }
         }
-        let Some(group) = e.consumer(group_id, &self.config.consumer) else {
+        let Some(group) = e.consumer(group_id, &config) else {
             let message = format!("Group {group_id} is not a consumer group.");
             return (failed(ResponseError::GroupIdNotFound.code(), message), None);
         };
@@ -1051,7 +1076,7 @@ impl GroupCoordinator {
                 (s, Some(image)) if !image.members.is_empty() || s.is_none() => {
                     let g = ConsumerGroup::restore(
                         name.clone(),
-                        self.config.consumer.clone(),
+                        self.consumer_config(&name),
                         &image,
                         now,
                     );

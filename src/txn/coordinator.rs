@@ -490,6 +490,7 @@ mod tests {
             data_dir: dir.to_path_buf(),
             durability: Durability::Fsync,
             overrides: Default::default(),
+            dynamic: Default::default(),
         };
         Broker::open(config).unwrap()
     }
