@@ -1,12 +1,16 @@
 //! CRC-32C verification of batches on their way out of a segment: each segment
 //! keeps a verified range, "bytes in `[low, high)` hold batches whose CRC was
 //! checked", that only grows. Appends and recovery grow it for free; the
-//! first read of other bytes checks them once, so steady-state reads pay two
-//! atomic loads. It never touches files: callers hand it bytes already read.
+//! first read of other bytes checks them, and grows the range over them when
+//! they touch it (or when it is empty), so a consumer reading on pays once
+//! and steady-state reads pay one atomic load. It never touches files:
+//! callers hand it bytes already read.
 //!
 //! A range rather than a prefix because recovery may check only a segment's
 //! tail (from the recovery point): the bytes below it were fsynced before the
-//! crash and are trusted at open, but still checked on their first read.
+//! crash and are trusted at open, but still checked on their first read; and
+//! a consumer resuming in the middle of an older segment after a restart
+//! starts a range where it reads.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,14 +18,22 @@ use std::sync::Arc;
 
 use super::batch::{compute_crc, BatchHeader, BATCH_HEADER_LEN, MIN_BATCH_LENGTH};
 
-/// Which bytes of one segment file are known to hold intact batches. `low`
-/// only falls and `high` only rises, and each move joins bytes that touch the
-/// range, so any `low` and `high` read at any two moments bound checked bytes.
+/// Which bytes of one segment file are known to hold intact batches: `[low,
+/// high)`, both in one atomic word (a segment is at most `segment.bytes`, an
+/// `int`, plus one batch, so positions fit in 32 bits), so a reader always
+/// sees a range that was verified as a whole.
 #[derive(Debug)]
 pub struct VerifiedMark {
     path: PathBuf,
-    low: AtomicU64,
-    high: AtomicU64,
+    range: AtomicU64,
+}
+
+fn pack(low: u32, high: u32) -> u64 {
+    (u64::from(low) << 32) | u64::from(high)
+}
+
+fn unpack(word: u64) -> (u64, u64) {
+    (word >> 32, word & u64::from(u32::MAX))
 }
 
 /// The first batch of a slice that failed verification.
@@ -40,12 +52,16 @@ impl VerifiedMark {
         VerifiedMark::range(path, 0, verified)
     }
 
-    /// Bytes `[low, high)` are verified (an empty range when `low >= high`).
+    /// Bytes `[low, high)` are verified (an empty range when `low >= high`,
+    /// or past what 32 bits hold, which no segment reaches).
     pub fn range(path: &Path, low: u64, high: u64) -> Arc<VerifiedMark> {
+        let word = match (u32::try_from(low), u32::try_from(high)) {
+            (Ok(low), Ok(high)) if low < high => pack(low, high),
+            _ => 0,
+        };
         Arc::new(VerifiedMark {
             path: path.to_path_buf(),
-            low: AtomicU64::new(low),
-            high: AtomicU64::new(high.max(low)),
+            range: AtomicU64::new(word),
         })
     }
 
@@ -55,35 +71,39 @@ impl VerifiedMark {
 
     /// The verified range `[low, high)`.
     pub fn range_now(&self) -> (u64, u64) {
-        let high = self.high.load(Ordering::Acquire);
-        let low = self.low.load(Ordering::Acquire);
-        (low, high)
+        unpack(self.range.load(Ordering::Acquire))
     }
 
     /// Bytes `[from, to)` were appended (validated on the way in) or checked:
-    /// the range grows over them if they touch it. A gap never counts.
+    /// the range grows over them if they touch it, or becomes them if it is
+    /// empty. A gap never counts.
     pub(crate) fn extend(&self, from: u64, to: u64) {
+        let (Ok(from), Ok(to)) = (u32::try_from(from), u32::try_from(to)) else {
+            return;
+        };
         if from >= to {
             return;
         }
-        let mut high = self.high.load(Ordering::Acquire);
-        while from <= high && high < to {
-            match self
-                .high
-                .compare_exchange_weak(high, to, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => break,
-                Err(now) => high = now,
+        let mut word = self.range.load(Ordering::Acquire);
+        loop {
+            let (low, high) = unpack(word);
+            let (low, high) = (low as u32, high as u32);
+            let grown = if low >= high {
+                pack(from, to)
+            } else if from <= high && to >= low {
+                pack(low.min(from), high.max(to))
+            } else {
+                return;
+            };
+            if grown == word {
+                return;
             }
-        }
-        let mut low = self.low.load(Ordering::Acquire);
-        while from < low && low <= to {
             match self
-                .low
-                .compare_exchange_weak(low, from, Ordering::AcqRel, Ordering::Acquire)
+                .range
+                .compare_exchange_weak(word, grown, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => break,
-                Err(now) => low = now,
+                Ok(_) => return,
+                Err(now) => word = now,
             }
         }
     }
@@ -210,25 +230,43 @@ mod tests {
     }
 
     #[test]
-    fn a_read_past_the_mark_is_checked_but_leaves_the_mark() {
+    fn a_read_that_does_not_touch_the_range_is_checked_each_time() {
         let (mut bytes, sizes) = three_batches();
         let third = sizes[0] + sizes[1];
-        let mark = VerifiedMark::new(Path::new("x.log"), 0);
+        let mark = VerifiedMark::new(Path::new("x.log"), sizes[0] as u64);
         assert_eq!(mark.check(&bytes[third..], third as u64), Ok(sizes[2]));
-        assert_eq!(mark.range_now().1, 0);
+        assert_eq!(mark.range_now(), (0, sizes[0] as u64));
         bytes[third + 30] ^= 1;
         assert!(mark.check(&bytes[third..], third as u64).is_err());
     }
 
     #[test]
-    fn extend_only_joins_the_mark() {
+    fn a_first_read_into_an_empty_range_starts_it_where_it_reads() {
+        let (mut bytes, sizes) = three_batches();
+        let second = sizes[0];
+        let third = second + sizes[1];
+        let mark = VerifiedMark::new(Path::new("x.log"), 0);
+        let middle = &bytes[second..third];
+        assert_eq!(mark.check(middle, second as u64), Ok(sizes[1]));
+        assert_eq!(mark.range_now(), (second as u64, third as u64));
+        assert_eq!(mark.check(&bytes[third..], third as u64), Ok(sizes[2]));
+        assert_eq!(mark.range_now(), (second as u64, bytes.len() as u64));
+        bytes[sizes[0] - 1] ^= 1;
+        assert!(mark.check(&bytes, 0).is_err(), "the first batch is outside");
+        assert_eq!(mark.range_now(), (second as u64, bytes.len() as u64));
+    }
+
+    #[test]
+    fn extend_only_joins_the_range() {
         let mark = VerifiedMark::new(Path::new("x.log"), 10);
         mark.extend(20, 30);
-        assert_eq!(mark.range_now().1, 10);
+        assert_eq!(mark.range_now(), (0, 10));
         mark.extend(5, 30);
-        assert_eq!(mark.range_now().1, 30);
+        assert_eq!(mark.range_now(), (0, 30));
         mark.extend(0, 20);
-        assert_eq!(mark.range_now().1, 30);
+        assert_eq!(mark.range_now(), (0, 30));
+        mark.extend(30, 1 << 33);
+        assert_eq!(mark.range_now(), (0, 30), "past 32 bits: never recorded");
     }
 
     #[test]
