@@ -30,7 +30,7 @@ use super::authorized_operations::{self, when_requested};
 use super::errors::storage_error_code;
 use crate::broker::Broker;
 use crate::group::classic::{GroupState, JoinRequest, SyncRequest};
-use crate::group::coordinator::{CommitOffset, DescribeError, DurableWrite};
+use crate::group::coordinator::{AssignmentWrite, CommitOffset, DescribeError, DurableWrite};
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -172,7 +172,12 @@ pub async fn sync_group(broker: &Arc<Broker>, req: SyncGroupRequest, version: i1
             .map(|a| (a.member_id.to_string(), a.assignment))
             .collect(),
     };
-    let synced = broker.groups.sync(&req.group_id, request).await;
+    let synced = broker
+        .groups
+        .sync(&req.group_id, request, |assignment| {
+            tokio::spawn(assignment_durable(broker.clone(), assignment));
+        })
+        .await;
     let mut response = SyncGroupResponse::default()
         .with_error_code(synced.error_code)
         .with_assignment(synced.assignment);
@@ -749,6 +754,24 @@ pub fn consumer_group_describe(
     )
 }
 
+/// Makes a leader's assignment durable under the durability policy, then
+/// tells the coordinator, which answers the members' SyncGroups (or, on a
+/// failure, COORDINATOR_NOT_AVAILABLE and a new rebalance). A task of its
+/// own, so it completes even if the leader's connection goes meanwhile.
+async fn assignment_durable(broker: Arc<Broker>, assignment: AssignmentWrite) {
+    let result = match assignment.write {
+        Ok(w) if broker.fsync_on_ack() => broker
+            .wait_durable(&w.partition, w.offset)
+            .await
+            .map_err(|_| ResponseError::CoordinatorNotAvailable.code()),
+        Ok(_) => Ok(()),
+        Err(code) => Err(code),
+    };
+    broker
+        .groups
+        .assignment_written(&assignment.group_id, assignment.generation, result);
+}
+
 /// Waits until a commit's write is durable (when acks wait for fsync); if
 /// that fails, every offset that was accepted gets the storage error.
 pub(super) async fn wait_commit_durable(
@@ -768,5 +791,145 @@ pub(super) async fn wait_commit_durable(
             .iter_mut()
             .filter(|c| **c == 0)
             .for_each(|c| *c = code);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A leader's SyncGroup through the real coordinator and log: nobody gets
+    //! the assignment before its record is durable, and a member joining
+    //! while it is written starts the next generation.
+
+    use super::*;
+    use crate::api::test_util::broker;
+    use crate::group::classic::JoinResponse;
+    use bytes::Bytes;
+    use tokio::sync::mpsc;
+
+    const GROUP: &str = "g";
+
+    fn join_request(member_id: &str, client: &str) -> JoinRequest {
+        JoinRequest {
+            member_id: member_id.to_string(),
+            group_instance_id: None,
+            client_id: client.to_string(),
+            client_host: "/127.0.0.1".to_string(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 10_000,
+            protocol_type: "consumer".to_string(),
+            protocols: vec![("range".to_string(), Bytes::from_static(b"meta"))],
+            require_known_member_id: false,
+            reason: None,
+        }
+    }
+
+    /// The first member of a new group: generation 1, leader (the initial
+    /// delay is 0, so the coordinator's timer task completes the join).
+    async fn first_member(broker: &Arc<Broker>) -> JoinResponse {
+        let joined = broker.groups.join(GROUP, join_request("", "a")).await;
+        assert_eq!(joined.error_code, 0);
+        assert_eq!(joined.generation_id, 1);
+        assert_eq!(joined.leader, joined.member_id);
+        joined
+    }
+
+    fn leader_sync(leader: &JoinResponse) -> SyncGroupRequest {
+        SyncGroupRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str(GROUP)))
+            .with_generation_id(leader.generation_id)
+            .with_member_id(StrBytes::from_string(leader.member_id.clone()))
+            .with_assignments(vec![
+                sync_group_request::SyncGroupRequestAssignment::default()
+                    .with_member_id(StrBytes::from_string(leader.member_id.clone()))
+                    .with_assignment(Bytes::from_static(b"all")),
+            ])
+    }
+
+    fn run_timers(broker: &Arc<Broker>) -> tokio::sync::watch::Sender<bool> {
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(broker.groups.clone().run_timers(stop_rx));
+        stop
+    }
+
+    #[tokio::test]
+    async fn the_leaders_sync_is_answered_once_its_assignment_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path());
+        let _stop = run_timers(&broker);
+        let leader = first_member(&broker).await;
+        let ResponseKind::SyncGroup(synced) = sync_group(&broker, leader_sync(&leader), 3).await
+        else {
+            panic!("not a SyncGroup response");
+        };
+        assert_eq!(synced.error_code, 0);
+        assert_eq!(synced.assignment, Bytes::from_static(b"all"));
+        // The group record holding it was fsynced before the answer.
+        let description = broker.groups.describe(GROUP).ok().unwrap();
+        assert_eq!(description.state, GroupState::Stable);
+        let offsets = broker
+            .topic(crate::group::coordinator::OFFSETS_TOPIC)
+            .unwrap();
+        let partition = offsets
+            .partition(crate::group::coordinator::partition_for(
+                GROUP,
+                offsets.partition_count(),
+            ))
+            .unwrap();
+        let end = partition.high_watermark();
+        assert!(end > 0);
+        assert_eq!(partition.durable_offset(), end);
+    }
+
+    #[tokio::test]
+    async fn a_member_joining_while_the_assignment_is_written_gets_everyone_into_the_next_generation(
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path());
+        let _stop = run_timers(&broker);
+        let leader = first_member(&broker).await;
+
+        // The leader's SyncGroup, with its write held back.
+        let (writes, mut written) = mpsc::unbounded_channel();
+        let request = SyncRequest {
+            member_id: leader.member_id.clone(),
+            group_instance_id: None,
+            generation_id: 1,
+            protocol_type: None,
+            protocol_name: None,
+            assignments: vec![(leader.member_id.clone(), Bytes::from_static(b"all"))],
+        };
+        let b = broker.clone();
+        let leader_synced = tokio::spawn(async move {
+            b.groups
+                .sync(GROUP, request, |w| writes.send(w).unwrap())
+                .await
+        });
+        let write = written.recv().await.expect("the leader's assignment");
+        assert_eq!(write.generation, 1);
+        assert!(!leader_synced.is_finished());
+
+        // A second consumer joins meanwhile.
+        let b = broker.clone();
+        let second = tokio::spawn(async move { b.groups.join(GROUP, join_request("", "b")).await });
+        let synced = leader_synced.await.unwrap();
+        assert_eq!(synced.error_code, ResponseError::RebalanceInProgress.code());
+        assert_eq!(synced.assignment, Bytes::new());
+
+        // The write lands too late to change anything.
+        assignment_durable(broker.clone(), write).await;
+        let description = broker.groups.describe(GROUP).ok().unwrap();
+        assert_eq!(description.state, GroupState::PreparingRebalance);
+
+        // The leader rejoins: both are in generation 2.
+        let rejoined = broker
+            .groups
+            .join(GROUP, join_request(&leader.member_id, "a"))
+            .await;
+        assert_eq!(rejoined.error_code, 0);
+        assert_eq!(rejoined.generation_id, 2);
+        assert_eq!(rejoined.members.len(), 2);
+        let second = second.await.unwrap();
+        assert_eq!((second.error_code, second.generation_id), (0, 2));
+        assert_eq!(second.leader, leader.member_id);
     }
 }

@@ -255,16 +255,14 @@ mod tests {
 }
 
 #[cfg(test)]
-mod encode_tests {
-    //! Every handler's response must encode at every version we advertise:
-    //! the codec refuses fields set on versions that lack them.
+pub(crate) mod test_util {
+    use std::sync::Arc;
 
-    use super::*;
+    use crate::broker::Broker;
     use crate::config::{BrokerConfig, Durability};
-    use kafka_protocol::messages::*;
-    use kafka_protocol::protocol::StrBytes;
 
-    fn broker(dir: &std::path::Path) -> Arc<Broker> {
+    /// A broker on `dir` with fsync durability and no initial rebalance delay.
+    pub(crate) fn broker(dir: &std::path::Path) -> Arc<Broker> {
         let config = BrokerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             advertised: None,
@@ -279,6 +277,17 @@ mod encode_tests {
         };
         Arc::new(Broker::open(config).unwrap())
     }
+}
+
+#[cfg(test)]
+mod encode_tests {
+    //! Every handler's response must encode at every version we advertise:
+    //! the codec refuses fields set on versions that lack them.
+
+    use super::test_util::broker;
+    use super::*;
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
 
     fn batch() -> Bytes {
         Bytes::from(crate::log::batch::test_util::batch(1, 1_700_000_000_000))

@@ -259,6 +259,9 @@ pub struct ClassicGroup {
     sync_timer: Option<(i64, i32)>,
     /// The persisted form changed since the last `take_snapshot_if_changed`.
     dirty: bool,
+    /// The generation whose leader assignment was accepted and must be written before the group
+    /// becomes Stable (`take_assignment_to_write`, then `assignment_written`).
+    assignment_to_write: Option<i32>,
     /// Created by `new` and never joined yet (Kafka writes an empty record on creation by join).
     fresh: bool,
     /// Latest time seen; timers fire at max(their deadline, clock) so a late tick() behaves like
@@ -291,6 +294,7 @@ impl ClassicGroup {
             join_timer: None,
             sync_timer: None,
             dirty: false,
+            assignment_to_write: None,
             fresh: true,
             clock: i64::MIN,
         }
@@ -721,38 +725,21 @@ impl ClassicGroup {
 
     // ------------------------------------------------------------------ SyncGroup
 
-    pub fn sync(&mut self, now_ms: i64, req: SyncRequest) -> (Reply<SyncResponse>, Vec<Output>) {
-        let mut out = Vec::new();
+    /// SyncGroup: answered now, or parked until the leader's assignment is durable (then
+    /// answered through [`assignment_written`](Self::assignment_written)'s outputs) or a
+    /// rebalance starts.
+    pub fn sync(&mut self, now_ms: i64, req: SyncRequest) -> Reply<SyncResponse> {
         self.clock = self.clock.max(now_ms);
         if let Some(m) = self.members.get_mut(&req.member_id) {
             m.sync_waiter = false;
         }
-        match self.sync_inner(now_ms, &req, &mut out) {
-            Some(resp) => (Reply::Now(resp), out),
-            None => {
-                let pos = out.iter().position(
-                    |o| matches!(o, Output::Sync { member_id, .. } if *member_id == req.member_id),
-                );
-                match pos {
-                    Some(i) => match out.remove(i) {
-                        Output::Sync { response, .. } => (Reply::Now(response), out),
-                        other => {
-                            out.insert(i, other);
-                            (Reply::Pending, out)
-                        }
-                    },
-                    None => (Reply::Pending, out),
-                }
-            }
+        match self.sync_inner(&req) {
+            Some(resp) => Reply::Now(resp),
+            None => Reply::Pending,
         }
     }
 
-    fn sync_inner(
-        &mut self,
-        now: i64,
-        req: &SyncRequest,
-        out: &mut Vec<Output>,
-    ) -> Option<SyncResponse> {
+    fn sync_inner(&mut self, req: &SyncRequest) -> Option<SyncResponse> {
         match self.state {
             GroupState::Empty => return Some(SyncResponse::error(UNKNOWN_MEMBER_ID)),
             GroupState::Dead => return Some(SyncResponse::error(COORDINATOR_NOT_AVAILABLE)),
@@ -790,9 +777,11 @@ impl ClassicGroup {
                                 .unwrap_or_default();
                         }
                     }
-                    self.propagate_assignment(now, NONE, out);
-                    self.transition(GroupState::Stable, now);
+                    // As Kafka: the group stays CompletingRebalance, and nobody gets the
+                    // assignment, until its record is written; a member joining meanwhile
+                    // starts the next rebalance and the waiting syncs get REBALANCE_IN_PROGRESS.
                     self.dirty = true;
+                    self.assignment_to_write = Some(self.generation_id);
                 }
                 None
             }
@@ -814,6 +803,44 @@ impl ClassicGroup {
                 Some(SyncResponse::error(COORDINATOR_NOT_AVAILABLE))
             }
         }
+    }
+
+    /// The generation whose leader assignment is in the snapshot just taken and must be made
+    /// durable, then reported to [`assignment_written`](Self::assignment_written).
+    pub fn take_assignment_to_write(&mut self) -> Option<i32> {
+        self.assignment_to_write.take()
+    }
+
+    /// The record holding the leader's assignment for `generation` was written (`Ok`) or could
+    /// not be (`Err(code)`): Kafka's SyncGroup append callback. If the group is still completing
+    /// that generation, every member awaiting sync gets its assignment and the group is Stable;
+    /// on an error they get it and the group rebalances. Otherwise it is too late: nothing.
+    pub fn assignment_written(
+        &mut self,
+        now_ms: i64,
+        generation: i32,
+        result: Result<(), i16>,
+    ) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.clock = self.clock.max(now_ms);
+        let now = self.clock;
+        if self.state != GroupState::CompletingRebalance || self.generation_id != generation {
+            return out;
+        }
+        match result {
+            Ok(()) => {
+                self.propagate_assignment(now, NONE, &mut out);
+                self.transition(GroupState::Stable, now);
+            }
+            Err(code) => {
+                for m in self.members.values_mut() {
+                    m.assignment = Bytes::new();
+                }
+                self.propagate_assignment(now, code, &mut out);
+                self.maybe_prepare_rebalance_or_complete_join(now, &mut out);
+            }
+        }
+        out
     }
 
     fn remove_pending_sync(&mut self, member_id: &str) {

@@ -15,6 +15,16 @@ fn group() -> ClassicGroup {
     ClassicGroup::new("g".into(), cfg())
 }
 
+fn group_with_delay(initial_rebalance_delay_ms: i64) -> ClassicGroup {
+    ClassicGroup::new(
+        "g".into(),
+        GroupConfig {
+            initial_rebalance_delay_ms,
+            ..cfg()
+        },
+    )
+}
+
 fn proto(name: &str, meta: &str) -> (String, Bytes) {
     (name.to_string(), Bytes::from(meta.to_string()))
 }
@@ -84,8 +94,38 @@ fn join_new(g: &mut ClassicGroup, now: i64, client: &str) -> String {
     key
 }
 
+/// The leader's SyncGroup: parked until its assignment is written, then (written Ok) the outputs
+/// that answer every member awaiting sync, and the snapshot that was written.
+fn leader_sync_snapshot(
+    g: &mut ClassicGroup,
+    now: i64,
+    req: SyncRequest,
+) -> (Vec<Output>, GroupSnapshot) {
+    let generation = req.generation_id;
+    assert_eq!(g.sync(now, req), Reply::Pending);
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+    assert_eq!(g.take_assignment_to_write(), Some(generation));
+    let snapshot = g
+        .take_snapshot_if_changed(now)
+        .expect("assignment not in a snapshot");
+    (g.assignment_written(now, generation, Ok(())), snapshot)
+}
+
+fn leader_sync(g: &mut ClassicGroup, now: i64, req: SyncRequest) -> Vec<Output> {
+    leader_sync_snapshot(g, now, req).0
+}
+
 /// Builds a Stable group of the given clients (first one leader); returns (ids, now).
 fn stable_group(g: &mut ClassicGroup, clients: &[&str]) -> (Vec<String>, i64) {
+    let (ids, now, _) = stable_group_snapshot(g, clients);
+    (ids, now)
+}
+
+/// [`stable_group`], and the snapshot written for its assignment.
+fn stable_group_snapshot(
+    g: &mut ClassicGroup,
+    clients: &[&str],
+) -> (Vec<String>, i64, GroupSnapshot) {
     let ids: Vec<String> = clients.iter().map(|c| join_new(g, 0, c)).collect();
     // A second member arriving during the initial delay extends it by another 3s.
     let t = if ids.len() > 1 { 6000 } else { 3000 };
@@ -96,15 +136,15 @@ fn stable_group(g: &mut ClassicGroup, clients: &[&str]) -> (Vec<String>, i64) {
         .iter()
         .map(|id| (id.clone(), Bytes::from(format!("assign-{id}"))))
         .collect();
-    let (r, outs) = g.sync(t + 1, sreq(&ids[0], gen, assignments));
-    assert_eq!(now_reply(r).error_code, NONE);
-    assert!(outs.is_empty());
+    let (outs, snapshot) = leader_sync_snapshot(g, t + 1, sreq(&ids[0], gen, assignments));
+    assert_eq!(outs.len(), 1, "{outs:?}");
+    assert_eq!(sync_output(&outs, &ids[0]).error_code, NONE);
     for id in &ids[1..] {
-        let (r, _) = g.sync(t + 2, sreq(id, gen, vec![]));
+        let r = g.sync(t + 2, sreq(id, gen, vec![]));
         assert_eq!(now_reply(r).error_code, NONE);
     }
     assert_eq!(g.state(), GroupState::Stable);
-    (ids, t + 2)
+    (ids, t + 2, snapshot)
 }
 
 #[test]
@@ -191,13 +231,7 @@ fn two_members_joining_during_initial_delay_share_a_generation_and_leader_gets_a
 /// rather than forcing a second one.
 #[test]
 fn zero_initial_delay_extension_fires_separately_so_a_member_joining_then_gets_in() {
-    let mut g = ClassicGroup::new(
-        "g".into(),
-        GroupConfig {
-            initial_rebalance_delay_ms: 0,
-            ..cfg()
-        },
-    );
+    let mut g = group_with_delay(0);
     let a = join_new(&mut g, 100, "a");
     let b = join_new(&mut g, 100, "b");
     // The delay fires, sees b and extends by 0 ms: nothing is completed in this pass.
@@ -247,10 +281,8 @@ fn followers_sync_waits_for_the_leader_then_all_get_their_assignments() {
     let a = join_new(&mut g, 0, "a");
     let b = join_new(&mut g, 0, "b");
     g.tick(6000);
-    let (r, outs) = g.sync(6100, sreq(&b, 1, vec![]));
-    assert_eq!(r, Reply::Pending);
-    assert!(outs.is_empty());
-    let (r, outs) = g.sync(
+    assert_eq!(g.sync(6100, sreq(&b, 1, vec![])), Reply::Pending);
+    let r = g.sync(
         6200,
         sreq(
             &a,
@@ -261,15 +293,11 @@ fn followers_sync_waits_for_the_leader_then_all_get_their_assignments() {
             ],
         ),
     );
-    let ra = now_reply(r);
-    assert_eq!(ra.error_code, NONE);
-    assert_eq!(ra.assignment, Bytes::from("pa"));
-    assert_eq!(ra.protocol_name.as_deref(), Some("range"));
-    let rb = sync_output(&outs, &b);
-    assert_eq!(rb.error_code, NONE);
-    assert_eq!(rb.assignment, Bytes::from("pb"));
-    assert_eq!(rb.protocol_type.as_deref(), Some("consumer"));
-    assert_eq!(g.state(), GroupState::Stable);
+    // Nobody has the assignment until its record is written; the record holds it.
+    assert_eq!(r, Reply::Pending);
+    assert_eq!(g.state(), GroupState::CompletingRebalance);
+    assert_eq!(g.take_assignment_to_write(), Some(1));
+    assert_eq!(g.take_assignment_to_write(), None);
     let snap = g
         .take_snapshot_if_changed(6200)
         .expect("snapshot after sync");
@@ -278,6 +306,19 @@ fn followers_sync_waits_for_the_leader_then_all_get_their_assignments() {
     assert_eq!(snap.members[1].assignment, Bytes::from("pb"));
     assert_eq!(snap.members[0].subscription, Bytes::from("a-meta"));
     assert!(g.take_snapshot_if_changed(6300).is_none());
+    let outs = g.assignment_written(6300, 1, Ok(()));
+    assert_eq!(outs.len(), 2, "{outs:?}");
+    let ra = sync_output(&outs, &a);
+    assert_eq!(ra.error_code, NONE);
+    assert_eq!(ra.assignment, Bytes::from("pa"));
+    assert_eq!(ra.protocol_name.as_deref(), Some("range"));
+    let rb = sync_output(&outs, &b);
+    assert_eq!(rb.error_code, NONE);
+    assert_eq!(rb.assignment, Bytes::from("pb"));
+    assert_eq!(rb.protocol_type.as_deref(), Some("consumer"));
+    assert_eq!(g.state(), GroupState::Stable);
+    // A late report for the same generation changes nothing.
+    assert!(g.assignment_written(6400, 1, Ok(())).is_empty());
     let d = g.describe();
     assert_eq!(d.protocol, "range");
     assert_eq!(d.members[1].assignment, Bytes::from("pb"));
@@ -295,7 +336,7 @@ fn heartbeat_gives_kafkas_error_in_each_state() {
     assert_eq!(g.heartbeat(3001, &a, None, 1).0, NONE);
     assert_eq!(g.heartbeat(3001, &a, None, 0).0, ILLEGAL_GENERATION);
     assert_eq!(g.heartbeat(3001, "nobody", None, 1).0, UNKNOWN_MEMBER_ID);
-    g.sync(3002, sreq(&a, 1, vec![]));
+    leader_sync(&mut g, 3002, sreq(&a, 1, vec![]));
     assert_eq!(g.state(), GroupState::Stable);
     assert_eq!(g.heartbeat(3003, &a, None, 1).0, NONE);
     // A new member triggers a rebalance: the old member sees REBALANCE_IN_PROGRESS.
@@ -398,8 +439,8 @@ fn sync_timeout_removes_members_that_did_not_sync_and_rebalances() {
     g.tick(6000);
     assert_eq!(g.next_deadline(), Some(6000 + i64::from(SESSION)));
     // Keep both alive by heartbeating; only the leader syncs.
-    let (r, _) = g.sync(6100, sreq(&a, 1, vec![]));
-    assert_eq!(now_reply(r).error_code, NONE);
+    let outs = leader_sync(&mut g, 6100, sreq(&a, 1, vec![]));
+    assert_eq!(sync_output(&outs, &a).error_code, NONE);
     assert_eq!(g.state(), GroupState::Stable);
     let mut t = 6000;
     while t + 5000 < 6000 + i64::from(REBALANCE) {
@@ -422,7 +463,7 @@ fn sync_timeout_in_completing_rebalance_answers_waiting_followers_with_rebalance
     let a = join_new(&mut g, 0, "a");
     let b = join_new(&mut g, 0, "b");
     g.tick(6000);
-    assert_eq!(g.sync(6100, sreq(&b, 1, vec![])).0, Reply::Pending);
+    assert_eq!(g.sync(6100, sreq(&b, 1, vec![])), Reply::Pending);
     for t in [8000, 13_000, 18_000] {
         assert_eq!(g.heartbeat(t, &a, None, 1).0, NONE);
         assert_eq!(g.heartbeat(t, &b, None, 1).0, NONE);
@@ -443,10 +484,16 @@ fn static_member_rejoining_with_a_new_member_id_replaces_the_old_one_without_reb
     assert!(old.starts_with("inst-1-"));
     let b = join_new(&mut g, 0, "b");
     g.tick(6000);
-    g.sync(6001, sreq(&old, 1, vec![(old.clone(), Bytes::from("ps"))]));
-    g.sync(6001, sreq(&b, 1, vec![]));
+    leader_sync(
+        &mut g,
+        6001,
+        sreq(&old, 1, vec![(old.clone(), Bytes::from("ps"))]),
+    );
+    assert_eq!(
+        now_reply(g.sync(6001, sreq(&b, 1, vec![]))).error_code,
+        NONE
+    );
     assert_eq!(g.state(), GroupState::Stable);
-    g.take_snapshot_if_changed(6001);
 
     // Restarted static member joins with an empty member id and the same protocols.
     let (reply, new_id, outs) = g.join_keyed(7000, r);
@@ -468,7 +515,7 @@ fn static_member_rejoining_with_a_new_member_id_replaces_the_old_one_without_reb
     // Its normal SyncGroup returns the current assignment.
     let mut s = sreq(&new_id, 1, vec![]);
     s.group_instance_id = Some("inst-1".into());
-    let sr = now_reply(g.sync(7001, s).0);
+    let sr = now_reply(g.sync(7001, s));
     assert_eq!(sr.assignment, Bytes::from("ps"));
 
     // The old member id is fenced.
@@ -478,7 +525,7 @@ fn static_member_rejoining_with_a_new_member_id_replaces_the_old_one_without_reb
     );
     let mut s = sreq(&old, 1, vec![]);
     s.group_instance_id = Some("inst-1".into());
-    assert_eq!(now_reply(g.sync(7002, s).0).error_code, FENCED_INSTANCE_ID);
+    assert_eq!(now_reply(g.sync(7002, s)).error_code, FENCED_INSTANCE_ID);
     assert_eq!(
         g.validate_offset_commit(&old, Some("inst-1"), 1),
         Err(FENCED_INSTANCE_ID)
@@ -568,19 +615,19 @@ fn sync_with_mismatched_protocol_name_or_type_is_inconsistent_group_protocol() {
     let mut s = sreq(&ids[0], 1, vec![]);
     s.protocol_name = Some("roundrobin".into());
     assert_eq!(
-        now_reply(g.sync(now, s).0).error_code,
+        now_reply(g.sync(now, s)).error_code,
         INCONSISTENT_GROUP_PROTOCOL
     );
     let mut s = sreq(&ids[0], 1, vec![]);
     s.protocol_type = Some("connect".into());
     assert_eq!(
-        now_reply(g.sync(now, s).0).error_code,
+        now_reply(g.sync(now, s)).error_code,
         INCONSISTENT_GROUP_PROTOCOL
     );
     let mut s = sreq(&ids[0], 1, vec![]);
     s.protocol_type = None;
     s.protocol_name = None;
-    assert_eq!(now_reply(g.sync(now, s).0).error_code, NONE);
+    assert_eq!(now_reply(g.sync(now, s)).error_code, NONE);
 }
 
 #[test]
@@ -589,11 +636,11 @@ fn stale_generation_and_unknown_member_are_rejected_on_sync_heartbeat_and_commit
     let (ids, now) = stable_group(&mut g, &["a"]);
     let a = &ids[0];
     assert_eq!(
-        now_reply(g.sync(now, sreq(a, 0, vec![])).0).error_code,
+        now_reply(g.sync(now, sreq(a, 0, vec![]))).error_code,
         ILLEGAL_GENERATION
     );
     assert_eq!(
-        now_reply(g.sync(now, sreq("ghost", 1, vec![])).0).error_code,
+        now_reply(g.sync(now, sreq("ghost", 1, vec![]))).error_code,
         UNKNOWN_MEMBER_ID
     );
     assert_eq!(g.heartbeat(now, a, None, 7).0, ILLEGAL_GENERATION);
@@ -656,8 +703,7 @@ fn simple_commit_with_generation_minus_one_is_allowed_only_when_empty() {
 #[test]
 fn restore_from_snapshot_resumes_stable_with_heartbeat_deadlines() {
     let mut g = group();
-    let (ids, now) = stable_group(&mut g, &["a", "b"]);
-    let snap = g.take_snapshot_if_changed(now).expect("snapshot");
+    let (ids, _, snap) = stable_group_snapshot(&mut g, &["a", "b"]);
     let mut r = ClassicGroup::restore("g".into(), cfg(), snap.clone(), 100_000);
     assert_eq!(r.state(), GroupState::Stable);
     assert_eq!(r.generation_id(), 1);
@@ -666,7 +712,7 @@ fn restore_from_snapshot_resumes_stable_with_heartbeat_deadlines() {
     assert_eq!(r.protocol_type(), Some("consumer"));
     assert_eq!(r.member_count(), 2);
     assert_eq!(r.next_deadline(), Some(100_000 + i64::from(SESSION)));
-    let sr = now_reply(r.sync(100_001, sreq(&ids[1], 1, vec![])).0);
+    let sr = now_reply(r.sync(100_001, sreq(&ids[1], 1, vec![])));
     assert_eq!(sr.assignment, Bytes::from(format!("assign-{}", ids[1])));
     assert_eq!(r.heartbeat(100_001, &ids[0], None, 1).0, NONE);
     // b never heartbeats after the restart: evicted.
@@ -721,12 +767,12 @@ fn mark_dead_answers_every_pending_request() {
     let p = join_new(&mut g3, 0, "p");
     let q = join_new(&mut g3, 0, "q");
     g3.tick(6000);
-    assert_eq!(g3.sync(6001, sreq(&q, 1, vec![])).0, Reply::Pending);
+    assert_eq!(g3.sync(6001, sreq(&q, 1, vec![])), Reply::Pending);
     let outs = g3.mark_dead();
     assert_eq!(outs.len(), 1);
     assert_eq!(sync_output(&outs, &q).error_code, COORDINATOR_NOT_AVAILABLE);
     assert_eq!(
-        now_reply(g3.sync(6002, sreq(&p, 1, vec![])).0).error_code,
+        now_reply(g3.sync(6002, sreq(&p, 1, vec![]))).error_code,
         COORDINATOR_NOT_AVAILABLE
     );
 }
@@ -737,13 +783,97 @@ fn a_new_join_during_completing_rebalance_sends_rebalance_in_progress_to_waiting
     let _a = join_new(&mut g, 0, "a");
     let b = join_new(&mut g, 0, "b");
     g.tick(6000);
-    assert_eq!(g.sync(6001, sreq(&b, 1, vec![])).0, Reply::Pending);
+    assert_eq!(g.sync(6001, sreq(&b, 1, vec![])), Reply::Pending);
     let (reply, _c, outs) = g.join_keyed(6002, jreq("", "c"));
     assert_eq!(reply, Reply::Pending);
     let sb = sync_output(&outs, &b);
     assert_eq!(sb.error_code, REBALANCE_IN_PROGRESS);
     assert_eq!(sb.protocol_name, None);
     assert_eq!(g.state(), GroupState::PreparingRebalance);
+}
+
+#[test]
+fn a_join_while_the_leaders_assignment_is_written_puts_everyone_in_the_next_generation() {
+    // Two consumers started together: the second joins after the first generation completed
+    // with only the first, while its leader's assignment is being written. As in Kafka, the
+    // leader's SyncGroup gets REBALANCE_IN_PROGRESS instead of an assignment it would hold
+    // until its next heartbeat, and both are in generation 2.
+    let mut g = group_with_delay(0);
+    let (reply, a, _) = g.join_keyed(0, jreq("", "a"));
+    assert_eq!(reply, Reply::Pending);
+    let outs = g.tick(0);
+    assert_eq!(join_output(&outs, &a).generation_id, 1);
+    let r = g.sync(1, sreq(&a, 1, vec![(a.clone(), Bytes::from("all"))]));
+    assert_eq!(r, Reply::Pending);
+    assert_eq!(g.take_assignment_to_write(), Some(1));
+    assert!(g.take_snapshot_if_changed(1).is_some());
+
+    let (reply, b, outs) = g.join_keyed(2, jreq("", "b"));
+    assert_eq!(reply, Reply::Pending);
+    let sa = sync_output(&outs, &a);
+    assert_eq!(sa.error_code, REBALANCE_IN_PROGRESS);
+    assert_eq!(sa.assignment, Bytes::new());
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+    // The write lands too late to matter.
+    assert!(g.assignment_written(3, 1, Ok(())).is_empty());
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+
+    let (reply, outs) = g.join(4, jreq(&a, "a"));
+    let ja = now_reply(reply);
+    assert_eq!(ja.generation_id, 2);
+    assert_eq!(ja.members.len(), 2);
+    let jb = join_output(&outs, &b);
+    assert_eq!((jb.error_code, jb.generation_id), (NONE, 2));
+    let outs = leader_sync(
+        &mut g,
+        5,
+        sreq(
+            &a,
+            2,
+            vec![
+                (a.clone(), Bytes::from("pa")),
+                (b.clone(), Bytes::from("pb")),
+            ],
+        ),
+    );
+    assert_eq!(sync_output(&outs, &a).assignment, Bytes::from("pa"));
+    assert_eq!(g.state(), GroupState::Stable);
+}
+
+#[test]
+fn an_assignment_that_cannot_be_written_is_an_error_to_every_waiting_member_and_a_rebalance() {
+    let mut g = group();
+    let a = join_new(&mut g, 0, "a");
+    let b = join_new(&mut g, 0, "b");
+    g.tick(6000);
+    assert_eq!(g.sync(6001, sreq(&b, 1, vec![])), Reply::Pending);
+    let r = g.sync(
+        6002,
+        sreq(
+            &a,
+            1,
+            vec![
+                (a.clone(), Bytes::from("pa")),
+                (b.clone(), Bytes::from("pb")),
+            ],
+        ),
+    );
+    assert_eq!(r, Reply::Pending);
+    assert_eq!(g.take_assignment_to_write(), Some(1));
+    let outs = g.assignment_written(6003, 1, Err(COORDINATOR_NOT_AVAILABLE));
+    assert_eq!(outs.len(), 2, "{outs:?}");
+    for id in [&a, &b] {
+        let r = sync_output(&outs, id);
+        assert_eq!(r.error_code, COORDINATOR_NOT_AVAILABLE);
+        assert_eq!(r.assignment, Bytes::new());
+    }
+    assert_eq!(g.state(), GroupState::PreparingRebalance);
+    assert_eq!(g.generation_id(), 1);
+    // Both rejoin into generation 2.
+    assert_eq!(g.join(6004, jreq(&a, "a")).0, Reply::Pending);
+    let (reply, outs) = g.join(6005, jreq(&b, "b"));
+    assert_eq!(now_reply(reply).generation_id, 2);
+    assert_eq!(join_output(&outs, &a).generation_id, 2);
 }
 
 #[test]
@@ -864,6 +994,10 @@ enum Op {
     Tick {
         advance: i64,
     },
+    /// The oldest leader assignment still being written is written, or fails.
+    Written {
+        ok: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -884,6 +1018,7 @@ fn op() -> impl Strategy<Value = Op> {
         (0..4usize).prop_map(|who| Op::Heartbeat { who }),
         (0..4usize, any::<bool>()).prop_map(|(who, by_instance)| Op::Leave { who, by_instance }),
         (0i64..15_000).prop_map(|advance| Op::Tick { advance }),
+        prop::bool::weighted(0.8).prop_map(|ok| Op::Written { ok }),
     ]
 }
 
@@ -894,6 +1029,8 @@ struct Model {
     sync_waiters: HashSet<String>,
     ids: [Option<String>; 4],
     gens: [i32; 4],
+    /// Generations whose leader assignment is being written, oldest first.
+    writes: Vec<i32>,
 }
 
 impl Model {
@@ -996,10 +1133,11 @@ fn run_model(ops: Vec<Op>, drain: bool) -> Result<(), TestCaseError> {
                 let mut s = sreq(&id, generation, vec![(id.clone(), Bytes::from("a"))]);
                 s.group_instance_id = instance(who);
                 m.sync_waiters.remove(&id);
-                let (reply, outs) = g.sync(now, s);
-                m.absorb(outs)?;
-                if reply == Reply::Pending {
+                if g.sync(now, s) == Reply::Pending {
                     prop_assert!(m.sync_waiters.insert(id));
+                }
+                if let Some(generation) = g.take_assignment_to_write() {
+                    m.writes.push(generation);
                 }
             }
             Op::Heartbeat { who } => {
@@ -1023,6 +1161,18 @@ fn run_model(ops: Vec<Op>, drain: bool) -> Result<(), TestCaseError> {
                 let outs = g.tick(now);
                 m.absorb(outs)?;
             }
+            Op::Written { ok } => {
+                if !m.writes.is_empty() {
+                    let generation = m.writes.remove(0);
+                    let result = if ok {
+                        Ok(())
+                    } else {
+                        Err(COORDINATOR_NOT_AVAILABLE)
+                    };
+                    let outs = g.assignment_written(now, generation, result);
+                    m.absorb(outs)?;
+                }
+            }
         }
         prop_assert!(g.generation_id() >= last_gen, "generation went backwards");
         last_gen = g.generation_id();
@@ -1034,7 +1184,12 @@ fn run_model(ops: Vec<Op>, drain: bool) -> Result<(), TestCaseError> {
         }
     }
     if drain {
-        // With nobody heartbeating any more, every parked request must be answered.
+        // Every write completes (the coordinator always reports it) ...
+        for generation in std::mem::take(&mut m.writes) {
+            let outs = g.assignment_written(now, generation, Ok(()));
+            m.absorb(outs)?;
+        }
+        // ... and with nobody heartbeating any more, every parked request must be answered.
         for _ in 0..1000 {
             let Some(d) = g.next_deadline() else { break };
             now = now.max(d);

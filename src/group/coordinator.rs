@@ -53,6 +53,19 @@ pub struct DurableWrite {
     pub offset: i64,
 }
 
+/// A leader's assignment, written to `__consumer_offsets`, that must be
+/// durable before the group becomes Stable and its members get it (Kafka's
+/// SyncGroup append callback): whoever receives it waits for `write` under
+/// the durability policy, then reports to
+/// [`GroupCoordinator::assignment_written`]. Always reported, even when the
+/// SyncGroup that caused it has gone, or the members wait for ever.
+pub struct AssignmentWrite {
+    pub group_id: String,
+    pub generation: i32,
+    /// The write to wait for, or the error code the append failed with.
+    pub write: Result<DurableWrite, i16>,
+}
+
 /// One offset to commit.
 pub struct CommitOffset {
     pub topic: String,
@@ -319,13 +332,16 @@ impl GroupCoordinator {
     /// Runs `f` on the group's classic state machine, delivers the outputs to
     /// waiting requests and persists the group if it changed. Err(code) if a
     /// non-empty KIP-848 group holds the id.
+    ///
+    /// Also returns the leader assignment `f` accepted, which only SyncGroup
+    /// can: see [`AssignmentWrite`].
     fn with_classic<T>(
         &self,
         group_id: &str,
         e: &mut GroupEntry,
         code_if_consumer: i16,
         f: impl FnOnce(&mut ClassicGroup, i64) -> (T, Vec<Output>),
-    ) -> Result<T, i16> {
+    ) -> Result<(T, Option<AssignmentWrite>), i16> {
         let now = now_ms();
         if matches!(e.membership, Membership::Consumer(_)) && e.membership.is_empty() {
             // The empty KIP-848 group becomes a classic one: its records go.
@@ -335,10 +351,17 @@ impl GroupCoordinator {
             return Err(code_if_consumer);
         };
         let (result, outputs) = f(group, now);
+        let assigned = group.take_assignment_to_write();
         e.deliver(outputs);
-        self.persist_snapshot(group_id, e, now);
+        let written = self.persist_snapshot(group_id, e, now);
         self.wake.notify_one();
-        Ok(result)
+        let assignment = assigned.map(|generation| AssignmentWrite {
+            group_id: group_id.to_string(),
+            generation,
+            // The leader's sync marks the group changed, so a snapshot was written.
+            write: written.unwrap_or(Err(ResponseError::UnknownServerError.code())),
+        });
+        Ok((result, assignment))
     }
 
     pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResponse {
@@ -367,8 +390,8 @@ impl GroupCoordinator {
             );
             match joined {
                 Err(code) => return failed(code),
-                Ok((Reply::Now(response), _)) => return response,
-                Ok((Reply::Pending, key)) => {
+                Ok(((Reply::Now(response), _), _)) => return response,
+                Ok(((Reply::Pending, key), _)) => {
                     let (tx, rx) = oneshot::channel();
                     e.join_waiters.insert(key, tx);
                     rx
@@ -380,7 +403,14 @@ impl GroupCoordinator {
             .unwrap_or_else(|_| failed(ResponseError::RebalanceInProgress.code()))
     }
 
-    pub async fn sync(&self, group_id: &str, req: SyncRequest) -> SyncResponse {
+    /// SyncGroup. A leader's assignment is handed to `on_assignment` (see
+    /// [`AssignmentWrite`]) before this waits for the response.
+    pub async fn sync(
+        &self,
+        group_id: &str,
+        req: SyncRequest,
+        on_assignment: impl FnOnce(AssignmentWrite),
+    ) -> SyncResponse {
         let failed = |code: i16| SyncResponse {
             error_code: code,
             protocol_type: None,
@@ -397,21 +427,53 @@ impl GroupCoordinator {
                 group_id,
                 &mut e,
                 ResponseError::UnknownMemberId.code(),
-                |g, now| g.sync(now, req),
+                |g, now| (g.sync(now, req), Vec::new()),
             );
             match synced {
                 Err(code) => return failed(code),
-                Ok(Reply::Now(response)) => return response,
-                Ok(Reply::Pending) => {
-                    let (tx, rx) = oneshot::channel();
-                    e.sync_waiters.insert(member_id, tx);
-                    rx
+                Ok((reply, assignment)) => {
+                    let waiting = match reply {
+                        Reply::Now(response) => Err(response),
+                        Reply::Pending => {
+                            let (tx, rx) = oneshot::channel();
+                            e.sync_waiters.insert(member_id, tx);
+                            Ok(rx)
+                        }
+                    };
+                    (waiting, assignment)
                 }
             }
+        };
+        let (waiting, assignment) = waiting;
+        if let Some(assignment) = assignment {
+            on_assignment(assignment);
+        }
+        let waiting = match waiting {
+            Ok(rx) => rx,
+            Err(response) => return response,
         };
         waiting
             .await
             .unwrap_or_else(|_| failed(ResponseError::RebalanceInProgress.code()))
+    }
+
+    /// The leader's assignment for `generation` is durable (`Ok`) or could
+    /// not be written (`Err(code)`): the members waiting in SyncGroup get
+    /// their assignments (or the error) if the group is still completing
+    /// that generation.
+    pub fn assignment_written(&self, group_id: &str, generation: i32, result: Result<(), i16>) {
+        let Some(entry) = self.entry(group_id) else {
+            return;
+        };
+        let mut e = entry.lock();
+        let now = now_ms();
+        let Membership::Classic(group) = &mut e.membership else {
+            return;
+        };
+        let outputs = group.assignment_written(now, generation, result);
+        e.deliver(outputs);
+        let _ = self.persist_snapshot(group_id, &mut e, now);
+        self.wake.notify_one();
     }
 
     pub fn heartbeat(
@@ -431,7 +493,7 @@ impl GroupCoordinator {
             ResponseError::UnknownMemberId.code(),
             |g, now| g.heartbeat(now, member_id, instance_id, generation_id),
         )
-        .unwrap_or_else(|code| code)
+        .map_or_else(|code| code, |(code, _)| code)
     }
 
     /// Removes members; one error code per member, in order.
@@ -450,6 +512,7 @@ impl GroupCoordinator {
             ResponseError::UnknownMemberId.code(),
             |g, now| g.leave(now, members),
         )
+        .map(|(codes, _)| codes)
     }
 
     /// A KIP-848 group's config: the broker's with the group's own values.
@@ -932,21 +995,27 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    /// Writes the group's snapshot if the state machine says it changed.
-    fn persist_snapshot(&self, group_id: &str, e: &mut GroupEntry, now: i64) {
+    /// Writes the group's snapshot if the state machine says it changed; the
+    /// write (or the error code it failed with) when it did.
+    fn persist_snapshot(
+        &self,
+        group_id: &str,
+        e: &mut GroupEntry,
+        now: i64,
+    ) -> Option<Result<DurableWrite, i16>> {
         let Membership::Classic(group) = &mut e.membership else {
-            return;
+            return None;
         };
-        if let Some(snapshot) = group.take_snapshot_if_changed(now) {
-            let key = records::encode_key(&RecordKey::Group {
-                group: group_id.to_string(),
-            });
-            let _ = self.write(
-                group_id,
-                vec![(key, Some(records::encode_group(&snapshot)))],
-                now,
-            );
-        }
+        let snapshot = group.take_snapshot_if_changed(now)?;
+        let key = records::encode_key(&RecordKey::Group {
+            group: group_id.to_string(),
+        });
+        let written = self.write(
+            group_id,
+            vec![(key, Some(records::encode_group(&snapshot)))],
+            now,
+        );
+        Some(written.and_then(|w| w.ok_or(ResponseError::UnknownServerError.code())))
     }
 
     /// Appends records to the group's `__consumer_offsets` partition.
@@ -1133,7 +1202,7 @@ impl GroupCoordinator {
                     Membership::Classic(g) => {
                         let outputs = g.tick(now);
                         e.deliver(outputs);
-                        self.persist_snapshot(group_id, &mut e, now);
+                        let _ = self.persist_snapshot(group_id, &mut e, now);
                     }
                     Membership::Consumer(g) => {
                         g.tick(now, &topics);
