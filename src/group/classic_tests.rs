@@ -275,11 +275,11 @@ fn initial_delay_is_capped_by_the_rebalance_timeout() {
     assert_eq!(join_output(&outs, &a).generation_id, 1);
 }
 
-#[test]
-fn followers_sync_waits_for_the_leader_then_all_get_their_assignments() {
-    let mut g = group();
-    let a = join_new(&mut g, 0, "a");
-    let b = join_new(&mut g, 0, "b");
+/// Generation 1 of members a (leader) and b: b syncs at 6100, then a at 6200 with the assignment
+/// a: "pa", b: "pb"; both syncs are parked while it is written. Returns (a, b).
+fn two_members_with_assignment_being_written(g: &mut ClassicGroup) -> (String, String) {
+    let a = join_new(g, 0, "a");
+    let b = join_new(g, 0, "b");
     g.tick(6000);
     assert_eq!(g.sync(6100, sreq(&b, 1, vec![])), Reply::Pending);
     let r = g.sync(
@@ -293,8 +293,15 @@ fn followers_sync_waits_for_the_leader_then_all_get_their_assignments() {
             ],
         ),
     );
-    // Nobody has the assignment until its record is written; the record holds it.
     assert_eq!(r, Reply::Pending);
+    (a, b)
+}
+
+#[test]
+fn followers_sync_waits_for_the_leader_then_all_get_their_assignments() {
+    let mut g = group();
+    let (a, b) = two_members_with_assignment_being_written(&mut g);
+    // Nobody has the assignment until its record is written; the record holds it.
     assert_eq!(g.state(), GroupState::CompletingRebalance);
     assert_eq!(g.take_assignment_to_write(), Some(1));
     assert_eq!(g.take_assignment_to_write(), None);
@@ -843,24 +850,9 @@ fn a_join_while_the_leaders_assignment_is_written_puts_everyone_in_the_next_gene
 #[test]
 fn an_assignment_that_cannot_be_written_is_an_error_to_every_waiting_member_and_a_rebalance() {
     let mut g = group();
-    let a = join_new(&mut g, 0, "a");
-    let b = join_new(&mut g, 0, "b");
-    g.tick(6000);
-    assert_eq!(g.sync(6001, sreq(&b, 1, vec![])), Reply::Pending);
-    let r = g.sync(
-        6002,
-        sreq(
-            &a,
-            1,
-            vec![
-                (a.clone(), Bytes::from("pa")),
-                (b.clone(), Bytes::from("pb")),
-            ],
-        ),
-    );
-    assert_eq!(r, Reply::Pending);
+    let (a, b) = two_members_with_assignment_being_written(&mut g);
     assert_eq!(g.take_assignment_to_write(), Some(1));
-    let outs = g.assignment_written(6003, 1, Err(COORDINATOR_NOT_AVAILABLE));
+    let outs = g.assignment_written(6300, 1, Err(COORDINATOR_NOT_AVAILABLE));
     assert_eq!(outs.len(), 2, "{outs:?}");
     for id in [&a, &b] {
         let r = sync_output(&outs, id);
@@ -870,8 +862,8 @@ fn an_assignment_that_cannot_be_written_is_an_error_to_every_waiting_member_and_
     assert_eq!(g.state(), GroupState::PreparingRebalance);
     assert_eq!(g.generation_id(), 1);
     // Both rejoin into generation 2.
-    assert_eq!(g.join(6004, jreq(&a, "a")).0, Reply::Pending);
-    let (reply, outs) = g.join(6005, jreq(&b, "b"));
+    assert_eq!(g.join(6400, jreq(&a, "a")).0, Reply::Pending);
+    let (reply, outs) = g.join(6500, jreq(&b, "b"));
     assert_eq!(now_reply(reply).generation_id, 2);
     assert_eq!(join_output(&outs, &a).generation_id, 2);
 }
