@@ -31,6 +31,12 @@ use errors::*;
 /// member's parked JoinGroup may wait before the member is dropped.
 pub const NEW_MEMBER_JOIN_TIMEOUT_MS: i64 = 5 * 60 * 1000;
 
+/// The initial-rebalance timer's resolution. Kafka's coordinator timers run on a timing wheel
+/// with 1 ms ticks, so a delay of 0 expires on the next tick, behind the requests already
+/// queued: consumers whose JoinGroups arrive within that tick (started together) share the
+/// first generation. The join timer here does the same rather than expiring at once.
+const TIMER_TICK_MS: i64 = 1;
+
 /// Upper bound on timer firings handled by one `tick()` call (protects against pathological
 /// zero timeouts); anything left is still due and is reported by `next_deadline()`.
 const MAX_FIRINGS_PER_TICK: usize = 10_000;
@@ -944,10 +950,10 @@ impl ClassicGroup {
     /// now_ms, in deadline order; each fires at max(its deadline, latest time seen), so follow-up
     /// timers are scheduled as if it had fired on time.
     ///
-    /// A join timer that a firing re-arms with no delay (an initial rebalance delay of 0 extended
-    /// for a member that joined meanwhile) is left for the next call, as Kafka runs every expiry
-    /// as its own event behind the requests already queued: a JoinGroup that arrived at the same
-    /// moment gets into the generation instead of starting the next one.
+    /// A join timer that a firing re-arms for a time already past (an initial rebalance delay
+    /// extended for a member that joined meanwhile, seen by a late call) is left for the next
+    /// call, as Kafka runs every expiry as its own event behind the requests already queued: a
+    /// JoinGroup that arrived meanwhile gets into the generation instead of starting the next.
     pub fn tick(&mut self, now_ms: i64) -> Vec<Output> {
         let mut out = Vec::new();
         let mut join_deferred = false;
@@ -1090,7 +1096,7 @@ impl ClassicGroup {
             let new_delay = self.config.initial_rebalance_delay_ms.min(remaining_ms);
             let new_remaining = (remaining_ms - delay_ms).max(0);
             self.join_timer = Some((
-                now.saturating_add(new_delay),
+                now.saturating_add(new_delay.max(TIMER_TICK_MS)),
                 JoinTimer::InitialDelay {
                     delay_ms: new_delay,
                     remaining_ms: new_remaining,
@@ -1139,7 +1145,7 @@ impl ClassicGroup {
             let delay = self.config.initial_rebalance_delay_ms.max(0);
             let remaining = (self.rebalance_timeout_ms() - delay).max(0);
             self.join_timer = Some((
-                now.saturating_add(delay),
+                now.saturating_add(delay.max(TIMER_TICK_MS)),
                 JoinTimer::InitialDelay {
                     delay_ms: delay,
                     remaining_ms: remaining,

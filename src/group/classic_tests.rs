@@ -226,22 +226,26 @@ fn two_members_joining_during_initial_delay_share_a_generation_and_leader_gets_a
     assert!(jb.members.is_empty());
 }
 
-/// With `group.initial.rebalance.delay.ms=0`, the delay extended for a member that joined before
-/// it fired is a new expiry: a member joining at that same moment is in the first generation
-/// rather than forcing a second one.
+/// With `group.initial.rebalance.delay.ms=0`, the delay expires on the next 1 ms tick, as on
+/// Kafka's timing wheel, and each extension for a member that joined meanwhile is a new expiry
+/// one tick later: members joining within those ticks are in the first generation rather than
+/// forcing a second one.
 #[test]
-fn zero_initial_delay_extension_fires_separately_so_a_member_joining_then_gets_in() {
+fn zero_initial_delay_expires_on_the_next_tick_and_each_extension_on_the_one_after() {
     let mut g = group_with_delay(0);
     let a = join_new(&mut g, 100, "a");
+    assert_eq!(g.next_deadline(), Some(101));
+    assert!(g.tick(100).is_empty());
     let b = join_new(&mut g, 100, "b");
-    // The delay fires, sees b and extends by 0 ms: nothing is completed in this pass.
-    assert!(g.tick(100).is_empty());
+    // The delay expires, sees b and is extended: nothing is completed.
+    assert!(g.tick(101).is_empty());
     assert_eq!(g.state(), GroupState::PreparingRebalance);
-    assert_eq!(g.next_deadline(), Some(100));
-    let c = join_new(&mut g, 100, "c");
-    // Extended once more for c; the next expiry completes the join phase.
-    assert!(g.tick(100).is_empty());
-    let outs = g.tick(100);
+    assert_eq!(g.next_deadline(), Some(102));
+    let c = join_new(&mut g, 101, "c");
+    // Extended once more for c; the expiry after that completes the join phase.
+    assert!(g.tick(102).is_empty());
+    assert_eq!(g.next_deadline(), Some(103));
+    let outs = g.tick(103);
     assert_eq!(outs.len(), 3, "{outs:?}");
     for id in [&a, &b, &c] {
         let resp = join_output(&outs, id);
@@ -808,7 +812,7 @@ fn a_join_while_the_leaders_assignment_is_written_puts_everyone_in_the_next_gene
     let mut g = group_with_delay(0);
     let (reply, a, _) = g.join_keyed(0, jreq("", "a"));
     assert_eq!(reply, Reply::Pending);
-    let outs = g.tick(0);
+    let outs = g.tick(1);
     assert_eq!(join_output(&outs, &a).generation_id, 1);
     let r = g.sync(1, sreq(&a, 1, vec![(a.clone(), Bytes::from("all"))]));
     assert_eq!(r, Reply::Pending);
