@@ -235,6 +235,10 @@ fn refused(key: &str, value: &str) -> Option<&'static str> {
         return Some(NO_SECURITY);
     }
     let above_one = || v.parse::<i64>().is_ok_and(|n| n > 1);
+    let has_role = |role: &str| v.split(',').any(|r| r.trim().eq_ignore_ascii_case(role));
+    const SEVERAL_NODES: &str = "Vltava does not form a cluster of several nodes yet: each \
+         node would start as its own one-node cluster. Run one node, as broker and controller, \
+         with itself as the only voter";
     match key {
         "security.inter.broker.protocol" if !v.eq_ignore_ascii_case("PLAINTEXT") => {
             Some(NO_SECURITY)
@@ -252,6 +256,12 @@ fn refused(key: &str, value: &str) -> Option<&'static str> {
             "Vltava does not fsync on a timer; under --durability fsync (the default) \
              every acks=all write is fsynced before it is acknowledged",
         ),
+        "controller.quorum.voters" | "controller.quorum.bootstrap.servers"
+            if v.split(',').filter(|s| !s.trim().is_empty()).count() > 1 =>
+        {
+            Some(SEVERAL_NODES)
+        }
+        "process.roles" if !(has_role("broker") && has_role("controller")) => Some(SEVERAL_NODES),
         "delete.topic.enable" if v.eq_ignore_ascii_case("false") => {
             Some("Vltava always allows deleting topics; remove the key to accept that")
         }
@@ -591,6 +601,30 @@ log.retention.check.interval.ms=300000
         }
         // Empty is Kafka's default: no authorizer.
         assert!(from_properties("authorizer.class.name=\n").is_ok());
+    }
+
+    #[test]
+    fn a_quorum_of_several_nodes_stops_the_start() {
+        for key in [
+            "controller.quorum.voters=1@localhost:9093,2@localhost:9094,3@localhost:9095",
+            "controller.quorum.bootstrap.servers=localhost:9093,localhost:9094",
+            "process.roles=broker",
+            "process.roles=controller",
+        ] {
+            let e = error(&format!("{key}\n"));
+            assert!(
+                e.starts_with(&format!(
+                    "{key}: Vltava does not form a cluster of several nodes"
+                )),
+                "{key}: {e}"
+            );
+        }
+        // One combined node that is its own only voter is what Vltava is.
+        let f = from_properties(
+            "process.roles=controller, broker\ncontroller.quorum.voters=1@localhost:9093\n",
+        )
+        .unwrap();
+        assert_eq!(f.ignored.len(), 2);
     }
 
     #[test]
