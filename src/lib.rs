@@ -17,6 +17,7 @@ pub mod group;
 pub mod health;
 pub mod log;
 pub mod logging;
+pub mod metadata;
 pub mod metrics;
 pub mod net;
 pub mod server;

@@ -1,0 +1,262 @@
+//! `MetadataQuorum`: this node's part in the controller quorum.
+//!
+//! It runs openraft over the metadata log (`log_store.rs`), the state machine
+//! (`state_machine.rs`) and the voters' TCP RPCs (`network.rs`), serves those
+//! RPCs on the controller listener, and offers the rest of the broker two
+//! things: the current image (and every new one), and `propose`, which appends
+//! records wherever the active controller is and returns once this node has
+//! applied them.
+//!
+//! The voters are fixed by configuration (`controller.quorum.voters`). A node
+//! whose log is empty initializes the quorum with them; every voter doing so
+//! with the same set is safe (openraft commits that membership at log index 0
+//! on whichever node wins the first election).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, Config, Raft, RaftMetrics, ServerState, SnapshotPolicy};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::image::MetadataImage;
+use super::log_store::LogStore;
+use super::network::{read_frame, write_frame, Network, Peer, ProposeRefused, Request, Response};
+use super::records::RecordBatch;
+use super::state_machine::StateMachine;
+use super::RaftTypes;
+
+/// How one node takes part in the quorum.
+#[derive(Clone, Debug)]
+pub struct QuorumConfig {
+    pub node_id: u64,
+    /// Every voter's id and controller address (`host:port`), this node's too.
+    pub voters: BTreeMap<u64, String>,
+    /// Where the metadata log and snapshots live.
+    pub dir: PathBuf,
+    /// A snapshot is taken after this many entries since the last one.
+    pub snapshot_every: u64,
+    /// Kafka's `controller.quorum.election.timeout.ms`: a follower that hears
+    /// nothing from a leader for between this and twice this starts an election.
+    pub election_timeout: Duration,
+}
+
+impl QuorumConfig {
+    pub fn new(node_id: u64, voters: BTreeMap<u64, String>, dir: PathBuf) -> Self {
+        Self {
+            node_id,
+            voters,
+            dir,
+            snapshot_every: 10_000,
+            election_timeout: Duration::from_millis(1000),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    #[error("no active controller answered within {0:?}")]
+    Timeout(Duration),
+    #[error("the metadata quorum failed: {0}")]
+    Failed(String),
+}
+
+pub struct MetadataQuorum {
+    node_id: u64,
+    raft: Raft<RaftTypes>,
+    images: watch::Receiver<Arc<MetadataImage>>,
+    server: JoinHandle<()>,
+}
+
+impl MetadataQuorum {
+    /// Opens this node's metadata log and joins the quorum, serving its RPCs on
+    /// `listener` (bound by the caller, so tests can use port 0).
+    pub async fn start(config: QuorumConfig, listener: TcpListener) -> anyhow::Result<Self> {
+        let log = LogStore::open(&config.dir)?;
+        let state = StateMachine::open(&config.dir)?;
+        let images = state.subscribe();
+        let timeout = config.election_timeout.as_millis() as u64;
+        let raft_config = Config {
+            cluster_name: "vltava".into(),
+            heartbeat_interval: (timeout / 10).max(1),
+            election_timeout_min: timeout,
+            election_timeout_max: timeout * 2,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+            max_in_snapshot_log_to_keep: config.snapshot_every,
+            ..Default::default()
+        }
+        .validate()?;
+        let raft = Raft::new(config.node_id, Arc::new(raft_config), Network, log, state).await?;
+        let server = tokio::spawn(serve(listener, raft.clone()));
+        if !raft.is_initialized().await? {
+            let voters: BTreeMap<u64, BasicNode> = config
+                .voters
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
+            match raft.initialize(voters).await {
+                Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(e.into()),
+            }
+        } else if config.voters.len() == 1 {
+            // The only voter need not wait out an election timeout to lead.
+            raft.trigger().elect().await?;
+        }
+        Ok(Self {
+            node_id: config.node_id,
+            raft,
+            images,
+            server,
+        })
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    /// The latest image this node has applied.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.images.borrow().clone()
+    }
+
+    /// Every image from the current one on.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<MetadataImage>> {
+        self.images.clone()
+    }
+
+    /// openraft's view of this node: its role, the leader, the log, the last
+    /// snapshot and purge point.
+    pub fn raft_metrics(&self) -> watch::Receiver<RaftMetrics<u64, BasicNode>> {
+        self.raft.metrics()
+    }
+
+    /// The active controller, as far as this node knows.
+    pub fn leader(&self) -> Option<u64> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+
+    /// Appends `records` as one entry through the active controller, wherever
+    /// it is, and returns its index once this node has applied it.
+    pub async fn propose(
+        &self,
+        records: RecordBatch,
+        timeout: Duration,
+    ) -> Result<u64, ProposeError> {
+        let deadline = Instant::now() + timeout;
+        let mut metrics = self.raft.metrics();
+        let index = loop {
+            let forward_to = match self.raft.client_write(records.clone()).await {
+                Ok(written) => break written.log_id.index,
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_node,
+                Err(e) => return Err(ProposeError::Failed(e.to_string())),
+            };
+            if let Some(leader) = forward_to {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let mut peer = Peer::new(leader.addr);
+                match peer.call(&Request::Propose(records.clone()), left).await {
+                    Ok(Response::Propose(Ok(index))) => break index,
+                    Ok(Response::Propose(Err(ProposeRefused::Failed(e)))) => {
+                        return Err(ProposeError::Failed(e))
+                    }
+                    // Not (or no longer) the leader, or unreachable: wait for news.
+                    _ => {}
+                }
+            }
+            // Until the leader changes, or a short backoff for a leader that
+            // is gone but not yet replaced.
+            let changed = tokio::time::timeout(Duration::from_millis(50), metrics.changed());
+            match tokio::time::timeout_at(deadline, changed).await {
+                Err(_) => return Err(ProposeError::Timeout(timeout)),
+                Ok(Ok(Err(_))) => return Err(ProposeError::Failed("raft stopped".into())),
+                Ok(_) => {}
+            }
+        };
+        let mut images = self.images.clone();
+        let applied = async { images.wait_for(|i| i.offset >= index).await.map(|_| ()) };
+        match tokio::time::timeout_at(deadline, applied).await {
+            Ok(Ok(())) => Ok(index),
+            Ok(Err(_)) => Err(ProposeError::Failed("raft stopped".into())),
+            Err(_) => Err(ProposeError::Timeout(timeout)),
+        }
+    }
+
+    /// Waits until some voter leads the quorum.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<u64, ProposeError> {
+        let mut metrics = self.raft.metrics();
+        let leader = async {
+            let m = metrics.wait_for(|m| m.current_leader.is_some()).await?;
+            Ok::<_, watch::error::RecvError>(m.current_leader.unwrap_or_default())
+        };
+        match tokio::time::timeout(timeout, leader).await {
+            Ok(Ok(id)) => Ok(id),
+            Ok(Err(_)) => Err(ProposeError::Failed("raft stopped".into())),
+            Err(_) => Err(ProposeError::Timeout(timeout)),
+        }
+    }
+
+    /// Stops taking part: no more votes, appends or RPCs from this node.
+    pub async fn shutdown(self) {
+        self.server.abort();
+        let _ = self.server.await;
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!("metadata quorum shutdown: {e}");
+        }
+    }
+}
+
+/// Accepts voters' and proposers' connections on the controller listener.
+async fn serve(listener: TcpListener, raft: Raft<RaftTypes>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                connections.spawn(connection(stream, raft.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("controller listener: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+async fn connection(mut stream: TcpStream, raft: Raft<RaftTypes>) {
+    if let Err(e) = answer(&mut stream, &raft).await {
+        tracing::debug!("controller connection: {e}");
+    }
+}
+
+async fn answer(stream: &mut TcpStream, raft: &Raft<RaftTypes>) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    while let Some(request) = read_frame::<Request>(stream).await? {
+        let response = match request {
+            Request::AppendEntries(r) => Response::AppendEntries(raft.append_entries(r).await),
+            Request::Vote(r) => Response::Vote(raft.vote(r).await),
+            Request::InstallSnapshot(r) => {
+                Response::InstallSnapshot(raft.install_snapshot(r).await)
+            }
+            Request::Propose(records) => {
+                Response::Propose(match raft.client_write(records).await {
+                    Ok(written) => Ok(written.log_id.index),
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                        Err(ProposeRefused::NotLeader)
+                    }
+                    Err(e) => Err(ProposeRefused::Failed(e.to_string())),
+                })
+            }
+        };
+        write_frame(stream, &response).await?;
+    }
+    Ok(())
+}
