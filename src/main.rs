@@ -161,12 +161,14 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
-/// `tracing` to stderr; the broker logs at info by default, the client
-/// commands only their own warnings (their output is on stdout; a failure is
-/// one `error:` line): librdkafka's logs only with `-v` or `RUST_LOG`.
+/// `tracing` to stderr; the broker logs at info by default (openraft's own
+/// steps only from warn), the client commands only their own warnings (their
+/// output is on stdout; a failure is one `error:` line): librdkafka's logs
+/// only with `-v` or `RUST_LOG`.
 fn init_logging(format: LogFormat, server: bool, verbose: bool) {
     let default = match (server, verbose) {
-        (true, _) | (false, true) => "info",
+        (true, _) => "info,openraft=warn",
+        (false, true) => "info",
         (false, false) => "warn,librdkafka=off,rdkafka=off",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -48,9 +48,7 @@ pub async fn run(
     let started = std::time::Instant::now();
     let listen = config.listen;
     let advertised = config.advertised.clone();
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config))
-        .await
-        .context("opening the broker")??;
+    let broker = Broker::open(config).await.context("opening the broker")?;
     let broker = Arc::new(broker);
     let listener = Listener::bind(listen)
         .await
@@ -153,9 +151,11 @@ pub async fn run(
     let _ = group_timers.await;
     let _ = txn_timers.await;
     let _ = log_manager.await;
-    tokio::task::spawn_blocking(move || broker.shutdown())
+    let b = broker.clone();
+    tokio::task::spawn_blocking(move || b.shutdown())
         .await
         .context("shutting down")??;
+    broker.stop_metadata().await;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -56,7 +56,7 @@ impl Cluster {
         let mut config = QuorumConfig::new(id, self.voters.clone(), self.dir(id));
         config.snapshot_every = self.snapshot_every;
         config.election_timeout = Duration::from_millis(500);
-        MetadataQuorum::start(config, listener).await.unwrap()
+        MetadataQuorum::start(config, Some(listener)).await.unwrap()
     }
 
     async fn restart(&mut self, id: u64) {

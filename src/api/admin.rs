@@ -24,34 +24,38 @@ use super::errors::{admin_error_code, log_error_code};
 use crate::broker::{AdminError, Broker};
 use crate::config::{TopicConfig, CONFIG_DEFS};
 
-pub fn create_topics(broker: &Arc<Broker>, req: CreateTopicsRequest, version: i16) -> ResponseKind {
+/// CreateTopics: each topic is created through the metadata log, one after
+/// the other, and answered once this node has applied it.
+pub async fn create_topics(
+    broker: &Arc<Broker>,
+    req: CreateTopicsRequest,
+    version: i16,
+) -> ResponseKind {
     let mut seen: HashMap<TopicName, usize> = HashMap::new();
     for t in &req.topics {
         *seen.entry(t.name.clone()).or_default() += 1;
     }
-    let results = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            if seen.get(&t.name).copied().unwrap_or(0) > 1 {
-                let message = format!(
-                    "Create topics request from client contains multiple requests for the topic {}",
-                    t.name.0
-                );
-                return failed(
-                    t.name,
-                    ResponseError::InvalidRequest.code(),
-                    message,
-                    version,
-                );
-            }
-            create_one(broker, t, req.validate_only, version)
-        })
-        .collect();
+    let mut results = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        if seen.get(&t.name).copied().unwrap_or(0) > 1 {
+            let message = format!(
+                "Create topics request from client contains multiple requests for the topic {}",
+                t.name.0
+            );
+            results.push(failed(
+                t.name,
+                ResponseError::InvalidRequest.code(),
+                message,
+                version,
+            ));
+            continue;
+        }
+        results.push(create_one(broker, t, req.validate_only, version).await);
+    }
     ResponseKind::CreateTopics(CreateTopicsResponse::default().with_topics(results))
 }
 
-fn create_one(
+async fn create_one(
     broker: &Arc<Broker>,
     t: CreatableTopic,
     validate_only: bool,
@@ -101,7 +105,10 @@ fn create_one(
             .map(|a| a.broker_ids.len() as i16)
             .unwrap_or(1);
     }
-    match broker.create_topic(&t.name, partitions, replication, config, validate_only) {
+    match broker
+        .create_topic(&t.name, partitions, replication, config, validate_only)
+        .await
+    {
         Ok(topic) => {
             let mut r = CreatableTopicResult::default().with_name(t.name);
             if version >= 5 {
@@ -156,7 +163,11 @@ fn failed(name: TopicName, code: i16, message: String, version: i16) -> Creatabl
     r
 }
 
-pub fn delete_topics(broker: &Arc<Broker>, req: DeleteTopicsRequest, version: i16) -> ResponseKind {
+pub async fn delete_topics(
+    broker: &Arc<Broker>,
+    req: DeleteTopicsRequest,
+    version: i16,
+) -> ResponseKind {
     // v6 names topics in `topics` (by name or id); earlier versions in `topic_names`.
     let targets: Vec<(Option<TopicName>, uuid::Uuid)> = if version >= 6 {
         req.topics
@@ -169,9 +180,9 @@ pub fn delete_topics(broker: &Arc<Broker>, req: DeleteTopicsRequest, version: i1
             .map(|n| (Some(n), uuid::Uuid::nil()))
             .collect()
     };
-    let responses = targets
-        .into_iter()
-        .map(|(name, id)| {
+    let mut responses = Vec::with_capacity(targets.len());
+    for (name, id) in targets {
+        responses.push({
             let name = name.or_else(|| {
                 broker
                     .topic_by_id(id)
@@ -183,9 +194,10 @@ pub fn delete_topics(broker: &Arc<Broker>, req: DeleteTopicsRequest, version: i1
             }
             let Some(name) = name else {
                 r.error_code = ResponseError::UnknownTopicId.code();
-                return r;
+                responses.push(r);
+                continue;
             };
-            match broker.delete_topic(&name) {
+            match broker.delete_topic(&name).await {
                 Ok(deleted_id) => {
                     if version >= 6 {
                         r.topic_id = deleted_id;
@@ -200,30 +212,32 @@ pub fn delete_topics(broker: &Arc<Broker>, req: DeleteTopicsRequest, version: i1
             }
             r.name = Some(name);
             r
-        })
-        .collect();
+        });
+    }
     ResponseKind::DeleteTopics(DeleteTopicsResponse::default().with_responses(responses))
 }
 
-pub fn create_partitions(
+pub async fn create_partitions(
     broker: &Arc<Broker>,
     req: CreatePartitionsRequest,
     _version: i16,
 ) -> ResponseKind {
-    let results = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            let r = CreatePartitionsTopicResult::default();
-            match broker.create_partitions(&t.name, t.count, req.validate_only) {
+    let mut results = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let r = CreatePartitionsTopicResult::default();
+        results.push(
+            match broker
+                .create_partitions(&t.name, t.count, req.validate_only)
+                .await
+            {
                 Ok(()) => r.with_name(t.name),
                 Err(e) => r
                     .with_name(t.name)
                     .with_error_code(admin_error_code(&e))
                     .with_error_message(Some(StrBytes::from_string(e.to_string()))),
-            }
-        })
-        .collect();
+            },
+        );
+    }
     ResponseKind::CreatePartitions(CreatePartitionsResponse::default().with_results(results))
 }
 

@@ -302,9 +302,15 @@ fn alter_response(
     }
 }
 
-fn apply(broker: &Broker, topic: &str, config: TopicConfig, validate_only: bool) -> Outcome {
+async fn apply(
+    broker: &Arc<Broker>,
+    topic: &str,
+    config: TopicConfig,
+    validate_only: bool,
+) -> Outcome {
     broker
         .alter_topic_config(topic, config, validate_only)
+        .await
         .map_err(|e| (admin_error_code(&e), e.to_string()))
 }
 
@@ -375,11 +381,10 @@ fn alter_group(
 
 /// AlterConfigs: the given set replaces all of a resource's values (a
 /// topic's overrides, a broker layer, a group's configs).
-pub fn alter(broker: &Arc<Broker>, req: AlterConfigsRequest) -> ResponseKind {
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|res| {
+pub async fn alter(broker: &Arc<Broker>, req: AlterConfigsRequest) -> ResponseKind {
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for res in req.resources {
+        responses.push({
             let given: BTreeMap<String, String> = res
                 .configs
                 .iter()
@@ -390,14 +395,17 @@ pub fn alter(broker: &Arc<Broker>, req: AlterConfigsRequest) -> ResponseKind {
                 Ok(())
             };
             let outcome = match res.resource_type {
-                TOPIC => apply(
-                    broker,
-                    &res.resource_name,
-                    TopicConfig {
-                        overrides: given.clone(),
-                    },
-                    req.validate_only,
-                ),
+                TOPIC => {
+                    apply(
+                        broker,
+                        &res.resource_name,
+                        TopicConfig {
+                            overrides: given.clone(),
+                        },
+                        req.validate_only,
+                    )
+                    .await
+                }
                 BROKER => alter_broker(broker, &res.resource_name, req.validate_only, replace),
                 GROUP => alter_group(broker, &res.resource_name, req.validate_only, replace),
                 other => Err(invalid_request(format!(
@@ -406,28 +414,30 @@ pub fn alter(broker: &Arc<Broker>, req: AlterConfigsRequest) -> ResponseKind {
                 ))),
             };
             alter_response(res.resource_type, res.resource_name, outcome)
-        })
-        .collect();
+        });
+    }
     ResponseKind::AlterConfigs(AlterConfigsResponse::default().with_responses(responses))
 }
 
 /// IncrementalAlterConfigs: SET, DELETE, APPEND and SUBTRACT (the last two
 /// for list configs only) applied to a resource's current values.
-pub fn incremental_alter(
+pub async fn incremental_alter(
     broker: &Arc<Broker>,
     req: IncrementalAlterConfigsRequest,
 ) -> ResponseKind {
-    let responses = req
-        .resources
-        .into_iter()
-        .map(|res| {
+    let mut responses = Vec::with_capacity(req.resources.len());
+    for res in req.resources {
+        responses.push({
             let outcome = match res.resource_type {
                 TOPIC => match broker.topic(&res.resource_name) {
                     Some(topic) => {
                         let mut config = topic.config();
-                        incremental(Kind::Topic, &mut config.overrides, &res.configs).and_then(
-                            |()| apply(broker, &res.resource_name, config, req.validate_only),
-                        )
+                        match incremental(Kind::Topic, &mut config.overrides, &res.configs) {
+                            Ok(()) => {
+                                apply(broker, &res.resource_name, config, req.validate_only).await
+                            }
+                            Err(e) => Err(e),
+                        }
                     }
                     None => Err((
                         ResponseError::UnknownTopicOrPartition.code(),
@@ -451,8 +461,8 @@ pub fn incremental_alter(
                 .with_resource_name(r.resource_name)
                 .with_error_code(r.error_code)
                 .with_error_message(r.error_message)
-        })
-        .collect();
+        });
+    }
     ResponseKind::IncrementalAlterConfigs(
         IncrementalAlterConfigsResponse::default().with_responses(responses),
     )

@@ -52,6 +52,7 @@ pub fn admin_error_code(err: &AdminError) -> i16 {
         AdminError::InvalidConfig(ConfigError::Unknown(_) | ConfigError::Invalid { .. }) => {
             ResponseError::InvalidConfig.code()
         }
+        AdminError::Timeout(_) => ResponseError::RequestTimedOut.code(),
         AdminError::Storage(e) => {
             tracing::error!(error = %e, "storage error in a topic admin operation");
             ResponseError::KafkaStorageError.code()

@@ -854,7 +854,7 @@ mod tests {
     #[tokio::test]
     async fn the_leaders_sync_is_answered_once_its_assignment_is_durable() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = broker(dir.path());
+        let broker = broker(dir.path()).await;
         let _stop = run_timers(&broker);
         let leader = first_member(&broker).await;
         let ResponseKind::SyncGroup(synced) = sync_group(&broker, leader_sync(&leader), 3).await
@@ -884,7 +884,7 @@ mod tests {
     async fn a_member_joining_while_the_assignment_is_written_gets_everyone_into_the_next_generation(
     ) {
         let dir = tempfile::tempdir().unwrap();
-        let broker = broker(dir.path());
+        let broker = broker(dir.path()).await;
         let _stop = run_timers(&broker);
         let leader = first_member(&broker).await;
 

@@ -21,7 +21,7 @@ use super::authorized_operations::{self, when_requested};
 use super::errors::admin_error_code;
 use crate::broker::{Broker, Topic};
 
-pub fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> ResponseKind {
+pub async fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> ResponseKind {
     let endpoint = broker.endpoint();
     let mut response = MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
@@ -44,11 +44,12 @@ pub fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> Respo
             .map(|t| topic_metadata(broker, t, version))
             .collect()
     } else {
-        req.topics
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| requested_topic(broker, t, req.allow_auto_topic_creation, version))
-            .collect()
+        let requested = req.topics.unwrap_or_default();
+        let mut topics = Vec::with_capacity(requested.len());
+        for t in requested {
+            topics.push(requested_topic(broker, t, req.allow_auto_topic_creation, version).await);
+        }
+        topics
     };
     // Kafka sets the topic bitfield on every topic of the answer, errors too.
     if req.include_topic_authorized_operations {
@@ -63,7 +64,7 @@ pub fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> Respo
     ResponseKind::Metadata(response)
 }
 
-fn requested_topic(
+async fn requested_topic(
     broker: &Arc<Broker>,
     requested: MetadataRequestTopic,
     allow_auto_create: bool,
@@ -82,7 +83,7 @@ fn requested_topic(
         };
     };
     let found = if allow_auto_create {
-        broker.auto_create(&name)
+        broker.auto_create(&name).await
     } else {
         Ok(broker.topic(&name))
     };

@@ -145,25 +145,20 @@ pub async fn handle(
     let ready = |kind| Ok(Reply::Ready(Response { kind, version }));
     match request {
         RequestKind::ApiVersions(_) => ready(api_versions::handle(version)),
-        RequestKind::Metadata(req) => ready(metadata::handle(broker, req, version)),
+        RequestKind::Metadata(req) => ready(metadata::handle(broker, req, version).await),
         RequestKind::Produce(req) => Ok(produce::handle(broker, req, version)),
         RequestKind::Fetch(req) => ready(fetch::handle(broker, req, version).await),
         RequestKind::ListOffsets(req) => ready(list_offsets::handle(broker, req, version)),
-        RequestKind::CreateTopics(req) => ready(
-            on_disk_thread(api, broker, move |b| admin::create_topics(b, req, version)).await?,
-        ),
-        RequestKind::DeleteTopics(req) => ready(
-            on_disk_thread(api, broker, move |b| admin::delete_topics(b, req, version)).await?,
-        ),
-        RequestKind::CreatePartitions(req) => ready(
-            on_disk_thread(api, broker, move |b| {
-                admin::create_partitions(b, req, version)
-            })
-            .await?,
-        ),
+        RequestKind::CreateTopics(req) => ready(admin::create_topics(broker, req, version).await),
+        RequestKind::DeleteTopics(req) => ready(admin::delete_topics(broker, req, version).await),
+        RequestKind::CreatePartitions(req) => {
+            ready(admin::create_partitions(broker, req, version).await)
+        }
         RequestKind::DescribeConfigs(req) => ready(configs::describe(broker, req, version)),
-        RequestKind::AlterConfigs(req) => ready(configs::alter(broker, req)),
-        RequestKind::IncrementalAlterConfigs(req) => ready(configs::incremental_alter(broker, req)),
+        RequestKind::AlterConfigs(req) => ready(configs::alter(broker, req).await),
+        RequestKind::IncrementalAlterConfigs(req) => {
+            ready(configs::incremental_alter(broker, req).await)
+        }
         RequestKind::DeleteRecords(req) => {
             ready(on_disk_thread(api, broker, move |b| admin::delete_records(b, req)).await?)
         }
@@ -218,10 +213,11 @@ pub async fn handle(
     }
 }
 
-/// Runs a handler that creates or removes files (a 1,000-partition
-/// CreateTopics fsyncs 1,000 directories) on tokio's blocking pool, so the
-/// other connections of this worker thread are not held up meanwhile. The
-/// connection still waits for it before reading its next request.
+/// Runs a handler that removes files and fsyncs (DeleteRecords) on tokio's
+/// blocking pool, so the other connections of this worker thread are not
+/// held up meanwhile. The connection still waits for it before reading its
+/// next request. (Topic admin opens and removes logs on the blocking pool
+/// itself, once the metadata log has the change.)
 async fn on_disk_thread(
     api: ApiKey,
     broker: &Arc<Broker>,
@@ -262,7 +258,7 @@ pub(crate) mod test_util {
     use crate::config::{BrokerConfig, Durability};
 
     /// A broker on `dir` with fsync durability and no initial rebalance delay.
-    pub(crate) fn broker(dir: &std::path::Path) -> Arc<Broker> {
+    pub(crate) async fn broker(dir: &std::path::Path) -> Arc<Broker> {
         let config = BrokerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             advertised: None,
@@ -275,7 +271,7 @@ pub(crate) mod test_util {
             .into(),
             dynamic: Default::default(),
         };
-        Arc::new(Broker::open(config).unwrap())
+        Arc::new(Broker::open(config).await.unwrap())
     }
 }
 
@@ -328,11 +324,12 @@ mod encode_tests {
     #[tokio::test]
     async fn every_advertised_version_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = broker(dir.path());
+        let broker = broker(dir.path()).await;
         let (_stop, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(broker.groups.clone().run_timers(stop_rx));
         let topic = broker
             .create_topic("t", 2, 1, Default::default(), false)
+            .await
             .unwrap();
         for &(api, min, max) in SUPPORTED_APIS {
             for v in min..=max {
@@ -408,6 +405,7 @@ mod encode_tests {
                     ApiKey::DeleteTopics => {
                         broker
                             .create_topic(&format!("d{v}"), 1, 1, Default::default(), false)
+                            .await
                             .unwrap();
                         let mut r = DeleteTopicsRequest::default();
                         if v >= 6 {

@@ -1,9 +1,8 @@
-//! The single node's durable metadata: cluster id, node id and the topic
-//! registry (name, topic id, partition count, config overrides).
-//!
-//! `meta.properties` is Kafka's file; the topic registry is one TOML file
-//! rewritten atomically (temp file, fsync, rename, fsync dir) on every change.
-//! In a cluster these records move to the Raft metadata log.
+//! The node's identity files: `meta.properties` (Kafka's file: cluster id,
+//! node id), and the topic registry a Vltava before the metadata log kept
+//! (`vltava-topics.toml`: name, topic id, partition count, config
+//! overrides), read once to import it into the metadata log and then
+//! renamed to `vltava-topics.toml.imported`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -91,6 +90,18 @@ impl MetadataStore {
         let file: TopicsFile =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         Ok(file.topic)
+    }
+
+    /// Renames an imported topic registry out of the way (kept for a
+    /// downgrade by hand), once its records are committed to the metadata log.
+    pub fn retire_topics_file(&self) -> anyhow::Result<()> {
+        let path = self.topics_path();
+        if path.exists() {
+            let imported = self.dir.join("vltava-topics.toml.imported");
+            fs::rename(&path, &imported).with_context(|| format!("renaming {}", path.display()))?;
+            fs::File::open(&self.dir)?.sync_all()?;
+        }
+        Ok(())
     }
 
     /// Replaces the topic registry on disk.

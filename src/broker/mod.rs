@@ -1,9 +1,11 @@
-//! Broker state: the topics and partitions this node leads, the metadata
-//! they are registered in, the flusher that makes writes durable, and the
-//! checkpoint files that make restarts fast.
+//! Broker state: the topics and partitions this node leads, kept in step with
+//! the metadata image (`metadata/`), the flusher that makes writes durable,
+//! and the checkpoint files that make restarts fast.
 //!
-//! Called by `api/` only; it calls down into `log/` and never touches
-//! sockets or protocol structs.
+//! Topic admin is "propose records → committed → applied → the local
+//! partitions follow the new image", the way every node of a cluster will
+//! take it. Called by `api/` only; it calls down into `metadata/` and `log/`
+//! and never touches sockets or protocol structs.
 
 pub mod dynamic_config;
 pub mod flusher;
@@ -25,10 +27,15 @@ use crate::config::{BrokerConfig, ConfigError, Durability, DynamicBrokerConfig, 
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::{Log, LogConfig};
+use crate::metadata::image::TopicImage;
+use crate::metadata::records::{ConfigRecord, ConfigResource, PartitionRecord};
+use crate::metadata::{
+    MetadataImage, MetadataQuorum, MetadataRecord, ProposeError, QuorumConfig, Refused,
+};
 use crate::txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
 use dynamic_config::{DynamicConfigs, GroupConfigs};
 use flusher::Flusher;
-use metadata::{MetadataStore, TopicRecord};
+use metadata::MetadataStore;
 pub use partition::{FetchedData, Partition, PartitionOffsets, StorageError};
 use producer_ids::ProducerIdManager;
 pub use topic::Topic;
@@ -60,9 +67,29 @@ pub enum AdminError {
     InvalidReplicationFactor(String),
     #[error(transparent)]
     InvalidConfig(#[from] ConfigError),
+    #[error("{0}")]
+    Timeout(String),
     #[error("storage error: {0:#}")]
     Storage(anyhow::Error),
 }
+
+impl From<ProposeError> for AdminError {
+    fn from(e: ProposeError) -> Self {
+        match e {
+            ProposeError::Refused(Refused::TopicExists(name)) => AdminError::TopicExists(name),
+            ProposeError::Refused(Refused::UnknownTopic(name)) => AdminError::UnknownTopic(name),
+            ProposeError::Timeout(_) => AdminError::Timeout(e.to_string()),
+            ProposeError::Failed(_) => AdminError::Storage(anyhow::anyhow!(e)),
+        }
+    }
+}
+
+/// How long a metadata change may wait for the quorum (Kafka's
+/// `request.timeout.ms` default for admin requests).
+pub const METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Where the metadata log lives in the data directory.
+const METADATA_DIR: &str = "vltava-metadata";
 
 /// Where the broker is reachable, as Metadata reports it.
 #[derive(Debug, Clone)]
@@ -97,7 +124,12 @@ pub struct Broker {
     pub node_id: i32,
     endpoint: RwLock<Endpoint>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
-    /// Serializes topic admin operations and their metadata writes.
+    /// The cluster's metadata: topics, partitions and their configs.
+    metadata: MetadataQuorum,
+    /// The offset of the metadata image the local partitions follow; held
+    /// while they are brought in step with a newer one.
+    applied: Mutex<u64>,
+    /// Serializes dynamic config changes and their file writes.
     store: Mutex<MetadataStore>,
     flusher: Flusher,
     /// Consumer groups and committed offsets, kept in `__consumer_offsets`.
@@ -112,17 +144,54 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Opens the data directory: metadata, then every partition log (with
-    /// recovery from its checkpointed recovery point).
-    pub fn open(config: BrokerConfig) -> anyhow::Result<Broker> {
+    /// Opens the data directory: the metadata log (this node is its one
+    /// voter), then every partition log the image names (with recovery from
+    /// its checkpointed recovery point).
+    pub async fn open(config: BrokerConfig) -> anyhow::Result<Broker> {
         config.validate()?;
-        let started = std::time::Instant::now();
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating data dir {}", dir.display()))?;
         let node_id = config.node_id();
         let store = MetadataStore::new(&dir);
         let cluster_id = store.load_or_init_cluster(node_id)?;
+        let voter = u64::try_from(node_id).context("node.id must not be negative")?;
+        let quorum_config = QuorumConfig::new(
+            voter,
+            [(voter, config.listen.to_string())].into(),
+            dir.join(METADATA_DIR),
+        );
+        let metadata = MetadataQuorum::start(quorum_config, None)
+            .await
+            .context("opening the metadata log")?;
+        // An empty proposal is applied after everything committed before it.
+        metadata
+            .propose(Vec::new(), METADATA_TIMEOUT)
+            .await
+            .context("reading the metadata log")?;
+        if metadata.image().topic(OFFSETS_TOPIC).is_none() {
+            let records = first_start_records(&config, &store, node_id)?;
+            metadata
+                .propose(records, METADATA_TIMEOUT)
+                .await
+                .context("writing the first metadata records")?;
+            store.retire_topics_file()?;
+        }
+        tokio::task::spawn_blocking(move || Broker::open_logs(config, cluster_id, metadata, store))
+            .await
+            .context("opening the logs")?
+    }
+
+    /// The rest of `open`, on a blocking thread: the logs, the coordinators.
+    fn open_logs(
+        config: BrokerConfig,
+        cluster_id: String,
+        metadata: MetadataQuorum,
+        store: MetadataStore,
+    ) -> anyhow::Result<Broker> {
+        let started = std::time::Instant::now();
+        let dir = config.data_dir.clone();
+        let node_id = config.node_id();
         let recovery = read_checkpoint(&dir.join(RECOVERY_POINT_FILE))?;
         let log_start = read_checkpoint(&dir.join(LOG_START_FILE))?;
         let dynamic = DynamicConfigs::open(&dir)?;
@@ -133,66 +202,31 @@ impl Broker {
             dynamic: dynamic.broker(),
             ..config.clone()
         };
+        let image = metadata.image();
         let mut topics = BTreeMap::new();
-        for record in store.load_topics()? {
-            let topic_config = TopicConfig {
-                overrides: record.configs.clone(),
-            };
-            let log_config = topic_config.log_config(&current);
-            let partitions =
-                open_partitions(&dir, &record.name, 0..record.partitions, &log_config, |p| {
-                    let key = (record.name.clone(), p);
-                    (
-                        recovery.get(&key).copied().unwrap_or(0),
-                        log_start.get(&key).copied().unwrap_or(0),
-                    )
-                })?;
-            let topic = Topic::new(record.name.clone(), record.id, topic_config, partitions);
-            topics.insert(record.name, Arc::new(topic));
+        for t in image.topics() {
+            let topic = open_topic(&dir, &image, t, &current, |p| {
+                let key = (t.name.clone(), p);
+                (
+                    recovery.get(&key).copied().unwrap_or(0),
+                    log_start.get(&key).copied().unwrap_or(0),
+                )
+            })?;
+            topics.insert(t.name.clone(), topic);
         }
         let endpoint = Endpoint {
             node_id,
             host: config.listen.ip().to_string(),
             port: i32::from(config.listen.port()),
         };
-        let offsets_topic = match topics.get(OFFSETS_TOPIC) {
-            Some(t) => t.clone(),
-            None => {
-                let segment_bytes = config
-                    .value("offsets.topic.segment.bytes")
-                    .unwrap_or_else(|| "104857600".into());
-                let count = config.offsets_topic_partitions();
-                let t = create_internal_topic(
-                    &current,
-                    &store,
-                    &topics,
-                    OFFSETS_TOPIC,
-                    count,
-                    &segment_bytes,
-                )?;
-                topics.insert(OFFSETS_TOPIC.to_string(), t.clone());
-                t
-            }
+        let internal = |name: &str| {
+            topics
+                .get(name)
+                .cloned()
+                .with_context(|| format!("the metadata log has no {name}"))
         };
-        let txn_topic = match topics.get(TRANSACTION_STATE_TOPIC) {
-            Some(t) => t.clone(),
-            None => {
-                let segment_bytes = config
-                    .value("transaction.state.log.segment.bytes")
-                    .unwrap_or_else(|| "104857600".into());
-                let count = config.transaction_state_partitions();
-                let t = create_internal_topic(
-                    &current,
-                    &store,
-                    &topics,
-                    TRANSACTION_STATE_TOPIC,
-                    count,
-                    &segment_bytes,
-                )?;
-                topics.insert(TRANSACTION_STATE_TOPIC.to_string(), t.clone());
-                t
-            }
-        };
+        let offsets_topic = internal(OFFSETS_TOPIC)?;
+        let txn_topic = internal(TRANSACTION_STATE_TOPIC)?;
         log_recovery(&topics, started);
         let groups = GroupCoordinator::load(config.coordinator(), offsets_topic)
             .context("loading consumer groups from __consumer_offsets")?;
@@ -203,6 +237,8 @@ impl Broker {
             cluster_id,
             endpoint: RwLock::new(endpoint),
             topics: RwLock::new(topics),
+            metadata,
+            applied: Mutex::new(image.offset),
             store: Mutex::new(store),
             flusher: Flusher::start().context("starting the flusher thread")?,
             groups: Arc::new(groups),
@@ -296,8 +332,8 @@ impl Broker {
     }
 
     /// Creates a topic with `partitions` partitions (or the default).
-    pub fn create_topic(
-        &self,
+    pub async fn create_topic(
+        self: &Arc<Self>,
         name: &str,
         partitions: i32,
         replication_factor: i16,
@@ -335,8 +371,7 @@ impl Broker {
                  broker(s) are registered."
             )));
         }
-        let store = self.store.lock();
-        if self.topic(name).is_some() {
+        if self.metadata.image().topic(name).is_some() {
             return Err(AdminError::TopicExists(name.to_string()));
         }
         let id = Uuid::new_v4();
@@ -348,35 +383,30 @@ impl Broker {
                 Vec::new(),
             )));
         }
-        let log_config = config.log_config(&self.current_config());
-        let parts = open_partitions(
-            &self.config.data_dir,
-            name,
-            0..partitions,
-            &log_config,
-            |_| (0, 0),
-        )
-        .map_err(AdminError::Storage)?;
-        let topic = Arc::new(Topic::new(name.to_string(), id, config, parts));
-        let mut records = self.records();
-        records.push(topic.record());
-        store.save_topics(records).map_err(AdminError::Storage)?;
-        self.topics.write().insert(name.to_string(), topic.clone());
-        self.publish_topics();
+        let records = topic_records(self.node_id, name, id, partitions, &config);
+        self.change_metadata(records).await?;
         tracing::info!(topic = name, partitions, "created topic");
-        Ok(topic)
+        self.topic(name)
+            .filter(|t| t.id == id)
+            .ok_or_else(|| AdminError::UnknownTopic(name.to_string()))
     }
 
     /// The topic, created with the defaults if it does not exist and
     /// `auto.create.topics.enable` allows it.
-    pub fn auto_create(&self, name: &str) -> Result<Option<Arc<Topic>>, AdminError> {
+    pub async fn auto_create(
+        self: &Arc<Self>,
+        name: &str,
+    ) -> Result<Option<Arc<Topic>>, AdminError> {
         if let Some(t) = self.topic(name) {
             return Ok(Some(t));
         }
         if !self.config.auto_create_topics() {
             return Ok(None);
         }
-        match self.create_topic(name, -1, -1, TopicConfig::default(), false) {
+        match self
+            .create_topic(name, -1, -1, TopicConfig::default(), false)
+            .await
+        {
             Ok(t) => Ok(Some(t)),
             Err(AdminError::TopicExists(_)) => Ok(self.topic(name)),
             Err(e) => Err(e),
@@ -384,46 +414,33 @@ impl Broker {
     }
 
     /// Deletes a topic and its data.
-    pub fn delete_topic(&self, name: &str) -> Result<Uuid, AdminError> {
+    pub async fn delete_topic(self: &Arc<Self>, name: &str) -> Result<Uuid, AdminError> {
         if name == OFFSETS_TOPIC || name == TRANSACTION_STATE_TOPIC {
             return Err(AdminError::InvalidTopic(format!(
                 "Topic {name} is an internal topic and cannot be deleted."
             )));
         }
-        let store = self.store.lock();
-        let Some(topic) = self.topic(name) else {
+        let Some(id) = self.metadata.image().topic(name).map(|t| t.id) else {
             return Err(AdminError::UnknownTopic(name.to_string()));
         };
-        let records = self
-            .records()
-            .into_iter()
-            .filter(|r| r.name != name)
-            .collect();
-        store.save_topics(records).map_err(AdminError::Storage)?;
-        self.topics.write().remove(name);
-        self.publish_topics();
-        for p in topic.partitions() {
-            if let Err(e) = p.delete() {
-                tracing::warn!(topic = name, partition = p.index, error = %e,
-                    "could not remove the partition directory of a deleted topic");
-            }
-        }
+        self.change_metadata(vec![MetadataRecord::RemoveTopic { id }])
+            .await?;
         tracing::info!(topic = name, "deleted topic");
-        Ok(topic.id)
+        Ok(id)
     }
 
     /// Grows a topic to `count` partitions.
-    pub fn create_partitions(
-        &self,
+    pub async fn create_partitions(
+        self: &Arc<Self>,
         name: &str,
         count: i32,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let store = self.store.lock();
-        let Some(topic) = self.topic(name) else {
+        let image = self.metadata.image();
+        let Some(topic) = image.topic(name) else {
             return Err(AdminError::UnknownTopic(name.to_string()));
         };
-        let current = topic.partition_count();
+        let current = topic.partitions.len() as i32;
         if count <= current {
             return Err(AdminError::InvalidPartitions(format!(
                 "Topic currently has {current} partitions, which is higher than the requested {count}."
@@ -432,42 +449,27 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let log_config = topic.config().log_config(&self.current_config());
-        let added = open_partitions(
-            &self.config.data_dir,
-            name,
-            current..count,
-            &log_config,
-            |_| (0, 0),
-        )
-        .map_err(AdminError::Storage)?;
-        let mut record = topic.record();
-        record.partitions = count;
-        let records = self
-            .records()
-            .into_iter()
-            .map(|r| if r.name == name { record.clone() } else { r })
+        let records = (current..count)
+            .map(|p| MetadataRecord::Partition(local_partition(self.node_id, topic.id, p)))
             .collect();
-        store.save_topics(records).map_err(AdminError::Storage)?;
-        topic.add_partitions(added);
-        self.publish_topics();
+        self.change_metadata(records).await?;
         tracing::info!(topic = name, partitions = count, "added partitions");
         Ok(())
     }
 
     /// Replaces a topic's config overrides (AlterConfigs and
-    /// IncrementalAlterConfigs compute the new set), persists them in the
-    /// topic registry and applies them to every partition's log.
-    pub fn alter_topic_config(
-        &self,
+    /// IncrementalAlterConfigs compute the new set): the difference goes
+    /// into the metadata log, and every partition's log follows.
+    pub async fn alter_topic_config(
+        self: &Arc<Self>,
         name: &str,
         config: TopicConfig,
         validate_only: bool,
     ) -> Result<(), AdminError> {
-        let store = self.store.lock();
-        let Some(topic) = self.topic(name) else {
+        let image = self.metadata.image();
+        if image.topic(name).is_none() {
             return Err(AdminError::UnknownTopic(name.to_string()));
-        };
+        }
         // Re-validate the whole set: every key known, every value well-formed.
         let config = TopicConfig::from_pairs(
             config
@@ -478,20 +480,107 @@ impl Broker {
         if validate_only {
             return Ok(());
         }
-        let mut record = topic.record();
-        record.configs = config.overrides.clone();
-        let records = self
-            .records()
-            .into_iter()
-            .map(|r| if r.name == name { record.clone() } else { r })
+        let empty = BTreeMap::new();
+        let old = image.configs(ConfigResource::Topic, name).unwrap_or(&empty);
+        let record = |key: &str, value: Option<&String>| {
+            MetadataRecord::Config(ConfigRecord {
+                resource: ConfigResource::Topic,
+                resource_name: name.to_string(),
+                name: key.to_string(),
+                value: value.cloned(),
+            })
+        };
+        let mut records: Vec<MetadataRecord> = old
+            .keys()
+            .filter(|k| !config.overrides.contains_key(*k))
+            .map(|k| record(k, None))
             .collect();
-        store.save_topics(records).map_err(AdminError::Storage)?;
-        let log_config = config.log_config(&self.current_config());
-        topic.set_config(config);
-        for p in topic.partitions() {
-            p.set_log_config(log_config.clone());
+        records.extend(
+            config
+                .overrides
+                .iter()
+                .filter(|(k, v)| old.get(*k) != Some(v))
+                .map(|(k, v)| record(k, Some(v))),
+        );
+        if !records.is_empty() {
+            self.change_metadata(records).await?;
         }
         tracing::info!(topic = name, "altered topic config");
+        Ok(())
+    }
+
+    /// Appends `records` to the metadata log and brings the local
+    /// partitions in step with the image that holds them.
+    async fn change_metadata(
+        self: &Arc<Self>,
+        records: Vec<MetadataRecord>,
+    ) -> Result<(), AdminError> {
+        self.metadata.propose(records, METADATA_TIMEOUT).await?;
+        let broker = self.clone();
+        tokio::task::spawn_blocking(move || broker.follow_image())
+            .await
+            .map_err(|e| AdminError::Storage(e.into()))?
+            .map_err(AdminError::Storage)
+    }
+
+    /// Brings the local topics in step with the latest metadata image: logs
+    /// of removed topics are deleted, new partitions' logs opened, changed
+    /// configs applied. Each step is idempotent, so a failure is retried by
+    /// the next call.
+    fn follow_image(&self) -> anyhow::Result<()> {
+        let mut applied = self.applied.lock();
+        let image = self.metadata.image();
+        if image.offset <= *applied {
+            return Ok(());
+        }
+        // Gone, or replaced by a new topic of the same name.
+        let gone: Vec<Arc<Topic>> = self
+            .topics
+            .read()
+            .values()
+            .filter(|t| image.topic(&t.name).is_none_or(|i| i.id != t.id))
+            .cloned()
+            .collect();
+        for topic in gone {
+            self.topics.write().remove(&topic.name);
+            for p in topic.partitions() {
+                if let Err(e) = p.delete() {
+                    tracing::warn!(topic = %topic.name, partition = p.index, error = %e,
+                        "could not remove the partition directory of a deleted topic");
+                }
+            }
+        }
+        let current = self.current_config();
+        for t in image.topics() {
+            let Some(topic) = self.topic(&t.name) else {
+                let topic = open_topic(&self.config.data_dir, &image, t, &current, |_| (0, 0))?;
+                self.topics.write().insert(t.name.clone(), topic);
+                continue;
+            };
+            let have = topic.partition_count();
+            let want = t.partitions.len() as i32;
+            if want > have {
+                let log_config = topic.config().log_config(&current);
+                let added = open_partitions(
+                    &self.config.data_dir,
+                    &t.name,
+                    have..want,
+                    &log_config,
+                    |_| (0, 0),
+                )?;
+                topic.add_partitions(added);
+            }
+            let config = topic_config(&image, &t.name);
+            if topic.config().overrides != config.overrides {
+                let log_config = config.log_config(&current);
+                topic.set_config(config);
+                for p in topic.partitions() {
+                    p.set_log_config(log_config.clone());
+                }
+            }
+        }
+        *applied = image.offset;
+        self.publish_topics();
         Ok(())
     }
 
@@ -576,10 +665,6 @@ impl Broker {
         Ok(low)
     }
 
-    fn records(&self) -> Vec<TopicRecord> {
-        self.topics.read().values().map(|t| t.record()).collect()
-    }
-
     /// Waits until an fsync has made more of some partition durable.
     pub async fn durable_advanced(&self) {
         self.flusher.durable_advanced().notified().await
@@ -625,6 +710,11 @@ impl Broker {
         Ok(())
     }
 
+    /// Stops this node's part in the metadata quorum (after `shutdown`).
+    pub async fn stop_metadata(&self) {
+        self.metadata.shutdown().await;
+    }
+
     /// Clean shutdown: fsync every log, then checkpoint recovery points.
     pub fn shutdown(&self) -> anyhow::Result<()> {
         for topic in self.topics() {
@@ -659,34 +749,134 @@ fn log_recovery(topics: &BTreeMap<String, Arc<Topic>>, started: std::time::Insta
     );
 }
 
-/// Creates an internal topic (`__consumer_offsets`, `__transaction_state`)
-/// at first start: Kafka's partition count and configs (compacted, 100 MiB
-/// segments by default).
-fn create_internal_topic(
+/// A partition of a new topic on this one node: its only replica, leader
+/// from epoch 0.
+fn local_partition(node_id: i32, topic_id: Uuid, partition: i32) -> PartitionRecord {
+    PartitionRecord {
+        topic_id,
+        partition,
+        replicas: vec![node_id],
+        isr: vec![node_id],
+        leader: node_id,
+        leader_epoch: 0,
+        partition_epoch: 0,
+    }
+}
+
+/// The records that create a topic: the topic, its partitions, its overrides.
+fn topic_records(
+    node_id: i32,
+    name: &str,
+    id: Uuid,
+    partitions: i32,
+    config: &TopicConfig,
+) -> Vec<MetadataRecord> {
+    let mut records = vec![MetadataRecord::Topic(
+        crate::metadata::records::TopicRecord {
+            id,
+            name: name.to_string(),
+        },
+    )];
+    records.extend(
+        (0..partitions).map(|p| MetadataRecord::Partition(local_partition(node_id, id, p))),
+    );
+    records.extend(config.overrides.iter().map(|(k, v)| {
+        MetadataRecord::Config(ConfigRecord {
+            resource: ConfigResource::Topic,
+            resource_name: name.to_string(),
+            name: k.clone(),
+            value: Some(v.clone()),
+        })
+    }));
+    records
+}
+
+/// What a data directory's first metadata records are: the topics of the
+/// registry file a Vltava before the metadata log kept (same ids, partition
+/// counts and overrides), then Kafka's internal topics if they are missing
+/// (`__consumer_offsets`, `__transaction_state`: Kafka's partition counts,
+/// compacted, 100 MiB segments by default).
+fn first_start_records(
     config: &BrokerConfig,
     store: &MetadataStore,
-    existing: &BTreeMap<String, Arc<Topic>>,
-    name: &str,
-    partition_count: i32,
-    segment_bytes: &str,
+    node_id: i32,
+) -> anyhow::Result<Vec<MetadataRecord>> {
+    let mut records = Vec::new();
+    let mut names = Vec::new();
+    for t in store.load_topics()? {
+        let topic_config = TopicConfig {
+            overrides: t.configs,
+        };
+        records.extend(topic_records(
+            node_id,
+            &t.name,
+            t.id,
+            t.partitions,
+            &topic_config,
+        ));
+        names.push(t.name);
+    }
+    for (name, count, segment_key) in [
+        (
+            OFFSETS_TOPIC,
+            config.offsets_topic_partitions(),
+            "offsets.topic.segment.bytes",
+        ),
+        (
+            TRANSACTION_STATE_TOPIC,
+            config.transaction_state_partitions(),
+            "transaction.state.log.segment.bytes",
+        ),
+    ] {
+        if names.iter().any(|n| n == name) {
+            continue;
+        }
+        let segment_bytes = config
+            .value(segment_key)
+            .unwrap_or_else(|| "104857600".into());
+        let topic_config = TopicConfig::from_pairs([
+            ("cleanup.policy", "compact"),
+            ("segment.bytes", segment_bytes.as_str()),
+        ])?;
+        records.extend(topic_records(
+            node_id,
+            name,
+            Uuid::new_v4(),
+            count.max(1),
+            &topic_config,
+        ));
+    }
+    Ok(records)
+}
+
+/// A topic's overrides in the image.
+fn topic_config(image: &MetadataImage, name: &str) -> TopicConfig {
+    TopicConfig {
+        overrides: image
+            .configs(ConfigResource::Topic, name)
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+/// Opens the logs of a topic in the image; `start` as for `open_partitions`.
+fn open_topic(
+    data_dir: &std::path::Path,
+    image: &MetadataImage,
+    t: &TopicImage,
+    current: &BrokerConfig,
+    start: impl Fn(i32) -> (i64, i64),
 ) -> anyhow::Result<Arc<Topic>> {
-    let topic_config = TopicConfig::from_pairs([
-        ("cleanup.policy", "compact"),
-        ("segment.bytes", segment_bytes),
-    ])?;
-    let log_config = topic_config.log_config(config);
-    let count = partition_count.max(1);
-    let partitions = open_partitions(&config.data_dir, name, 0..count, &log_config, |_| (0, 0))?;
-    let topic = Arc::new(Topic::new(
-        name.to_string(),
-        Uuid::new_v4(),
-        topic_config,
+    let config = topic_config(image, &t.name);
+    let log_config = config.log_config(current);
+    let count = t.partitions.len() as i32;
+    let partitions = open_partitions(data_dir, &t.name, 0..count, &log_config, start)?;
+    Ok(Arc::new(Topic::new(
+        t.name.clone(),
+        t.id,
+        config,
         partitions,
-    ));
-    let mut records: Vec<TopicRecord> = existing.values().map(|t| t.record()).collect();
-    records.push(topic.record());
-    store.save_topics(records)?;
-    Ok(topic)
+    )))
 }
 
 /// Opens (or creates) the logs of `topic`'s partitions in `range`. `start`

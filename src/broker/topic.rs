@@ -7,7 +7,6 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
-use super::metadata::TopicRecord;
 use super::partition::Partition;
 use crate::config::TopicConfig;
 
@@ -82,15 +81,6 @@ impl Topic {
             .enumerate()
             .all(|(i, p)| p.index as usize == parts.len() + i));
         parts.extend(added);
-    }
-
-    pub(super) fn record(&self) -> TopicRecord {
-        TopicRecord {
-            name: self.name.clone(),
-            id: self.id,
-            partitions: self.partition_count(),
-            configs: self.config.read().overrides.clone(),
-        }
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::records::{
@@ -31,7 +32,76 @@ pub struct TopicImage {
     pub partitions: BTreeMap<i32, PartitionRecord>,
 }
 
+/// Why a batch was not applied: it no longer fits the image it lands on
+/// (checked at apply time, in log order, so every node refuses it alike and
+/// two nodes creating one topic at once cannot both succeed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum Refused {
+    #[error("Topic '{0}' already exists.")]
+    TopicExists(String),
+    #[error("Topic {0} does not exist.")]
+    UnknownTopic(String),
+}
+
 impl MetadataImage {
+    /// Applies a batch whole, or not at all when a record does not fit: a
+    /// topic created twice, a partition, config or removal of a topic that
+    /// is not there.
+    pub fn apply_batch(&mut self, batch: &[MetadataRecord]) -> Result<(), Refused> {
+        self.check(batch)?;
+        for record in batch {
+            self.apply(record);
+        }
+        Ok(())
+    }
+
+    fn check(&self, batch: &[MetadataRecord]) -> Result<(), Refused> {
+        // Topics as the batch goes: created in it, or removed in it.
+        let mut created: BTreeMap<Uuid, &str> = BTreeMap::new();
+        let mut removed: Vec<Uuid> = Vec::new();
+        let exists_id = |id: &Uuid, created: &BTreeMap<Uuid, &str>, removed: &[Uuid]| {
+            created.contains_key(id) || (self.topic_names.contains_key(id) && !removed.contains(id))
+        };
+        for record in batch {
+            match record {
+                MetadataRecord::Topic(TopicRecord { id, name }) => {
+                    let taken = created.values().any(|n| n == name)
+                        || self
+                            .topics
+                            .get(name)
+                            .is_some_and(|t| !removed.contains(&t.id));
+                    if taken || exists_id(id, &created, &removed) {
+                        return Err(Refused::TopicExists(name.clone()));
+                    }
+                    created.insert(*id, name);
+                }
+                MetadataRecord::Partition(p) if !exists_id(&p.topic_id, &created, &removed) => {
+                    return Err(Refused::UnknownTopic(p.topic_id.to_string()));
+                }
+                MetadataRecord::RemoveTopic { id } => {
+                    if !exists_id(id, &created, &removed) {
+                        return Err(Refused::UnknownTopic(id.to_string()));
+                    }
+                    created.remove(id);
+                    removed.push(*id);
+                }
+                MetadataRecord::Config(c) if c.resource == ConfigResource::Topic => {
+                    let name = c.resource_name.as_str();
+                    let exists = created.values().any(|n| *n == name)
+                        || self
+                            .topics
+                            .get(name)
+                            .is_some_and(|t| !removed.contains(&t.id));
+                    if !exists {
+                        return Err(Refused::UnknownTopic(name.to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Applies one committed record. Records are checked by the controller
     /// before they are proposed; one that no longer fits (a partition of a
     /// topic deleted meanwhile, a stale incarnation) changes nothing, the same
@@ -285,6 +355,49 @@ mod tests {
         }
         rebuilt.offset = image.offset;
         assert_eq!(rebuilt, image);
+
+        // A batch that does not fit is refused whole.
+        let before = image.clone();
+        let again = MetadataRecord::Topic(TopicRecord {
+            id: Uuid::new_v4(),
+            name: "orders".into(),
+        });
+        let fresh = Uuid::new_v4();
+        let new_topic = MetadataRecord::Topic(TopicRecord {
+            id: fresh,
+            name: "fresh".into(),
+        });
+        assert_eq!(
+            image.apply_batch(&[new_topic.clone(), again]),
+            Err(Refused::TopicExists("orders".into()))
+        );
+        assert_eq!(
+            image.apply_batch(&[new_topic.clone(), partition(gone, 0, 1)]),
+            Err(Refused::UnknownTopic(gone.to_string()))
+        );
+        assert_eq!(image, before);
+        // Within a batch, a topic removed can be created again under its name.
+        let renewed = Uuid::new_v4();
+        image
+            .apply_batch(&[
+                MetadataRecord::RemoveTopic { id: orders },
+                MetadataRecord::Topic(TopicRecord {
+                    id: renewed,
+                    name: "orders".into(),
+                }),
+                partition(renewed, 0, 2),
+                new_topic,
+                partition(fresh, 0, 1),
+            ])
+            .unwrap();
+        assert_eq!(image.topic("orders").unwrap().id, renewed);
+        assert_eq!(image.topic("orders").unwrap().partitions.len(), 1);
+        assert!(image.configs(ConfigResource::Topic, "orders").is_none());
+        assert_eq!(
+            image.apply_batch(&[MetadataRecord::RemoveTopic { id: orders }]),
+            Err(Refused::UnknownTopic(orders.to_string()))
+        );
+        let orders = renewed;
 
         // Removing the topic removes its configs; its id no longer resolves.
         image.apply(&MetadataRecord::RemoveTopic { id: orders });

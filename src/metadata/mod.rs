@@ -15,7 +15,7 @@ pub mod state_machine;
 
 use std::io::Cursor;
 
-pub use image::MetadataImage;
+pub use image::{MetadataImage, Refused};
 pub use quorum::{MetadataQuorum, ProposeError, QuorumConfig};
 pub use records::{MetadataRecord, RecordBatch};
 
@@ -23,7 +23,7 @@ openraft::declare_raft_types!(
     /// openraft's types for the metadata log: an entry is a batch of records.
     pub RaftTypes:
         D = RecordBatch,
-        R = (),
+        R = Result<(), image::Refused>,
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<RaftTypes>,

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::image::Refused;
 use super::log_store::MAX_FRAME;
 use super::records::RecordBatch;
 use super::RaftTypes;
@@ -50,6 +51,8 @@ pub enum Response {
 pub enum ProposeRefused {
     #[error("not the active controller")]
     NotLeader,
+    #[error(transparent)]
+    Refused(#[from] Refused),
     #[error("{0}")]
     Failed(String),
 }

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::image::MetadataImage;
+use super::image::{MetadataImage, Refused};
 use super::log_store::LogStore;
 use super::network::{read_frame, write_frame, Network, Peer, ProposeRefused, Request, Response};
 use super::records::RecordBatch;
@@ -63,6 +63,8 @@ impl QuorumConfig {
 pub enum ProposeError {
     #[error("no active controller answered within {0:?}")]
     Timeout(Duration),
+    #[error(transparent)]
+    Refused(#[from] Refused),
     #[error("the metadata quorum failed: {0}")]
     Failed(String),
 }
@@ -71,13 +73,17 @@ pub struct MetadataQuorum {
     node_id: u64,
     raft: Raft<RaftTypes>,
     images: watch::Receiver<Arc<MetadataImage>>,
-    server: JoinHandle<()>,
+    server: parking_lot::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl MetadataQuorum {
     /// Opens this node's metadata log and joins the quorum, serving its RPCs on
-    /// `listener` (bound by the caller, so tests can use port 0).
-    pub async fn start(config: QuorumConfig, listener: TcpListener) -> anyhow::Result<Self> {
+    /// `listener` (bound by the caller, so tests can use port 0). A lone voter
+    /// needs no listener: nobody else votes or appends.
+    pub async fn start(
+        config: QuorumConfig,
+        listener: Option<TcpListener>,
+    ) -> anyhow::Result<Self> {
         let log = LogStore::open(&config.dir)?;
         let state = StateMachine::open(&config.dir)?;
         let images = state.subscribe();
@@ -93,7 +99,7 @@ impl MetadataQuorum {
         }
         .validate()?;
         let raft = Raft::new(config.node_id, Arc::new(raft_config), Network, log, state).await?;
-        let server = tokio::spawn(serve(listener, raft.clone()));
+        let server = listener.map(|l| tokio::spawn(serve(l, raft.clone())));
         if !raft.is_initialized().await? {
             let voters: BTreeMap<u64, BasicNode> = config
                 .voters
@@ -112,7 +118,7 @@ impl MetadataQuorum {
             node_id: config.node_id,
             raft,
             images,
-            server,
+            server: parking_lot::Mutex::new(server),
         })
     }
 
@@ -156,7 +162,10 @@ impl MetadataQuorum {
         let mut metrics = self.raft.metrics();
         let index = loop {
             let forward_to = match self.raft.client_write(records.clone()).await {
-                Ok(written) => break written.log_id.index,
+                Ok(written) => {
+                    written.data?;
+                    break written.log_id.index;
+                }
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_node,
                 Err(e) => return Err(ProposeError::Failed(e.to_string())),
             };
@@ -165,6 +174,7 @@ impl MetadataQuorum {
                 let mut peer = Peer::new(leader.addr);
                 match peer.call(&Request::Propose(records.clone()), left).await {
                     Ok(Response::Propose(Ok(index))) => break index,
+                    Ok(Response::Propose(Err(ProposeRefused::Refused(r)))) => return Err(r.into()),
                     Ok(Response::Propose(Err(ProposeRefused::Failed(e)))) => {
                         return Err(ProposeError::Failed(e))
                     }
@@ -205,9 +215,12 @@ impl MetadataQuorum {
     }
 
     /// Stops taking part: no more votes, appends or RPCs from this node.
-    pub async fn shutdown(self) {
-        self.server.abort();
-        let _ = self.server.await;
+    pub async fn shutdown(&self) {
+        let server = self.server.lock().take();
+        if let Some(server) = server {
+            server.abort();
+            let _ = server.await;
+        }
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!("metadata quorum shutdown: {e}");
         }

@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::image::MetadataImage;
+use super::image::{MetadataImage, Refused};
 use super::records::MetadataRecord;
 use super::RaftTypes;
 
@@ -168,7 +168,7 @@ impl RaftStateMachine<RaftTypes> for StateMachine {
         Ok((applied.last_applied, applied.membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<()>, StorageError<u64>>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Result<(), Refused>>, StorageError<u64>>
     where
         I: IntoIterator<Item = Entry<RaftTypes>> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -177,20 +177,17 @@ impl RaftStateMachine<RaftTypes> for StateMachine {
         let mut image = (*applied.image).clone();
         let mut responses = Vec::new();
         for entry in entries {
-            match &entry.payload {
-                EntryPayload::Blank => {}
-                EntryPayload::Normal(batch) => {
-                    for record in batch {
-                        image.apply(record);
-                    }
-                }
+            let response = match &entry.payload {
+                EntryPayload::Blank => Ok(()),
+                EntryPayload::Normal(batch) => image.apply_batch(batch),
                 EntryPayload::Membership(m) => {
                     applied.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                    Ok(())
                 }
-            }
+            };
             image.offset = entry.log_id.index;
             applied.last_applied = Some(entry.log_id);
-            responses.push(());
+            responses.push(response);
         }
         let image = Arc::new(image);
         applied.image = image.clone();

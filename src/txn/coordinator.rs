@@ -483,7 +483,7 @@ mod tests {
 
     const CONCURRENT_TRANSACTIONS: i16 = 51;
 
-    fn open(dir: &std::path::Path) -> Broker {
+    async fn open(dir: &std::path::Path) -> Arc<Broker> {
         let config = BrokerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             advertised: None,
@@ -492,7 +492,7 @@ mod tests {
             overrides: Default::default(),
             dynamic: Default::default(),
         };
-        Broker::open(config).unwrap()
+        Arc::new(Broker::open(config).await.unwrap())
     }
 
     fn offsets_partition(broker: &Broker, group: &str) -> (String, i32) {
@@ -541,9 +541,10 @@ mod tests {
     #[tokio::test]
     async fn commit_applies_offsets_and_a_fence_aborts_the_open_transaction_after_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = open(dir.path());
+        let broker = open(dir.path()).await;
         broker
             .create_topic("t", 1, 1, Default::default(), false)
+            .await
             .unwrap();
         let txns = broker.txns.clone();
         let (pid, epoch) = txns
@@ -589,7 +590,7 @@ mod tests {
         commit_offset(&broker, "g", pid, 1, 9);
         drop(txns);
         drop(broker);
-        let broker = open(dir.path());
+        let broker = open(dir.path()).await;
         let txns = broker.txns.clone();
         let m = txns.describe("tx").await.unwrap();
         assert_eq!((m.state, m.producer_epoch), (TxnState::Ongoing, 1));
@@ -617,9 +618,10 @@ mod tests {
     #[tokio::test]
     async fn a_prepared_commit_is_completed_after_restart_and_a_timed_out_one_aborted() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = Arc::new(open(dir.path()));
+        let broker = open(dir.path()).await;
         broker
             .create_topic("t", 1, 1, Default::default(), false)
+            .await
             .unwrap();
         let txns = broker.txns.clone();
         let (pid, epoch) = txns
@@ -643,7 +645,7 @@ mod tests {
         drop(txns);
         drop(broker);
 
-        let broker = Arc::new(open(dir.path()));
+        let broker = open(dir.path()).await;
         let txns = broker.txns.clone();
         assert_eq!(committed(&broker, "g"), None);
         assert_eq!(
