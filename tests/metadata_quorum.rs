@@ -12,7 +12,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 use vltava::metadata::records::TopicRecord;
-use vltava::metadata::{MetadataImage, MetadataQuorum, MetadataRecord, QuorumConfig};
+use vltava::metadata::{
+    MetadataImage, MetadataQuorum, MetadataRecord, ProposeError, QuorumConfig, Refused,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -163,6 +165,19 @@ async fn three_voters_agree_and_carry_on_without_the_active_controller() {
     }
     agree(&cluster, last, &["t1", "t2", "t3"]).await;
     let first = cluster.agreed_leader().await;
+
+    // A batch that no longer fits is refused alike wherever it is proposed,
+    // the leader or a follower forwarding it.
+    for via in 1..=3 {
+        let again = MetadataRecord::Topic(TopicRecord {
+            id: Uuid::new_v4(),
+            name: "t2".into(),
+        });
+        match cluster.node(via).propose(vec![again], WAIT).await {
+            Err(ProposeError::Refused(Refused::TopicExists(name))) => assert_eq!(name, "t2"),
+            other => panic!("through node {via}: {other:?}"),
+        }
+    }
 
     // Lose the active controller: another takes over and proposals go on.
     cluster.stop(first).await;

@@ -58,10 +58,8 @@ pub async fn init_producer_id(
         Ok(id) => response
             .with_producer_id(ProducerId(id))
             .with_producer_epoch(0),
-        Err(e) => {
-            tracing::error!(error = %e, "could not allocate a producer id");
-            response.with_error_code(ResponseError::UnknownServerError.code())
-        }
+        // While a block of ids is being granted: retriable, as in Kafka.
+        Err(_) => response.with_error_code(ResponseError::CoordinatorLoadInProgress.code()),
     };
     ResponseKind::InitProducerId(response)
 }

@@ -78,6 +78,9 @@ impl From<ProposeError> for AdminError {
         match e {
             ProposeError::Refused(Refused::TopicExists(name)) => AdminError::TopicExists(name),
             ProposeError::Refused(Refused::UnknownTopic(name)) => AdminError::UnknownTopic(name),
+            ProposeError::Refused(r @ Refused::ProducerIdsTaken(_)) => {
+                AdminError::Storage(anyhow::anyhow!(r))
+            }
             ProposeError::Timeout(_) => AdminError::Timeout(e.to_string()),
             ProposeError::Failed(_) => AdminError::Storage(anyhow::anyhow!(e)),
         }
@@ -125,7 +128,7 @@ pub struct Broker {
     endpoint: RwLock<Endpoint>,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// The cluster's metadata: topics, partitions and their configs.
-    metadata: MetadataQuorum,
+    metadata: Arc<MetadataQuorum>,
     /// The offset of the metadata image the local partitions follow; held
     /// while they are brought in step with a newer one.
     applied: Mutex<u64>,
@@ -136,7 +139,7 @@ pub struct Broker {
     pub groups: Arc<GroupCoordinator>,
     /// Transactional ids and their transactions, kept in `__transaction_state`.
     pub txns: Arc<TransactionCoordinator>,
-    producer_ids: ProducerIdManager,
+    producer_ids: Arc<ProducerIdManager>,
     /// Serializes checkpoint file writes (they share temporary file names).
     checkpoint_lock: Mutex<()>,
     /// Broker and group configs set at runtime (AlterConfigs).
@@ -161,9 +164,11 @@ impl Broker {
             [(voter, config.listen.to_string())].into(),
             dir.join(METADATA_DIR),
         );
-        let metadata = MetadataQuorum::start(quorum_config, None)
-            .await
-            .context("opening the metadata log")?;
+        let metadata = Arc::new(
+            MetadataQuorum::start(quorum_config, None)
+                .await
+                .context("opening the metadata log")?,
+        );
         // An empty proposal is applied after everything committed before it.
         metadata
             .propose(Vec::new(), METADATA_TIMEOUT)
@@ -177,17 +182,21 @@ impl Broker {
                 .context("writing the first metadata records")?;
             store.retire_topics_file()?;
         }
-        tokio::task::spawn_blocking(move || Broker::open_logs(config, cluster_id, metadata, store))
-            .await
-            .context("opening the logs")?
+        let producer_ids = ProducerIdManager::open(&dir, node_id, metadata.clone()).await?;
+        tokio::task::spawn_blocking(move || {
+            Broker::open_logs(config, cluster_id, metadata, store, producer_ids)
+        })
+        .await
+        .context("opening the logs")?
     }
 
     /// The rest of `open`, on a blocking thread: the logs, the coordinators.
     fn open_logs(
         config: BrokerConfig,
         cluster_id: String,
-        metadata: MetadataQuorum,
+        metadata: Arc<MetadataQuorum>,
         store: MetadataStore,
+        producer_ids: Arc<ProducerIdManager>,
     ) -> anyhow::Result<Broker> {
         let started = std::time::Instant::now();
         let dir = config.data_dir.clone();
@@ -243,7 +252,7 @@ impl Broker {
             flusher: Flusher::start().context("starting the flusher thread")?,
             groups: Arc::new(groups),
             txns: Arc::new(txns),
-            producer_ids: ProducerIdManager::open(&dir)?,
+            producer_ids,
             checkpoint_lock: Mutex::new(()),
             dynamic,
             config,
@@ -299,8 +308,9 @@ impl Broker {
         self.topics.read().values().cloned().collect()
     }
 
-    /// A producer id never handed out before (InitProducerId).
-    pub fn allocate_producer_id(&self) -> anyhow::Result<i64> {
+    /// A producer id never handed out before (InitProducerId), or
+    /// `NotReady` while the next block is being granted (retriable).
+    pub fn allocate_producer_id(&self) -> Result<i64, producer_ids::NotReady> {
         self.producer_ids.allocate()
     }
 

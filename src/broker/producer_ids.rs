@@ -1,70 +1,177 @@
-//! Producer id allocation for InitProducerId: ids are handed out from blocks
-//! whose upper bound is made durable before the first id of the block is
-//! given, so an id is never reused after a crash or restart (Kafka's
-//! ProducerIdManager, with the block recorded in a local file instead of the
-//! controller's metadata log).
+//! Producer id allocation for InitProducerId, as Kafka's ProducerIdManager:
+//! ids are handed out from blocks the metadata log grants this broker (a
+//! `ProducerIds` record, refused if another block was granted first), so an
+//! id is never given twice, across restarts and, later, across brokers.
+//!
+//! Allocation itself never waits: the next block is asked for in the
+//! background once 90% of the current one is used. If both are used up
+//! before it arrives, the caller gets `NotReady` and answers with a
+//! retriable error, as Kafka does.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use parking_lot::Mutex;
 
-use super::metadata::write_atomic;
+use crate::metadata::{MetadataQuorum, MetadataRecord, ProposeError, Refused};
 
-/// Ids reserved per durable write.
+/// Ids granted per metadata record (Kafka's `ProducerIdsBlock` size).
 const BLOCK_SIZE: i64 = 1000;
-const FILE_NAME: &str = "vltava-producer-ids";
+/// The file a Vltava before the metadata log kept the next block in.
+const LEGACY_FILE: &str = "vltava-producer-ids";
 
-struct Block {
+#[derive(Debug, thiserror::Error)]
+#[error("no producer id block is ready yet; one has been asked for")]
+pub struct NotReady;
+
+struct Blocks {
     next: i64,
     end: i64,
+    /// The block granted after the current one, if it has arrived.
+    prefetched: Option<(i64, i64)>,
+    fetching: bool,
 }
 
-/// Hands out producer ids; never the same one twice for one data directory.
+/// Hands out producer ids; never the same one twice in a cluster.
 pub struct ProducerIdManager {
-    path: PathBuf,
-    block: Mutex<Block>,
+    broker_id: i32,
+    metadata: Arc<MetadataQuorum>,
+    blocks: Mutex<Blocks>,
+    /// Signalled when a prefetched block arrives.
+    granted: tokio::sync::Notify,
 }
 
 impl ProducerIdManager {
-    /// Reads the end of the last reserved block (0 on a new data directory).
-    pub fn open(data_dir: &Path) -> anyhow::Result<ProducerIdManager> {
-        let path = data_dir.join(FILE_NAME);
-        let next = match std::fs::read_to_string(&path) {
-            Ok(text) => parse(&text).with_context(|| format!("reading {}", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        Ok(ProducerIdManager {
-            path,
-            block: Mutex::new(Block { next, end: next }),
-        })
+    /// Imports the legacy file's next block start (once), and takes a first
+    /// block from the metadata log.
+    pub async fn open(
+        data_dir: &Path,
+        broker_id: i32,
+        metadata: Arc<MetadataQuorum>,
+    ) -> anyhow::Result<Arc<ProducerIdManager>> {
+        import_legacy_file(data_dir, broker_id, &metadata).await?;
+        let (next, end) = grant(broker_id, &metadata)
+            .await
+            .context("taking a block of producer ids")?;
+        Ok(Arc::new(ProducerIdManager {
+            broker_id,
+            metadata,
+            blocks: Mutex::new(Blocks {
+                next,
+                end,
+                prefetched: None,
+                fetching: false,
+            }),
+            granted: tokio::sync::Notify::new(),
+        }))
     }
 
     /// The next unused producer id.
-    pub fn allocate(&self) -> anyhow::Result<i64> {
-        let mut block = self.block.lock();
-        if block.next >= block.end {
-            let end = block
-                .end
-                .checked_add(BLOCK_SIZE)
-                .context("producer ids exhausted")?;
-            write_atomic(&self.path, format!("next.block.start={end}\n").as_bytes())?;
-            block.end = end;
+    pub fn allocate(self: &Arc<Self>) -> Result<i64, NotReady> {
+        let mut blocks = self.blocks.lock();
+        if blocks.next >= blocks.end {
+            let (next, end) = blocks.prefetched.take().ok_or(NotReady)?;
+            blocks.next = next;
+            blocks.end = end;
         }
-        let id = block.next;
-        block.next += 1;
+        let id = blocks.next;
+        blocks.next += 1;
+        let used = BLOCK_SIZE - (blocks.end - blocks.next);
+        if used * 10 >= BLOCK_SIZE * 9 && blocks.prefetched.is_none() && !blocks.fetching {
+            blocks.fetching = true;
+            let manager = self.clone();
+            tokio::spawn(async move { manager.prefetch().await });
+        }
         Ok(id)
     }
+
+    async fn prefetch(&self) {
+        let granted = grant(self.broker_id, &self.metadata).await;
+        let mut blocks = self.blocks.lock();
+        blocks.fetching = false;
+        match granted {
+            Ok(block) => {
+                blocks.prefetched = Some(block);
+                self.granted.notify_one();
+            }
+            Err(e) => tracing::warn!(error = %e, "could not take a block of producer ids"),
+        }
+    }
+}
+
+/// Asks the metadata log for the next block; another broker taking one
+/// first means asking again from the new first free id.
+async fn grant(broker: i32, metadata: &MetadataQuorum) -> Result<(i64, i64), ProposeError> {
+    loop {
+        let start = metadata.image().next_producer_id();
+        let end = start
+            .checked_add(BLOCK_SIZE)
+            .ok_or_else(|| ProposeError::Failed("producer ids exhausted".into()))?;
+        let record = MetadataRecord::ProducerIds {
+            broker,
+            block_start: start,
+            next_producer_id: end,
+        };
+        match metadata
+            .propose(vec![record], super::METADATA_TIMEOUT)
+            .await
+        {
+            Ok(_) => return Ok((start, end)),
+            // Applied here by now: the image has the new first free id.
+            Err(ProposeError::Refused(Refused::ProducerIdsTaken(_))) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A data directory from before the metadata log kept the end of its last
+/// block in `vltava-producer-ids`: the log's first free id is moved past it,
+/// and the file renamed `vltava-producer-ids.imported`.
+async fn import_legacy_file(
+    data_dir: &Path,
+    broker: i32,
+    metadata: &MetadataQuorum,
+) -> anyhow::Result<()> {
+    let path = data_dir.join(LEGACY_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let legacy = parse(&text).with_context(|| format!("reading {}", path.display()))?;
+    loop {
+        let start = metadata.image().next_producer_id();
+        if start >= legacy {
+            break;
+        }
+        let record = MetadataRecord::ProducerIds {
+            broker,
+            block_start: start,
+            next_producer_id: legacy,
+        };
+        match metadata
+            .propose(vec![record], super::METADATA_TIMEOUT)
+            .await
+        {
+            Ok(_) => break,
+            Err(ProposeError::Refused(Refused::ProducerIdsTaken(_))) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let imported = data_dir.join(format!("{LEGACY_FILE}.imported"));
+    std::fs::rename(&path, &imported).with_context(|| format!("renaming {}", path.display()))?;
+    std::fs::File::open(data_dir)?.sync_all()?;
+    Ok(())
 }
 
 fn parse(text: &str) -> anyhow::Result<i64> {
     let Some(value) = text.trim().strip_prefix("next.block.start=") else {
-        bail!("expected next.block.start=N");
+        anyhow::bail!("expected next.block.start=N");
     };
     let next: i64 = value.parse().context("next.block.start is not a number")?;
     if next < 0 {
-        bail!("next.block.start is negative");
+        anyhow::bail!("next.block.start is negative");
     }
     Ok(next)
 }
@@ -72,29 +179,82 @@ fn parse(text: &str) -> anyhow::Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::QuorumConfig;
 
-    #[test]
-    fn ids_are_never_reused_across_reopens() {
-        let dir = tempfile::tempdir().unwrap();
-        let ids = ProducerIdManager::open(dir.path()).unwrap();
-        assert_eq!(ids.allocate().unwrap(), 0);
-        assert_eq!(ids.allocate().unwrap(), 1);
-        drop(ids);
-        // A restart (or crash) skips the rest of the reserved block.
-        let ids = ProducerIdManager::open(dir.path()).unwrap();
-        assert_eq!(ids.allocate().unwrap(), 1000);
-        for expected in 1001..2001 {
-            assert_eq!(ids.allocate().unwrap(), expected);
-        }
-        drop(ids);
-        let ids = ProducerIdManager::open(dir.path()).unwrap();
-        assert_eq!(ids.allocate().unwrap(), 3000);
+    async fn quorum(dir: &Path) -> Arc<MetadataQuorum> {
+        let config = QuorumConfig::new(1, [(1, "127.0.0.1:0".to_string())].into(), dir.join("m"));
+        Arc::new(MetadataQuorum::start(config, None).await.unwrap())
     }
 
-    #[test]
-    fn a_damaged_file_is_an_error_not_a_reset() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ids_are_never_reused_across_blocks_and_restarts() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(FILE_NAME), "garbage").unwrap();
-        assert!(ProducerIdManager::open(dir.path()).is_err());
+        let q = quorum(dir.path()).await;
+        let ids = ProducerIdManager::open(dir.path(), 1, q.clone())
+            .await
+            .unwrap();
+        let first: Vec<i64> = (0..900).map(|_| ids.allocate().unwrap()).collect();
+        assert_eq!(first, (0..900).collect::<Vec<_>>());
+        // The 900th id asked for the next block; once it is there the ids
+        // run on into it.
+        ids.granted.notified().await;
+        let next: Vec<i64> = (0..200).map(|_| ids.allocate().unwrap()).collect();
+        assert_eq!(next, (900..1100).collect::<Vec<_>>());
+        assert_eq!(q.image().next_producer_id(), 2000);
+        drop(ids);
+        q.shutdown().await;
+        drop(q);
+
+        // A restart skips what is left of the granted blocks.
+        let q = quorum(dir.path()).await;
+        let ids = ProducerIdManager::open(dir.path(), 1, q.clone())
+            .await
+            .unwrap();
+        assert_eq!(ids.allocate().unwrap(), 2000);
+        drop(ids);
+        q.shutdown().await;
+    }
+
+    // One thread: the prefetch cannot run before the test awaits.
+    #[tokio::test(flavor = "current_thread")]
+    async fn all_ids_used_before_the_next_block_arrives_is_not_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = quorum(dir.path()).await;
+        let ids = ProducerIdManager::open(dir.path(), 1, q.clone())
+            .await
+            .unwrap();
+        // Nothing is prefetched while the block is below 90% used: drain it
+        // by hand as a burst would.
+        ids.blocks.lock().next = 999;
+        assert_eq!(ids.allocate().unwrap(), 999);
+        assert!(matches!(ids.allocate(), Err(NotReady)));
+        ids.granted.notified().await;
+        assert_eq!(ids.allocate().unwrap(), 1000);
+        drop(ids);
+        q.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_file_of_a_vltava_before_the_metadata_log_is_imported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LEGACY_FILE), "next.block.start=5000\n").unwrap();
+        let q = quorum(dir.path()).await;
+        let ids = ProducerIdManager::open(dir.path(), 1, q.clone())
+            .await
+            .unwrap();
+        assert_eq!(ids.allocate().unwrap(), 5000);
+        assert!(!dir.path().join(LEGACY_FILE).exists());
+        assert!(dir.path().join("vltava-producer-ids.imported").exists());
+        drop(ids);
+        q.shutdown().await;
+
+        // A damaged file is an error, never a reset to 0.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LEGACY_FILE), "garbage").unwrap();
+        let q = quorum(dir.path()).await;
+        assert!(ProducerIdManager::open(dir.path(), 1, q.clone())
+            .await
+            .is_err());
+        q.shutdown().await;
     }
 }

@@ -41,6 +41,9 @@ pub enum Refused {
     TopicExists(String),
     #[error("Topic {0} does not exist.")]
     UnknownTopic(String),
+    /// Another block of producer ids was handed out first: ask again.
+    #[error("producer ids from {0} on were handed out meanwhile")]
+    ProducerIdsTaken(i64),
 }
 
 impl MetadataImage {
@@ -84,6 +87,13 @@ impl MetadataImage {
                     }
                     created.remove(id);
                     removed.push(*id);
+                }
+                MetadataRecord::ProducerIds {
+                    block_start,
+                    next_producer_id,
+                    ..
+                } if *block_start != self.next_producer_id || next_producer_id < block_start => {
+                    return Err(Refused::ProducerIdsTaken(*block_start));
                 }
                 MetadataRecord::Config(c) if c.resource == ConfigResource::Topic => {
                     let name = c.resource_name.as_str();
@@ -243,6 +253,7 @@ impl MetadataImage {
         if self.next_producer_id > 0 {
             records.push(MetadataRecord::ProducerIds {
                 broker: -1,
+                block_start: 0,
                 next_producer_id: self.next_producer_id,
             });
         }
@@ -321,11 +332,8 @@ mod tests {
             config("retention.ms", None),
             MetadataRecord::ProducerIds {
                 broker: 1,
+                block_start: 0,
                 next_producer_id: 2000,
-            },
-            MetadataRecord::ProducerIds {
-                broker: 2,
-                next_producer_id: 1000,
             },
         ] {
             image.apply(&r);
@@ -347,6 +355,18 @@ mod tests {
             vec![(&"cleanup.policy".to_string(), &"compact".to_string())]
         );
         assert_eq!(image.next_producer_id(), 2000);
+        // A block is handed out only from the first free id.
+        let block = |start, end| MetadataRecord::ProducerIds {
+            broker: 2,
+            block_start: start,
+            next_producer_id: end,
+        };
+        assert_eq!(
+            image.apply_batch(&[block(1000, 3000)]),
+            Err(Refused::ProducerIdsTaken(1000))
+        );
+        image.apply_batch(&[block(2000, 3000)]).unwrap();
+        assert_eq!(image.next_producer_id(), 3000);
 
         // A snapshot's records rebuild the same image.
         let mut rebuilt = MetadataImage::default();

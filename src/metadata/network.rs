@@ -51,8 +51,9 @@ pub enum Response {
 pub enum ProposeRefused {
     #[error("not the active controller")]
     NotLeader,
-    #[error(transparent)]
-    Refused(#[from] Refused),
+    /// Appended at `index`, and refused when applied.
+    #[error("{why}")]
+    Refused { index: u64, why: Refused },
     #[error("{0}")]
     Failed(String),
 }

@@ -152,7 +152,9 @@ impl MetadataQuorum {
     }
 
     /// Appends `records` as one entry through the active controller, wherever
-    /// it is, and returns its index once this node has applied it.
+    /// it is, and returns its index once this node has applied it; or, once
+    /// this node has applied it, why the batch was refused (it no longer fit
+    /// the image, see `MetadataImage::apply_batch`).
     pub async fn propose(
         &self,
         records: RecordBatch,
@@ -160,12 +162,9 @@ impl MetadataQuorum {
     ) -> Result<u64, ProposeError> {
         let deadline = Instant::now() + timeout;
         let mut metrics = self.raft.metrics();
-        let index = loop {
+        let (index, outcome) = loop {
             let forward_to = match self.raft.client_write(records.clone()).await {
-                Ok(written) => {
-                    written.data?;
-                    break written.log_id.index;
-                }
+                Ok(written) => break (written.log_id.index, written.data),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_node,
                 Err(e) => return Err(ProposeError::Failed(e.to_string())),
             };
@@ -173,8 +172,10 @@ impl MetadataQuorum {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let mut peer = Peer::new(leader.addr);
                 match peer.call(&Request::Propose(records.clone()), left).await {
-                    Ok(Response::Propose(Ok(index))) => break index,
-                    Ok(Response::Propose(Err(ProposeRefused::Refused(r)))) => return Err(r.into()),
+                    Ok(Response::Propose(Ok(index))) => break (index, Ok(())),
+                    Ok(Response::Propose(Err(ProposeRefused::Refused { index, why }))) => {
+                        break (index, Err(why))
+                    }
                     Ok(Response::Propose(Err(ProposeRefused::Failed(e)))) => {
                         return Err(ProposeError::Failed(e))
                     }
@@ -194,7 +195,7 @@ impl MetadataQuorum {
         let mut images = self.images.clone();
         let applied = async { images.wait_for(|i| i.offset >= index).await.map(|_| ()) };
         match tokio::time::timeout_at(deadline, applied).await {
-            Ok(Ok(())) => Ok(index),
+            Ok(Ok(())) => outcome.map(|()| index).map_err(ProposeError::Refused),
             Ok(Err(_)) => Err(ProposeError::Failed("raft stopped".into())),
             Err(_) => Err(ProposeError::Timeout(timeout)),
         }
@@ -261,7 +262,13 @@ async fn answer(stream: &mut TcpStream, raft: &Raft<RaftTypes>) -> io::Result<()
             }
             Request::Propose(records) => {
                 Response::Propose(match raft.client_write(records).await {
-                    Ok(written) => Ok(written.log_id.index),
+                    Ok(written) => {
+                        let index = written.log_id.index;
+                        written
+                            .data
+                            .map(|()| index)
+                            .map_err(|why| ProposeRefused::Refused { index, why })
+                    }
                     Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
                         Err(ProposeRefused::NotLeader)
                     }

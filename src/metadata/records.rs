@@ -30,9 +30,11 @@ pub enum MetadataRecord {
     },
     /// Kafka's ConfigRecord: `value: None` deletes the key.
     Config(ConfigRecord),
-    /// The next block of producer ids is handed to `broker`.
+    /// The block of producer ids `[block_start, next_producer_id)` is handed
+    /// to `broker`; refused unless `block_start` is still the first free id.
     ProducerIds {
         broker: i32,
+        block_start: i64,
         next_producer_id: i64,
     },
 }

@@ -137,11 +137,11 @@ impl TransactionCoordinator {
         if timeout_ms <= 0 || timeout_ms > self.config.max_timeout_ms {
             return Err(code(ResponseError::InvalidTransactionTimeout));
         }
+        // While a block of ids is being granted: retriable, as in Kafka.
         let allocate = || {
-            broker.allocate_producer_id().map_err(|e| {
-                tracing::error!(error = %e, "could not allocate a producer id");
-                code(ResponseError::UnknownServerError)
-            })
+            broker
+                .allocate_producer_id()
+                .map_err(|_| code(ResponseError::CoordinatorLoadInProgress))
         };
         let entry = self.entry_or_create(transactional_id);
         let mut slot = entry.lock().await;
