@@ -327,8 +327,8 @@ fn dynamic_failure(err: DynamicConfigError) -> Failure {
 
 /// Changes one layer of the broker's dynamic configs: `change` computes the
 /// layer's new values from its current ones; the whole set is validated.
-fn alter_broker(
-    broker: &Broker,
+async fn alter_broker(
+    broker: &Arc<Broker>,
     name: &str,
     validate_only: bool,
     change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
@@ -345,13 +345,14 @@ fn alter_broker(
             });
             (outcome.is_ok() && !validate_only).then_some(next)
         })
+        .await
         .map_err(|e| (admin_error_code(&e), e.to_string()))?;
     outcome
 }
 
 /// Changes a group's configs like `alter_broker`.
-fn alter_group(
-    broker: &Broker,
+async fn alter_group(
+    broker: &Arc<Broker>,
     group: &str,
     validate_only: bool,
     change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
@@ -375,6 +376,7 @@ fn alter_group(
             });
             (outcome.is_ok() && !validate_only).then_some(next)
         })
+        .await
         .map_err(|e| (admin_error_code(&e), e.to_string()))?;
     outcome
 }
@@ -406,8 +408,10 @@ pub async fn alter(broker: &Arc<Broker>, req: AlterConfigsRequest) -> ResponseKi
                     )
                     .await
                 }
-                BROKER => alter_broker(broker, &res.resource_name, req.validate_only, replace),
-                GROUP => alter_group(broker, &res.resource_name, req.validate_only, replace),
+                BROKER => {
+                    alter_broker(broker, &res.resource_name, req.validate_only, replace).await
+                }
+                GROUP => alter_group(broker, &res.resource_name, req.validate_only, replace).await,
                 other => Err(invalid_request(format!(
                     "Unsupported resource type {other} or name {}",
                     res.resource_name
@@ -444,12 +448,18 @@ pub async fn incremental_alter(
                         "The topic does not exist.".to_string(),
                     )),
                 },
-                BROKER => alter_broker(broker, &res.resource_name, req.validate_only, |v| {
-                    incremental(Kind::Broker, v, &res.configs)
-                }),
-                GROUP => alter_group(broker, &res.resource_name, req.validate_only, |v| {
-                    incremental(Kind::Group, v, &res.configs)
-                }),
+                BROKER => {
+                    alter_broker(broker, &res.resource_name, req.validate_only, |v| {
+                        incremental(Kind::Broker, v, &res.configs)
+                    })
+                    .await
+                }
+                GROUP => {
+                    alter_group(broker, &res.resource_name, req.validate_only, |v| {
+                        incremental(Kind::Group, v, &res.configs)
+                    })
+                    .await
+                }
                 other => Err(invalid_request(format!(
                     "Unsupported resource type {other} or name {}",
                     res.resource_name

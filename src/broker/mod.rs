@@ -33,7 +33,7 @@ use crate::metadata::{
     MetadataImage, MetadataQuorum, MetadataRecord, ProposeError, QuorumConfig, Refused,
 };
 use crate::txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
-use dynamic_config::{DynamicConfigs, GroupConfigs};
+use dynamic_config::GroupConfigs;
 use flusher::Flusher;
 use metadata::MetadataStore;
 pub use partition::{FetchedData, Partition, PartitionOffsets, StorageError};
@@ -132,8 +132,12 @@ pub struct Broker {
     /// The offset of the metadata image the local partitions follow; held
     /// while they are brought in step with a newer one.
     applied: Mutex<u64>,
-    /// Serializes dynamic config changes and their file writes.
-    store: Mutex<MetadataStore>,
+    /// The dynamic configs the partitions and groups last took, from the
+    /// image at `applied`.
+    applied_dynamic: Mutex<(DynamicBrokerConfig, BTreeMap<String, GroupConfigs>)>,
+    /// Serializes dynamic config changes (each computes the next values from
+    /// the current ones).
+    config_changes: tokio::sync::Mutex<()>,
     flusher: Flusher,
     /// Consumer groups and committed offsets, kept in `__consumer_offsets`.
     pub groups: Arc<GroupCoordinator>,
@@ -142,8 +146,6 @@ pub struct Broker {
     producer_ids: Arc<ProducerIdManager>,
     /// Serializes checkpoint file writes (they share temporary file names).
     checkpoint_lock: Mutex<()>,
-    /// Broker and group configs set at runtime (AlterConfigs).
-    dynamic: DynamicConfigs,
 }
 
 impl Broker {
@@ -183,8 +185,9 @@ impl Broker {
             store.retire_topics_file()?;
         }
         let producer_ids = ProducerIdManager::open(&dir, node_id, metadata.clone()).await?;
+        dynamic_config::import_legacy_file(&dir, node_id, &metadata).await?;
         tokio::task::spawn_blocking(move || {
-            Broker::open_logs(config, cluster_id, metadata, store, producer_ids)
+            Broker::open_logs(config, cluster_id, metadata, producer_ids)
         })
         .await
         .context("opening the logs")?
@@ -195,7 +198,6 @@ impl Broker {
         config: BrokerConfig,
         cluster_id: String,
         metadata: Arc<MetadataQuorum>,
-        store: MetadataStore,
         producer_ids: Arc<ProducerIdManager>,
     ) -> anyhow::Result<Broker> {
         let started = std::time::Instant::now();
@@ -203,15 +205,13 @@ impl Broker {
         let node_id = config.node_id();
         let recovery = read_checkpoint(&dir.join(RECOVERY_POINT_FILE))?;
         let log_start = read_checkpoint(&dir.join(LOG_START_FILE))?;
-        let dynamic = DynamicConfigs::open(&dir)?;
-        dynamic
-            .validate()
-            .context("checking vltava-dynamic-configs.toml")?;
+        let image = metadata.image();
+        let dynamic = dynamic_config::broker_layers(&image, node_id);
+        let group_configs = dynamic_config::groups(&image);
         let current = BrokerConfig {
-            dynamic: dynamic.broker(),
+            dynamic: dynamic.clone(),
             ..config.clone()
         };
-        let image = metadata.image();
         let mut topics = BTreeMap::new();
         for t in image.topics() {
             let topic = open_topic(&dir, &image, t, &current, |p| {
@@ -248,17 +248,17 @@ impl Broker {
             topics: RwLock::new(topics),
             metadata,
             applied: Mutex::new(image.offset),
-            store: Mutex::new(store),
+            applied_dynamic: Mutex::new((dynamic, group_configs.clone())),
+            config_changes: tokio::sync::Mutex::new(()),
             flusher: Flusher::start().context("starting the flusher thread")?,
             groups: Arc::new(groups),
             txns: Arc::new(txns),
             producer_ids,
             checkpoint_lock: Mutex::new(()),
-            dynamic,
             config,
         };
-        for (group, configs) in broker.dynamic.groups() {
-            broker.apply_group_config(&group, &configs);
+        for (group, configs) in &group_configs {
+            broker.apply_group_config(group, configs);
         }
         broker.publish_topics();
         Ok(broker)
@@ -589,65 +589,109 @@ impl Broker {
                 }
             }
         }
+        self.follow_dynamic_configs(&image);
         *applied = image.offset;
         self.publish_topics();
         Ok(())
     }
 
+    /// Hands changed dynamic configs on: every partition's log takes its
+    /// new effective config (topics without an override follow the broker's
+    /// values), every changed group its new overrides.
+    fn follow_dynamic_configs(&self, image: &MetadataImage) {
+        let broker = dynamic_config::broker_layers(image, self.node_id);
+        let groups = dynamic_config::groups(image);
+        let mut applied = self.applied_dynamic.lock();
+        if applied.0 != broker {
+            let current = BrokerConfig {
+                dynamic: broker.clone(),
+                ..self.config.clone()
+            };
+            for topic in self.topics() {
+                let log_config = topic.config().log_config(&current);
+                for p in topic.partitions() {
+                    p.set_log_config(log_config.clone());
+                }
+            }
+            tracing::info!(dynamic = ?broker, "broker config changed");
+        }
+        let none = GroupConfigs::new();
+        let names: std::collections::BTreeSet<&String> =
+            applied.1.keys().chain(groups.keys()).collect();
+        for group in names {
+            let (old, new) = (
+                applied.1.get(group).unwrap_or(&none),
+                groups.get(group).unwrap_or(&none),
+            );
+            if old != new {
+                self.apply_group_config(group, new);
+                tracing::info!(group, configs = ?new, "group config changed");
+            }
+        }
+        *applied = (broker, groups);
+    }
+
     /// The effective settings: the static ones with the dynamic layers.
     pub fn current_config(&self) -> BrokerConfig {
         BrokerConfig {
-            dynamic: self.dynamic.broker(),
+            dynamic: dynamic_config::broker_layers(&self.metadata.image(), self.node_id),
             ..self.config.clone()
         }
     }
 
     /// Changes the broker's dynamic configs: `change` gets the current
     /// layers and returns the new ones (`None`: no change, as for
-    /// validate_only or a refused request). The new layers are persisted,
-    /// then every partition's log takes its new effective config (topics
-    /// without an override follow the broker's values).
-    pub fn alter_broker_config(
-        &self,
+    /// validate_only or a refused request). The change goes into the
+    /// metadata log; `follow_image` hands it to the partitions.
+    pub async fn alter_broker_config(
+        self: &Arc<Self>,
         change: impl FnOnce(&BrokerConfig) -> Option<DynamicBrokerConfig>,
     ) -> Result<(), AdminError> {
-        let _store = self.store.lock();
-        let Some(next) = change(&self.current_config()) else {
+        let _serial = self.config_changes.lock().await;
+        let current = self.current_config();
+        let Some(next) = change(&current) else {
             return Ok(());
         };
-        self.dynamic.set_broker(next).map_err(AdminError::Storage)?;
-        let current = self.current_config();
-        for topic in self.topics() {
-            let log_config = topic.config().log_config(&current);
-            for p in topic.partitions() {
-                p.set_log_config(log_config.clone());
-            }
+        let old = &current.dynamic;
+        let mut records = dynamic_config::change_records(
+            ConfigResource::Broker,
+            &self.node_id.to_string(),
+            &old.per_broker,
+            &next.per_broker,
+        );
+        records.extend(dynamic_config::change_records(
+            ConfigResource::Broker,
+            "",
+            &old.cluster_default,
+            &next.cluster_default,
+        ));
+        if !records.is_empty() {
+            self.change_metadata(records).await?;
         }
-        tracing::info!(dynamic = ?current.dynamic, "altered broker config");
         Ok(())
     }
 
     /// A group's dynamic configs (the group need not exist).
     pub fn group_config(&self, group: &str) -> GroupConfigs {
-        self.dynamic.group(group)
+        dynamic_config::group(&self.metadata.image(), group)
     }
 
-    /// Changes a group's dynamic configs like `alter_broker_config`:
-    /// persisted, then handed to the group coordinator.
-    pub fn alter_group_config(
-        &self,
+    /// Changes a group's dynamic configs like `alter_broker_config`: into
+    /// the metadata log, then handed to the group coordinator.
+    pub async fn alter_group_config(
+        self: &Arc<Self>,
         group: &str,
         change: impl FnOnce(&GroupConfigs) -> Option<GroupConfigs>,
     ) -> Result<(), AdminError> {
-        let _store = self.store.lock();
-        let Some(next) = change(&self.dynamic.group(group)) else {
+        let _serial = self.config_changes.lock().await;
+        let old = self.group_config(group);
+        let Some(next) = change(&old) else {
             return Ok(());
         };
-        self.dynamic
-            .set_group(group, next.clone())
-            .map_err(AdminError::Storage)?;
-        self.apply_group_config(group, &next);
-        tracing::info!(group, configs = ?next, "altered group config");
+        let records = dynamic_config::change_records(ConfigResource::Group, group, &old, &next);
+        if !records.is_empty() {
+            self.change_metadata(records).await?;
+        }
         Ok(())
     }
 

@@ -215,6 +215,17 @@ impl MetadataImage {
         self.configs.get(&(resource, name.to_string()))
     }
 
+    /// Every resource of one type with overrides set, by name.
+    pub fn configs_of(
+        &self,
+        resource: ConfigResource,
+    ) -> impl Iterator<Item = (&str, &BTreeMap<String, String>)> {
+        self.configs
+            .iter()
+            .filter(move |((r, _), _)| *r == resource)
+            .map(|((_, name), configs)| (name.as_str(), configs))
+    }
+
     /// The first producer id no broker has been handed.
     pub fn next_producer_id(&self) -> i64 {
         self.next_producer_id
