@@ -17,10 +17,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use kafka_protocol::messages::ApiKey;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::metrics::{self, Exposition};
+use crate::shutdown::Stopping;
 
 /// The Prometheus text format's content type.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -41,12 +41,12 @@ impl AdminListener {
         self.listener.local_addr()
     }
 
-    /// Serves HTTP/1.1 until `stop` turns true.
-    pub async fn run(self, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    /// Serves HTTP/1.1 until shutdown.
+    pub async fn run(self, broker: Arc<Broker>, mut stopping: Stopping) {
         loop {
             let accepted = tokio::select! {
                 a = self.listener.accept() => a,
-                _ = crate::net::listener::stopped(&mut stop) => return,
+                _ = stopping.wait() => return,
             };
             let stream = match accepted {
                 Ok((stream, _)) => stream,

@@ -21,4 +21,5 @@ pub mod metadata;
 pub mod metrics;
 pub mod net;
 pub mod server;
+pub mod shutdown;
 pub mod txn;

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
 
 use crate::admin::AdminListener;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
 use crate::net::Listener;
+use crate::shutdown::{Shutdown, Stopping};
 
 /// Where the admin HTTP listener (`/metrics`, `/health`) binds.
 #[derive(Debug, Clone, Copy)]
@@ -82,14 +82,14 @@ pub async fn run(
         None => None,
     };
 
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (shutdown, stopping) = Shutdown::new();
     let admin_serving =
-        admin_listener.map(|l| tokio::spawn(l.run(broker.clone(), stop_rx.clone())));
-    let serving = tokio::spawn(listener.run(broker.clone(), stop_rx.clone()));
+        admin_listener.map(|l| tokio::spawn(l.run(broker.clone(), stopping.clone())));
+    let serving = tokio::spawn(listener.run(broker.clone(), stopping.clone()));
     let mut extra_serving = Vec::new();
     let mut extra_bound = Vec::new();
     for (name, controller, addr, listener) in extra {
-        extra_serving.push(tokio::spawn(listener.run(broker.clone(), stop_rx.clone())));
+        extra_serving.push(tokio::spawn(listener.run(broker.clone(), stopping.clone())));
         if controller {
             tracing::info!(listener = %name, address = %addr,
                 "controller listener serves the Kafka API (one node: no KRaft quorum)");
@@ -98,21 +98,21 @@ pub async fn run(
         }
         extra_bound.push((name, addr));
     }
-    let checkpoints = tokio::spawn(checkpoint_loop(broker.clone(), stop_rx.clone()));
+    let checkpoints = tokio::spawn(checkpoint_loop(broker.clone(), stopping.clone()));
     let recovery_points = broker
         .fsync_on_ack()
-        .then(|| tokio::spawn(recovery_point_loop(broker.clone(), stop_rx.clone())));
+        .then(|| tokio::spawn(recovery_point_loop(broker.clone(), stopping.clone())));
     let log_manager = tokio::spawn(crate::broker::log_manager::run(
         broker.clone(),
-        stop_rx.clone(),
+        stopping.clone(),
     ));
     let txn_timers = tokio::spawn(
         broker
             .txns
             .clone()
-            .run_timers(broker.clone(), stop_rx.clone()),
+            .run_timers(broker.clone(), stopping.clone()),
     );
-    let group_timers = tokio::spawn(broker.groups.clone().run_timers(stop_rx));
+    let group_timers = tokio::spawn(broker.groups.clone().run_timers(stopping));
     tracing::info!(
         address = %bound,
         cluster_id = %broker.cluster_id,
@@ -136,7 +136,7 @@ pub async fn run(
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
-    let _ = stop_tx.send(true);
+    shutdown.trigger();
     let _ = serving.await;
     for s in extra_serving {
         let _ = s.await;
@@ -161,14 +161,14 @@ pub async fn run(
 }
 
 /// Writes the checkpoint files every `log.flush.offset.checkpoint.interval.ms`.
-async fn checkpoint_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+async fn checkpoint_loop(broker: Arc<Broker>, mut stopping: Stopping) {
     let period = Duration::from_millis(broker.config.checkpoint_interval_ms().max(100));
     let mut tick = tokio::time::interval(period);
     tick.tick().await;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = crate::net::listener::stopped(&mut stop) => return,
+            _ = stopping.wait() => return,
         }
         let b = broker.clone();
         match tokio::task::spawn_blocking(move || b.write_checkpoints()).await {
@@ -184,11 +184,11 @@ async fn checkpoint_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 /// [`RECOVERY_POINT_MIN_INTERVAL`](crate::broker::RECOVERY_POINT_MIN_INTERVAL)
 /// (advances in between are coalesced into the next write), so a restart
 /// after a crash validates only the unflushed tail.
-async fn recovery_point_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+async fn recovery_point_loop(broker: Arc<Broker>, mut stopping: Stopping) {
     loop {
         tokio::select! {
             _ = broker.durable_advanced() => {}
-            _ = crate::net::listener::stopped(&mut stop) => return,
+            _ = stopping.wait() => return,
         }
         let b = broker.clone();
         match tokio::task::spawn_blocking(move || b.write_recovery_points()).await {
@@ -200,7 +200,7 @@ async fn recovery_point_loop(broker: Arc<Broker>, mut stop: watch::Receiver<bool
         }
         tokio::select! {
             _ = tokio::time::sleep(crate::broker::RECOVERY_POINT_MIN_INTERVAL) => {}
-            _ = crate::net::listener::stopped(&mut stop) => return,
+            _ = stopping.wait() => return,
         }
     }
 }

@@ -845,10 +845,10 @@ mod tests {
             ])
     }
 
-    fn run_timers(broker: &Arc<Broker>) -> tokio::sync::watch::Sender<bool> {
-        let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(broker.groups.clone().run_timers(stop_rx));
-        stop
+    fn run_timers(broker: &Arc<Broker>) -> crate::shutdown::Shutdown {
+        let (shutdown, stopping) = crate::shutdown::Shutdown::new();
+        tokio::spawn(broker.groups.clone().run_timers(stopping));
+        shutdown
     }
 
     #[tokio::test]

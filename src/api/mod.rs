@@ -325,8 +325,8 @@ mod encode_tests {
     async fn every_advertised_version_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let broker = broker(dir.path()).await;
-        let (_stop, stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(broker.groups.clone().run_timers(stop_rx));
+        let (_shutdown, stopping) = crate::shutdown::Shutdown::new();
+        tokio::spawn(broker.groups.clone().run_timers(stopping));
         let topic = broker
             .create_topic("t", 2, 1, Default::default(), false)
             .await

@@ -7,13 +7,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
-
 use super::Broker;
 use crate::clock::now_ms;
+use crate::shutdown::Stopping;
 
-/// Runs until `stop` turns true.
-pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+/// Runs until shutdown.
+pub async fn run(broker: Arc<Broker>, mut stopping: Stopping) {
     let retention_every = Duration::from_millis(broker.config.retention_check_interval_ms().max(1));
     let clean_every = Duration::from_millis(broker.config.cleaner_backoff_ms().max(1));
     let mut tick = tokio::time::interval(retention_every.min(clean_every));
@@ -22,14 +21,14 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stopping.wait() => return,
         }
         let retention = last_retention.elapsed() >= retention_every;
         if retention {
             last_retention = Instant::now();
         }
         let b = broker.clone();
-        let s = stop.clone();
+        let s = stopping.clone();
         let pass = tokio::task::spawn_blocking(move || one_pass(&b, retention, &s));
         if let Err(e) = pass.await {
             tracing::error!(error = %e, "log manager pass failed");
@@ -38,13 +37,13 @@ pub async fn run(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
 }
 
 /// Retention (if due) then cleaning, over every partition.
-fn one_pass(broker: &Broker, retention: bool, stop: &watch::Receiver<bool>) {
+fn one_pass(broker: &Broker, retention: bool, stopping: &Stopping) {
     // The dynamic cleaner limits and producer-id expiration as of this pass.
     let config = broker.current_config();
     let mut moved = false;
     for topic in broker.topics() {
         for p in topic.partitions() {
-            if *stop.borrow() {
+            if stopping.is_stopping() {
                 return;
             }
             if retention {
@@ -56,7 +55,7 @@ fn one_pass(broker: &Broker, retention: bool, stop: &watch::Receiver<bool>) {
                 }
             }
             if config.cleaner_enabled() {
-                let stopped = || *stop.borrow();
+                let stopped = || stopping.is_stopping();
                 match p.clean(now_ms(), config.cleaner_limits(), &stopped) {
                     Ok(Some(stats)) => {
                         moved = true;

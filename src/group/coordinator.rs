@@ -17,7 +17,7 @@ use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
 use parking_lot::Mutex;
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{oneshot, Notify};
 
 use super::classic::{
     ClassicGroup, GroupConfig, GroupDescription, GroupSnapshot, GroupState, JoinRequest,
@@ -29,6 +29,7 @@ use super::records::{self, OffsetValue, RecordKey};
 use crate::broker::{Partition, Topic};
 use crate::clock::now_ms;
 use crate::log::AppendOrigin;
+use crate::shutdown::Stopping;
 
 /// The internal topic holding committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -1177,7 +1178,7 @@ impl GroupCoordinator {
     }
 
     /// Expires session/rebalance timeouts and stale offsets until shutdown.
-    pub async fn run_timers(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+    pub async fn run_timers(self: Arc<Self>, mut stopping: Stopping) {
         let mut next_retention_check = now_ms() + self.config.retention_check_interval_ms;
         loop {
             let next = self
@@ -1188,7 +1189,7 @@ impl GroupCoordinator {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.wake.notified() => {}
-                _ = crate::net::listener::stopped(&mut stop) => return,
+                _ = stopping.wait() => return,
             }
             let now = now_ms();
             let entries = self.entries();

@@ -6,12 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::connection;
 use crate::broker::{on_listener, Broker};
 use crate::logging::{client_warnings, SUMMARY_INTERVAL};
+use crate::shutdown::Stopping;
 
 /// A bound listener, ready to accept.
 pub struct Listener {
@@ -40,8 +40,8 @@ impl Listener {
         self.inner.local_addr()
     }
 
-    /// Accepts until `shutdown` turns true, then aborts open connections.
-    pub async fn run(self, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    /// Accepts until shutdown, then aborts open connections.
+    pub async fn run(self, broker: Arc<Broker>, mut stopping: Stopping) {
         let mut connections = JoinSet::new();
         let mut summary = tokio::time::interval(SUMMARY_INTERVAL);
         let mut closed = 0u64;
@@ -74,15 +74,10 @@ impl Listener {
                         closed = 0;
                     }
                 }
-                _ = stopped(&mut shutdown) => break,
+                _ = stopping.wait() => break,
             }
         }
         connections.shutdown().await;
         client_warnings().summarise();
     }
-}
-
-/// Resolves once the shutdown flag is set (or its sender is gone).
-pub async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }

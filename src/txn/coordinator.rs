@@ -18,7 +18,6 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::records::RecordBatchDecoder;
 use parking_lot::Mutex;
-use tokio::sync::watch;
 
 use super::metadata::{EndOutcome, InitOutcome, TxnMetadata, TxnState};
 use super::records;
@@ -27,6 +26,7 @@ use crate::clock::now_ms;
 use crate::group::coordinator::{encode_batch, partition_for};
 use crate::group::OFFSETS_TOPIC;
 use crate::log::{AppendOrigin, ControlMarker};
+use crate::shutdown::Stopping;
 
 /// The internal topic holding transaction metadata.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
@@ -342,7 +342,7 @@ impl TransactionCoordinator {
     /// write) and aborts, with an epoch bump, those past their timeout, every
     /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`;
     /// removes expired transactional ids; until shutdown.
-    pub async fn run_timers(self: Arc<Self>, broker: Arc<Broker>, mut stop: watch::Receiver<bool>) {
+    pub async fn run_timers(self: Arc<Self>, broker: Arc<Broker>, mut stopping: Stopping) {
         let interval = self.config.abort_timed_out_interval_ms.max(1);
         let mut next_expiry_check = now_ms() + self.config.remove_expired_interval_ms;
         loop {
@@ -353,7 +353,7 @@ impl TransactionCoordinator {
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(interval as u64)) => {}
-                _ = crate::net::listener::stopped(&mut stop) => return,
+                _ = stopping.wait() => return,
             }
         }
     }
