@@ -28,7 +28,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authorized_operations::{self, when_requested};
 use super::errors::storage_error_code;
-use crate::broker::Broker;
+use crate::broker::{Broker, ACKS_ALL};
 use crate::group::classic::{GroupState, JoinRequest, SyncRequest};
 use crate::group::coordinator::{AssignmentWrite, CommitOffset, DescribeError, DurableWrite};
 
@@ -760,11 +760,10 @@ pub fn consumer_group_describe(
 /// own, so it completes even if the leader's connection goes meanwhile.
 async fn assignment_durable(broker: Arc<Broker>, assignment: AssignmentWrite) {
     let result = match assignment.write {
-        Ok(w) if broker.fsync_on_ack() => broker
-            .wait_durable(&w.partition, w.offset)
+        Ok(w) => broker
+            .acknowledged_one(ACKS_ALL, &w.partition, w.offset)
             .await
             .map_err(|_| ResponseError::CoordinatorNotAvailable.code()),
-        Ok(_) => Ok(()),
         Err(code) => Err(code),
     };
     broker
@@ -782,10 +781,10 @@ pub(super) async fn wait_commit_durable(
     let Some(w) = durable else {
         return;
     };
-    if !broker.fsync_on_ack() {
-        return;
-    }
-    if let Err(e) = broker.wait_durable(&w.partition, w.offset).await {
+    if let Err(e) = broker
+        .acknowledged_one(ACKS_ALL, &w.partition, w.offset)
+        .await
+    {
         let code = storage_error_code(&e);
         codes
             .iter_mut()

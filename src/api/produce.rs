@@ -23,19 +23,18 @@ use crate::broker::{Broker, Partition, Topic};
 use crate::clock::now_ms;
 use crate::log::{AppendOrigin, BatchError, LogError};
 
-/// A partition whose answer waits until it is durable up to `offset`.
-struct DurabilityWait {
+/// Where an appended partition's answer is in the response.
+struct Appended {
     topic: usize,
     partition: usize,
-    log: Arc<Partition>,
-    offset: i64,
 }
 
 pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply {
     let acks = req.acks;
     let valid_acks = matches!(acks, -1..=1);
     let now = now_ms();
-    let mut waits = Vec::new();
+    let mut appended_at = Vec::new();
+    let mut writes = Vec::new();
     let responses: Vec<TopicProduceResponse> = req
         .topic_data
         .into_iter()
@@ -71,15 +70,12 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
                             broker.request_durable([(log, *offset)]);
                         }
                     }
-                    if let Some((log, offset)) = appended {
-                        if acks == -1 && broker.fsync_on_ack() {
-                            waits.push(DurabilityWait {
-                                topic: ti,
-                                partition: pi,
-                                log,
-                                offset,
-                            });
-                        }
+                    if let Some(write) = appended {
+                        appended_at.push(Appended {
+                            topic: ti,
+                            partition: pi,
+                        });
+                        writes.push(write);
                     }
                     response
                 })
@@ -98,19 +94,19 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
     if acks == 0 && valid_acks {
         return Reply::None;
     }
-    if waits.is_empty() {
+    let ack = broker.acknowledgement(acks, writes);
+    if ack.is_immediate() {
         return Reply::Ready(Response {
             kind: ResponseKind::Produce(response),
             version,
         });
     }
-    broker.request_durable(waits.iter().map(|w| (&w.log, w.offset)));
     Reply::Deferred(
         async move {
             let mut response = response;
-            for w in waits {
-                if let Err(e) = w.log.wait_durable(w.offset).await {
-                    let r = &mut response.responses[w.topic].partition_responses[w.partition];
+            for (at, result) in appended_at.iter().zip(ack.wait().await) {
+                if let Err(e) = result {
+                    let r = &mut response.responses[at.topic].partition_responses[at.partition];
                     r.error_code = storage_error_code(&e);
                     crate::metrics::global().produce_error(r.error_code);
                     r.base_offset = -1;

@@ -91,8 +91,38 @@ impl From<ProposeError> for AdminError {
 /// `request.timeout.ms` default for admin requests).
 pub const METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The `acks` of a write that waits for every in-sync replica: Kafka's -1.
+pub const ACKS_ALL: i16 = -1;
+
 /// Where the metadata log lives in the data directory.
 const METADATA_DIR: &str = "vltava-metadata";
+
+/// Writes waiting to be acknowledged as their `acks` asks
+/// (`Broker::acknowledgement`).
+pub struct Acknowledgement {
+    writes: Vec<(Arc<Partition>, i64)>,
+    durable: bool,
+}
+
+impl Acknowledgement {
+    /// Whether the writes can be answered now.
+    pub fn is_immediate(&self) -> bool {
+        !self.durable || self.writes.is_empty()
+    }
+
+    /// One result per write, in order, once each is as durable as asked.
+    pub async fn wait(self) -> Vec<Result<(), StorageError>> {
+        let mut results = Vec::with_capacity(self.writes.len());
+        for (partition, offset) in &self.writes {
+            results.push(if self.durable {
+                partition.wait_durable(*offset).await
+            } else {
+                Ok(())
+            });
+        }
+        results
+    }
+}
 
 /// Where the broker is reachable, as Metadata reports it.
 #[derive(Debug, Clone)]
@@ -314,19 +344,45 @@ impl Broker {
         self.producer_ids.allocate()
     }
 
-    /// Whether `acks=all` waits for fsync.
+    /// Whether the durability policy is `fsync` (the default).
     pub fn fsync_on_ack(&self) -> bool {
         self.config.durability == Durability::Fsync
     }
 
-    /// Waits until `partition` is durable up to `offset` (group commit).
-    pub async fn wait_durable(
+    /// Kafka's acks rule under Vltava's durability policy, decided here and
+    /// only here: a write acknowledged with `acks=all` (`ACKS_ALL`) — a
+    /// produce with acks -1, and every coordinator write (offsets, group
+    /// metadata and assignments, transaction state and markers, which Kafka
+    /// writes with acks=all) — is answered under `--durability fsync` once it
+    /// is durable; any other write once it is appended.
+    pub fn waits_for_fsync(&self, acks: i16) -> bool {
+        acks == ACKS_ALL && self.fsync_on_ack()
+    }
+
+    /// What `acks` asks of some writes (partition, offset past the write),
+    /// under the rule above: nothing more, or durability, in which case they
+    /// are queued for fsync now, together, and `Acknowledgement::wait` waits.
+    pub fn acknowledgement(
         &self,
+        acks: i16,
+        writes: Vec<(Arc<Partition>, i64)>,
+    ) -> Acknowledgement {
+        let durable = self.waits_for_fsync(acks);
+        if durable {
+            self.request_durable(writes.iter().map(|(p, offset)| (p, *offset)));
+        }
+        Acknowledgement { writes, durable }
+    }
+
+    /// `acknowledgement` for one write, waited for.
+    pub async fn acknowledged_one(
+        &self,
+        acks: i16,
         partition: &Arc<Partition>,
         offset: i64,
     ) -> Result<(), StorageError> {
-        self.request_durable([(partition, offset)]);
-        partition.wait_durable(offset).await
+        let ack = self.acknowledgement(acks, vec![(partition.clone(), offset)]);
+        ack.wait().await.remove(0)
     }
 
     /// Queues every partition not yet durable up to its offset for an fsync,

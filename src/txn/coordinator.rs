@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 
 use super::metadata::{EndOutcome, InitOutcome, TxnMetadata, TxnState};
 use super::records;
-use crate::broker::{Broker, Topic};
+use crate::broker::{Broker, Topic, ACKS_ALL};
 use crate::clock::now_ms;
 use crate::group::coordinator::{encode_batch, partition_for};
 use crate::group::OFFSETS_TOPIC;
@@ -329,13 +329,10 @@ impl TransactionCoordinator {
                     "writing to __transaction_state failed");
                 unavailable
             })?;
-        if broker.fsync_on_ack() {
-            broker
-                .wait_durable(&partition, info.last_offset + 1)
-                .await
-                .map_err(|_| unavailable)?;
-        }
-        Ok(())
+        broker
+            .acknowledged_one(ACKS_ALL, &partition, info.last_offset + 1)
+            .await
+            .map_err(|_| unavailable)
     }
 
     /// Completes prepared transactions (left by a restart or a failed marker
@@ -440,13 +437,9 @@ async fn write_markers(broker: &Broker, m: &TxnMetadata) -> Result<(), i16> {
             }
         }
     }
-    if broker.fsync_on_ack() {
-        broker.request_durable(written.iter().map(|(p, offset)| (p, *offset)));
-        for (partition, offset) in &written {
-            if partition.wait_durable(*offset).await.is_err() {
-                return Err(code(ResponseError::CoordinatorNotAvailable));
-            }
-        }
+    let acked = broker.acknowledgement(ACKS_ALL, written).wait().await;
+    if acked.iter().any(Result::is_err) {
+        return Err(code(ResponseError::CoordinatorNotAvailable));
     }
     for (topic, index) in &m.partitions {
         if topic == OFFSETS_TOPIC {
