@@ -66,6 +66,7 @@ const LONG_MAX: &str = "9223372036854775807";
 /// Every config key Vltava knows, broker-level first, in Kafka's names.
 pub const CONFIG_DEFS: &[ConfigDef] = &[
     def("node.id", None, ConfigType::Int, "1", "The node id of this broker."),
+    def("broker.rack", None, ConfigType::String, "", "Rack of the broker. This will be used in rack aware replication assignment for fault tolerance. Examples: RACK1, us-east-1d"),
     def("num.partitions", None, ConfigType::Int, "1", "The default number of partitions per topic."),
     def("default.replication.factor", None, ConfigType::Short, "1", "The default replication factor for automatically created topics."),
     def("auto.create.topics.enable", None, ConfigType::Boolean, "true", "Enable auto creation of topic on the server."),
@@ -383,6 +384,11 @@ impl BrokerConfig {
         self.value(name)
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(fallback)
+    }
+
+    /// `broker.rack`, when set.
+    pub fn rack(&self) -> Option<String> {
+        self.value("broker.rack").filter(|r| !r.is_empty())
     }
 
     pub fn node_id(&self) -> i32 {

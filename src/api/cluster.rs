@@ -22,7 +22,8 @@ pub fn describe_cluster(broker: &Arc<Broker>, req: DescribeClusterRequest) -> Re
     let me = DescribeClusterBroker::default()
         .with_broker_id(BrokerId(endpoint.node_id))
         .with_host(StrBytes::from_string(endpoint.host))
-        .with_port(endpoint.port);
+        .with_port(endpoint.port)
+        .with_rack(endpoint.rack.map(StrBytes::from_string));
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(req.endpoint_type)
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))

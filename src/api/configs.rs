@@ -180,9 +180,13 @@ fn entry(
     def: &ConfigDef,
     opts: &Options,
 ) -> DescribeConfigsResourceResult {
+    // A string config with no default and no value is null, as in Kafka
+    // (`broker.rack`).
+    let value =
+        (!value.is_empty() || !def.default.is_empty()).then(|| StrBytes::from_string(value));
     let mut r = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_static_str(name))
-        .with_value(Some(StrBytes::from_string(value)))
+        .with_value(value)
         .with_config_source(source as i8)
         .with_read_only(false);
     if opts.version >= 3 {

@@ -23,11 +23,15 @@ use crate::broker::{Broker, Topic};
 
 pub async fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> ResponseKind {
     let endpoint = broker.endpoint();
+    let mut me = MetadataResponseBroker::default()
+        .with_node_id(BrokerId(endpoint.node_id))
+        .with_host(StrBytes::from_string(endpoint.host))
+        .with_port(endpoint.port);
+    if version >= 1 {
+        me.rack = endpoint.rack.map(StrBytes::from_string);
+    }
     let mut response = MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(endpoint.node_id))
-            .with_host(StrBytes::from_string(endpoint.host))
-            .with_port(endpoint.port)])
+        .with_brokers(vec![me])
         .with_controller_id(BrokerId(broker.node_id));
     if version >= 2 {
         response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));

@@ -130,6 +130,8 @@ pub struct Endpoint {
     pub node_id: i32,
     pub host: String,
     pub port: i32,
+    /// `broker.rack`, when set.
+    pub rack: Option<String>,
 }
 
 tokio::task_local! {
@@ -257,6 +259,7 @@ impl Broker {
             node_id,
             host: config.listen.ip().to_string(),
             port: i32::from(config.listen.port()),
+            rack: config.rack(),
         };
         let internal = |name: &str| {
             topics

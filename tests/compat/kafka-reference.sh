@@ -11,7 +11,8 @@
 # is committed. Needs java (17+) and mvn.
 #
 # Environment: KAFKA_VERSION (default 4.4.0, the newest 4.x on Maven Central), KAFKA_REF_DIR (default
-# /tmp/vltava-kafka-ref-$KAFKA_VERSION), KAFKA_PORT (default: a free port).
+# /tmp/vltava-kafka-ref-$KAFKA_VERSION), KAFKA_PORT (default: a free port),
+# KAFKA_EXTRA_PROPS (lines appended to server.properties, e.g. "broker.rack=rack-a").
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
@@ -98,6 +99,7 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 PROPS
+  if [ -n "${KAFKA_EXTRA_PROPS:-}" ]; then printf '%s\n' "$KAFKA_EXTRA_PROPS" >>"$RUN/server.properties"; fi
   cat >"$RUN/log4j2.properties" <<L4J
 status = error
 appender.file.type = File
