@@ -24,8 +24,10 @@ use super::errors::{admin_error_code, log_error_code};
 use crate::broker::{AdminError, Broker};
 use crate::config::{TopicConfig, CONFIG_DEFS};
 
-/// CreateTopics: each topic is created through the metadata log, one after
-/// the other, and answered once this node has applied it.
+/// CreateTopics: each topic is created through the metadata log and
+/// answered once this node has applied it and opened its logs. The topics of
+/// one request are proposed concurrently (openraft may append several in one
+/// write); each is accepted or refused on its own, answered in request order.
 pub async fn create_topics(
     broker: &Arc<Broker>,
     req: CreateTopicsRequest,
@@ -35,23 +37,26 @@ pub async fn create_topics(
     for t in &req.topics {
         *seen.entry(t.name.clone()).or_default() += 1;
     }
-    let mut results = Vec::with_capacity(req.topics.len());
-    for t in req.topics {
-        if seen.get(&t.name).copied().unwrap_or(0) > 1 {
-            let message = format!(
-                "Create topics request from client contains multiple requests for the topic {}",
-                t.name.0
-            );
-            results.push(failed(
-                t.name,
-                ResponseError::InvalidRequest.code(),
-                message,
-                version,
-            ));
-            continue;
+    let validate_only = req.validate_only;
+    let results = futures::future::join_all(req.topics.into_iter().map(|t| {
+        let duplicate = seen.get(&t.name).copied().unwrap_or(0) > 1;
+        async move {
+            if duplicate {
+                let message = format!(
+                    "Create topics request from client contains multiple requests for the topic {}",
+                    t.name.0
+                );
+                return failed(
+                    t.name,
+                    ResponseError::InvalidRequest.code(),
+                    message,
+                    version,
+                );
+            }
+            create_one(broker, t, validate_only, version).await
         }
-        results.push(create_one(broker, t, req.validate_only, version).await);
-    }
+    }))
+    .await;
     ResponseKind::CreateTopics(CreateTopicsResponse::default().with_topics(results))
 }
 
