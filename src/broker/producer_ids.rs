@@ -100,14 +100,26 @@ impl ProducerIdManager {
     }
 }
 
-/// Asks the metadata log for the next block; another broker taking one
-/// first means asking again from the new first free id.
+/// Asks the metadata log for the next block.
 async fn grant(broker: i32, metadata: &MetadataQuorum) -> Result<(i64, i64), ProposeError> {
+    take(broker, metadata, |start| start.checked_add(BLOCK_SIZE))
+        .await?
+        .ok_or_else(|| ProposeError::Failed("producer ids exhausted".into()))
+}
+
+/// Hands `[start, end(start))` to `broker`, `start` being the first free id;
+/// another broker taking a block first means asking again from the new first
+/// free id. `None` from `end`: nothing is taken.
+async fn take(
+    broker: i32,
+    metadata: &MetadataQuorum,
+    end: impl Fn(i64) -> Option<i64>,
+) -> Result<Option<(i64, i64)>, ProposeError> {
     loop {
         let start = metadata.image().next_producer_id();
-        let end = start
-            .checked_add(BLOCK_SIZE)
-            .ok_or_else(|| ProposeError::Failed("producer ids exhausted".into()))?;
+        let Some(end) = end(start) else {
+            return Ok(None);
+        };
         let record = MetadataRecord::ProducerIds {
             broker,
             block_start: start,
@@ -117,7 +129,7 @@ async fn grant(broker: i32, metadata: &MetadataQuorum) -> Result<(i64, i64), Pro
             .propose(vec![record], super::METADATA_TIMEOUT)
             .await
         {
-            Ok(_) => return Ok((start, end)),
+            Ok(_) => return Ok(Some((start, end))),
             // Applied here by now: the image has the new first free id.
             Err(ProposeError::Refused(Refused::ProducerIdsTaken(_))) => continue,
             Err(e) => return Err(e),
@@ -140,25 +152,7 @@ async fn import_legacy_file(
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let legacy = parse(&text).with_context(|| format!("reading {}", path.display()))?;
-    loop {
-        let start = metadata.image().next_producer_id();
-        if start >= legacy {
-            break;
-        }
-        let record = MetadataRecord::ProducerIds {
-            broker,
-            block_start: start,
-            next_producer_id: legacy,
-        };
-        match metadata
-            .propose(vec![record], super::METADATA_TIMEOUT)
-            .await
-        {
-            Ok(_) => break,
-            Err(ProposeError::Refused(Refused::ProducerIdsTaken(_))) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    take(broker, metadata, |start| (start < legacy).then_some(legacy)).await?;
     let imported = data_dir.join(format!("{LEGACY_FILE}.imported"));
     std::fs::rename(&path, &imported).with_context(|| format!("renaming {}", path.display()))?;
     std::fs::File::open(data_dir)?.sync_all()?;
