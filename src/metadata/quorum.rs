@@ -94,7 +94,9 @@ impl MetadataQuorum {
             election_timeout_min: timeout,
             election_timeout_max: timeout * 2,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
-            max_in_snapshot_log_to_keep: config.snapshot_every,
+            // What a snapshot covers is kept for lagging followers up to
+            // this many entries; further behind, they get the snapshot.
+            max_in_snapshot_log_to_keep: config.snapshot_every.min(1_000),
             ..Default::default()
         }
         .validate()?;
