@@ -112,6 +112,7 @@ pub async fn run(
             .clone()
             .run_timers(broker.clone(), stopping.clone()),
     );
+    let following = tokio::spawn(broker.clone().follow_metadata(stopping.clone()));
     let group_timers = tokio::spawn(broker.groups.clone().run_timers(stopping));
     tracing::info!(
         address = %bound,
@@ -149,6 +150,7 @@ pub async fn run(
         let _ = r.await;
     }
     let _ = group_timers.await;
+    let _ = following.await;
     let _ = txn_timers.await;
     let _ = log_manager.await;
     let b = broker.clone();

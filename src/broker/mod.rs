@@ -32,6 +32,7 @@ use crate::metadata::records::{ConfigRecord, ConfigResource, PartitionRecord};
 use crate::metadata::{
     MetadataImage, MetadataQuorum, MetadataRecord, ProposeError, QuorumConfig, Refused,
 };
+use crate::shutdown::Stopping;
 use crate::txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
 use dynamic_config::GroupConfigs;
 use flusher::Flusher;
@@ -164,6 +165,8 @@ pub struct Broker {
     /// The offset of the metadata image the local partitions follow; held
     /// while they are brought in step with a newer one.
     applied: Mutex<u64>,
+    /// The same offset, for those waiting until the partitions follow one.
+    followed: tokio::sync::watch::Sender<u64>,
     /// The dynamic configs the partitions and groups last took, from the
     /// image at `applied`.
     applied_dynamic: Mutex<(DynamicBrokerConfig, BTreeMap<String, GroupConfigs>)>,
@@ -281,6 +284,7 @@ impl Broker {
             topics: RwLock::new(topics),
             metadata,
             applied: Mutex::new(image.offset),
+            followed: tokio::sync::watch::Sender::new(image.offset),
             applied_dynamic: Mutex::new((dynamic, group_configs.clone())),
             config_changes: tokio::sync::Mutex::new(()),
             flusher: Flusher::start().context("starting the flusher thread")?,
@@ -650,8 +654,40 @@ impl Broker {
         }
         self.follow_dynamic_configs(&image);
         *applied = image.offset;
+        self.followed.send_replace(image.offset);
         self.publish_topics();
         Ok(())
+    }
+
+    /// Keeps the local partitions in step with every image the metadata log
+    /// publishes, whoever proposed the change (in a cluster, any node), until
+    /// shutdown. A change this node proposed is followed at once by
+    /// `change_metadata` too; following is idempotent.
+    pub async fn follow_metadata(self: Arc<Self>, mut stopping: Stopping) {
+        let mut images = self.metadata.subscribe();
+        loop {
+            tokio::select! {
+                changed = images.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                _ = stopping.wait() => return,
+            }
+            let broker = self.clone();
+            match tokio::task::spawn_blocking(move || broker.follow_image()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %format!("{e:#}"),
+                    "could not bring the partitions in step with the metadata; retrying at the next change"),
+                Err(e) => tracing::error!(error = %e, "following the metadata failed"),
+            }
+        }
+    }
+
+    /// Waits until the local partitions follow an image at `offset` or later.
+    pub async fn wait_followed(&self, offset: u64) {
+        let mut followed = self.followed.subscribe();
+        let _ = followed.wait_for(|o| *o >= offset).await;
     }
 
     /// Hands changed dynamic configs on: every partition's log takes its
@@ -1053,6 +1089,62 @@ pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shutdown::Shutdown;
+
+    fn config(dir: &std::path::Path) -> BrokerConfig {
+        BrokerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertised: None,
+            data_dir: dir.to_path_buf(),
+            durability: Durability::Fsync,
+            overrides: Default::default(),
+            dynamic: Default::default(),
+        }
+    }
+
+    async fn followed(broker: &Broker, index: u64) {
+        let wait = broker.wait_followed(index);
+        tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+            .await
+            .expect("the partitions follow the image");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partitions_follow_records_whoever_proposed_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Arc::new(Broker::open(config(dir.path())).await.unwrap());
+        let (shutdown, stopping) = Shutdown::new();
+        let following = tokio::spawn(broker.clone().follow_metadata(stopping));
+
+        // Records proposed straight to the metadata log, not through the
+        // broker's admin calls, as another node's would be.
+        let id = Uuid::new_v4();
+        let config = TopicConfig::from_pairs([("retention.ms", "1000")]).unwrap();
+        let records = topic_records(broker.node_id, "elsewhere", id, 3, &config);
+        let index = broker
+            .metadata
+            .propose(records, METADATA_TIMEOUT)
+            .await
+            .unwrap();
+        followed(&broker, index).await;
+        let topic = broker.topic("elsewhere").unwrap();
+        assert_eq!((topic.id, topic.partition_count()), (id, 3));
+        assert_eq!(topic.config().overrides, config.overrides);
+        assert!(partition_dir(dir.path(), "elsewhere", 2).exists());
+
+        let index = broker
+            .metadata
+            .propose(vec![MetadataRecord::RemoveTopic { id }], METADATA_TIMEOUT)
+            .await
+            .unwrap();
+        followed(&broker, index).await;
+        assert!(broker.topic("elsewhere").is_none());
+        assert!(!partition_dir(dir.path(), "elsewhere", 0).exists());
+
+        shutdown.trigger();
+        following.await.unwrap();
+        broker.stop_metadata().await;
+    }
 
     #[test]
     fn topic_names_follow_kafkas_rules() {
