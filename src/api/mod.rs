@@ -255,21 +255,17 @@ pub(crate) mod test_util {
     use std::sync::Arc;
 
     use crate::broker::Broker;
-    use crate::config::{BrokerConfig, Durability};
+    use crate::config::BrokerConfig;
 
     /// A broker on `dir` with fsync durability and no initial rebalance delay.
     pub(crate) async fn broker(dir: &std::path::Path) -> Arc<Broker> {
         let config = BrokerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            advertised: None,
-            data_dir: dir.to_path_buf(),
-            durability: Durability::Fsync,
             overrides: [(
                 "group.initial.rebalance.delay.ms".to_string(),
                 "0".to_string(),
             )]
             .into(),
-            dynamic: Default::default(),
+            ..crate::broker::tests::config(dir)
         };
         Arc::new(Broker::open(config).await.unwrap())
     }

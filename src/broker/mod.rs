@@ -1087,11 +1087,13 @@ pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::shutdown::Shutdown;
 
-    fn config(dir: &std::path::Path) -> BrokerConfig {
+    /// A broker's settings for unit tests: data in `dir`, fsync durability,
+    /// port 0, every other setting its default.
+    pub(crate) fn config(dir: &std::path::Path) -> BrokerConfig {
         BrokerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             advertised: None,

@@ -470,21 +470,13 @@ fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{BrokerConfig, Durability};
     use crate::group::coordinator::CommitOffset;
     use crate::log::batch::control_marker_type;
 
     const CONCURRENT_TRANSACTIONS: i16 = 51;
 
     async fn open(dir: &std::path::Path) -> Arc<Broker> {
-        let config = BrokerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            advertised: None,
-            data_dir: dir.to_path_buf(),
-            durability: Durability::Fsync,
-            overrides: Default::default(),
-            dynamic: Default::default(),
-        };
+        let config = crate::broker::tests::config(dir);
         Arc::new(Broker::open(config).await.unwrap())
     }
 
