@@ -217,8 +217,9 @@ impl Broker {
                 .propose(records, METADATA_TIMEOUT)
                 .await
                 .context("writing the first metadata records")?;
-            store.retire_topics_file()?;
         }
+        // Also when a crash came between the import and the rename.
+        store.retire_topics_file()?;
         let producer_ids = ProducerIdManager::open(&dir, node_id, metadata.clone()).await?;
         dynamic_config::import_legacy_file(&dir, node_id, &metadata).await?;
         tokio::task::spawn_blocking(move || {
