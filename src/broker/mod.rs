@@ -28,7 +28,7 @@ use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::{Log, LogConfig};
 use crate::metadata::image::TopicImage;
-use crate::metadata::records::{ConfigRecord, ConfigResource, PartitionRecord};
+use crate::metadata::records::{ConfigResource, PartitionRecord};
 use crate::metadata::{
     MetadataImage, MetadataQuorum, MetadataRecord, ProposeError, QuorumConfig, Refused,
 };
@@ -556,26 +556,8 @@ impl Broker {
         }
         let empty = BTreeMap::new();
         let old = image.configs(ConfigResource::Topic, name).unwrap_or(&empty);
-        let record = |key: &str, value: Option<&String>| {
-            MetadataRecord::Config(ConfigRecord {
-                resource: ConfigResource::Topic,
-                resource_name: name.to_string(),
-                name: key.to_string(),
-                value: value.cloned(),
-            })
-        };
-        let mut records: Vec<MetadataRecord> = old
-            .keys()
-            .filter(|k| !config.overrides.contains_key(*k))
-            .map(|k| record(k, None))
-            .collect();
-        records.extend(
-            config
-                .overrides
-                .iter()
-                .filter(|(k, v)| old.get(*k) != Some(v))
-                .map(|(k, v)| record(k, Some(v))),
-        );
+        let records =
+            dynamic_config::change_records(ConfigResource::Topic, name, old, &config.overrides);
         if !records.is_empty() {
             self.change_metadata(records).await?;
         }
@@ -930,14 +912,12 @@ fn topic_records(
     records.extend(
         (0..partitions).map(|p| MetadataRecord::Partition(local_partition(node_id, id, p))),
     );
-    records.extend(config.overrides.iter().map(|(k, v)| {
-        MetadataRecord::Config(ConfigRecord {
-            resource: ConfigResource::Topic,
-            resource_name: name.to_string(),
-            name: k.clone(),
-            value: Some(v.clone()),
-        })
-    }));
+    records.extend(dynamic_config::change_records(
+        ConfigResource::Topic,
+        name,
+        &BTreeMap::new(),
+        &config.overrides,
+    ));
     records
 }
 
