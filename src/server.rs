@@ -122,6 +122,10 @@ pub async fn run(
         ready_in_ms = started.elapsed().as_millis() as u64,
         "vltava broker ready"
     );
+    // Before the ready line: a SIGTERM sent as soon as it is read must
+    // find the handler, not the default action (exit without shutdown).
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     // Scripts and tests wait for this exact line on stdout.
     println!("vltava listening on {bound}");
     for (name, addr) in &extra_bound {
@@ -131,8 +135,6 @@ pub async fn run(
         println!("vltava admin listening on {addr}");
     }
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
