@@ -67,6 +67,12 @@ const LONG_MAX: &str = "9223372036854775807";
 pub const CONFIG_DEFS: &[ConfigDef] = &[
     def("node.id", None, ConfigType::Int, "1", "The node id of this broker."),
     def("broker.rack", None, ConfigType::String, "", "Rack of the broker. This will be used in rack aware replication assignment for fault tolerance. Examples: RACK1, us-east-1d"),
+    def("process.roles", None, ConfigType::List, "broker,controller", "The roles that this process plays: 'broker', 'controller', or 'broker,controller' if it is both."),
+    def("controller.quorum.voters", None, ConfigType::List, "", "Map of id/endpoint information for the set of voters in a comma-separated list of {id}@{host}:{port} entries. Empty: this node is the only voter."),
+    def("controller.listener.names", None, ConfigType::List, "", "A comma-separated list of the names of the listeners used by the controller."),
+    defv("controller.quorum.election.timeout.ms", None, ConfigType::Int, "1000", Valid::AtLeast(1), "Maximum time in milliseconds to wait without being able to fetch from the leader before triggering a new election."),
+    defv("broker.session.timeout.ms", None, ConfigType::Int, "9000", Valid::AtLeast(1), "The length of time in milliseconds that a broker lease lasts if no heartbeats are made."),
+    defv("broker.heartbeat.interval.ms", None, ConfigType::Int, "2000", Valid::AtLeast(1), "The length of time in milliseconds between broker heartbeats."),
     def("num.partitions", None, ConfigType::Int, "1", "The default number of partitions per topic."),
     def("default.replication.factor", None, ConfigType::Short, "1", "The default replication factor for automatically created topics."),
     def("auto.create.topics.enable", None, ConfigType::Boolean, "true", "Enable auto creation of topic on the server."),
@@ -394,6 +400,46 @@ impl BrokerConfig {
     pub fn node_id(&self) -> i32 {
         self.int("node.id", 1)
     }
+
+    /// `controller.quorum.voters` as (node id, `host:port`); empty when unset
+    /// (this node is then the only voter). Checked by `validate`.
+    pub fn voters(&self) -> Result<BTreeMap<i32, String>, String> {
+        let value = self.value("controller.quorum.voters").unwrap_or_default();
+        let mut voters = BTreeMap::new();
+        for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let parsed = entry.split_once('@').and_then(|(id, addr)| {
+                let id = id.trim().parse::<i32>().ok().filter(|id| *id >= 0)?;
+                let (host, port) = addr.trim().rsplit_once(':')?;
+                port.parse::<u16>().ok().filter(|_| !host.is_empty())?;
+                Some((id, addr.trim().to_string()))
+            });
+            let Some((id, addr)) = parsed else {
+                return Err(format!("{entry:?} is not ID@HOST:PORT"));
+            };
+            if voters.insert(id, addr).is_some() {
+                return Err(format!("node {id} is named twice"));
+            }
+        }
+        if !voters.is_empty() && !voters.contains_key(&self.node_id()) {
+            return Err(format!(
+                "node.id={} is not among the voters; a node that is broker and controller must be one",
+                self.node_id()
+            ));
+        }
+        Ok(voters)
+    }
+    /// Kafka's `controller.quorum.election.timeout.ms`.
+    pub fn election_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.int("controller.quorum.election.timeout.ms", 1000))
+    }
+    /// Kafka's `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub fn broker_session_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.int("broker.session.timeout.ms", 9000))
+    }
+    /// Kafka's `broker.heartbeat.interval.ms`.
+    pub fn broker_heartbeat_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.int("broker.heartbeat.interval.ms", 2000))
+    }
     pub fn num_partitions(&self) -> i32 {
         self.int("num.partitions", 1)
     }
@@ -507,6 +553,13 @@ impl BrokerConfig {
                 });
             }
         }
+        if let Err(reason) = self.voters() {
+            return Err(ConfigError::Invalid {
+                name: "controller.quorum.voters".into(),
+                value: self.value("controller.quorum.voters").unwrap_or_default(),
+                reason,
+            });
+        }
         Ok(())
     }
 }
@@ -608,6 +661,18 @@ pub fn not_honoured(name: &str, value: &str) -> Option<&'static str> {
             if v.parse::<i64>().is_ok_and(|n| n > 1) =>
         {
             Some("Vltava keeps one replica of each partition, so a value above 1 cannot be met")
+        }
+        "process.roles"
+            if !(v
+                .split(',')
+                .any(|r| r.trim().eq_ignore_ascii_case("broker"))
+                && v.split(',')
+                    .any(|r| r.trim().eq_ignore_ascii_case("controller"))) =>
+        {
+            Some(
+                "every Vltava node is broker and controller (process.roles=broker,controller); \
+                 broker-only and controller-only nodes are not supported yet",
+            )
         }
         "log.flush.interval.messages" | "log.flush.interval.ms" if v != LONG_MAX => Some(
             "Vltava does not fsync by message count or timer; under --durability fsync \
@@ -854,8 +919,39 @@ mod tests {
     }
 
     #[test]
+    fn the_voters_are_read_from_kafkas_list() {
+        let voters = "1@127.0.0.1:9093, 2@localhost:9094,3@[::1]:9095";
+        let b = broker(&[("controller.quorum.voters", voters), ("node.id", "2")]);
+        assert_eq!(b.validate(), Ok(()));
+        assert_eq!(
+            b.voters().unwrap(),
+            BTreeMap::from([
+                (1, "127.0.0.1:9093".to_string()),
+                (2, "localhost:9094".to_string()),
+                (3, "[::1]:9095".to_string()),
+            ])
+        );
+        assert_eq!(broker(&[]).voters().unwrap(), BTreeMap::new());
+        for (voters, why) in [
+            ("1@h:1,2@h", "\"2@h\" is not ID@HOST:PORT"),
+            ("1@h:1,x@h:2", "\"x@h:2\" is not ID@HOST:PORT"),
+            ("1@h:1,1@h:2", "node 1 is named twice"),
+            (
+                "2@h:1,3@h:2",
+                "node.id=1 is not among the voters; a node that is broker and controller must be one",
+            ),
+        ] {
+            let b = broker(&[("controller.quorum.voters", voters)]);
+            assert_eq!(b.voters().unwrap_err(), why);
+            assert!(b.validate().is_err());
+        }
+    }
+
+    #[test]
     fn broker_values_vltava_cannot_honour_are_refused_with_the_key_named() {
         for (k, v) in [
+            ("process.roles", "broker"),
+            ("process.roles", "controller"),
             ("min.insync.replicas", "2"),
             ("default.replication.factor", "3"),
             ("log.flush.interval.messages", "1"),
@@ -873,6 +969,7 @@ mod tests {
             ("log.flush.interval.messages", LONG_MAX),
             ("unclean.leader.election.enable", "true"),
             ("log.preallocate", "true"),
+            ("process.roles", "controller, broker"),
         ] {
             assert_eq!(broker(&[(k, v)]).validate(), Ok(()), "{k}={v}");
         }

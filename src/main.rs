@@ -144,6 +144,7 @@ fn run() -> anyhow::Result<()> {
                 .block_on(vltava::server::run(
                     settings.config,
                     settings.admin,
+                    settings.listen_name,
                     settings.more_listeners,
                 ))
         }

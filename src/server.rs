@@ -11,8 +11,9 @@ use anyhow::Context;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::admin::AdminListener;
-use crate::broker::Broker;
+use crate::broker::{Broker, Startup};
 use crate::config::BrokerConfig;
+use crate::metadata::records::Endpoint;
 use crate::net::Listener;
 use crate::shutdown::{Shutdown, Stopping};
 
@@ -33,9 +34,9 @@ pub struct ExtraListener {
     pub addr: SocketAddr,
     /// `None`: the bound address.
     pub advertised: Option<(String, u16)>,
-    /// Named in `controller.listener.names`. One node has no KRaft quorum,
-    /// so it serves the Kafka API too (its port is taken, as the operator
-    /// configured).
+    /// Named in `controller.listener.names`. With other voters it carries
+    /// the quorum's RPCs; a lone voter has no quorum to serve, so it serves
+    /// the Kafka API too (its port is taken, as the operator configured).
     pub controller: bool,
 }
 
@@ -43,28 +44,70 @@ pub struct ExtraListener {
 pub async fn run(
     config: BrokerConfig,
     admin: Option<AdminListen>,
+    listen_name: String,
     more_listeners: Vec<ExtraListener>,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let listen = config.listen;
-    let advertised = config.advertised.clone();
-    let broker = Broker::open(config).await.context("opening the broker")?;
-    let broker = Arc::new(broker);
-    let listener = Listener::bind(listen)
+    let clustered = config.voters().map_err(anyhow::Error::msg)?.len() > 1;
+    // The listeners are bound first: the broker registers their endpoints.
+    let listener = Listener::bind(&listen_name, listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     let bound = listener.local_addr()?;
-    let (host, port) = advertised.unwrap_or((bound.ip().to_string(), bound.port()));
-    broker.set_endpoint(host, port);
+    let (host, port) = config
+        .advertised
+        .clone()
+        .unwrap_or((bound.ip().to_string(), bound.port()));
+    let mut endpoints = vec![Endpoint {
+        listener: listen_name,
+        host,
+        port,
+    }];
+    let mut controller = None;
     let mut extra = Vec::new();
     for l in more_listeners {
-        let listener = Listener::bind(l.addr)
+        if l.controller && clustered {
+            if controller.is_none() {
+                let bound = tokio::net::TcpListener::bind(l.addr)
+                    .await
+                    .with_context(|| {
+                        format!("binding controller listener {} at {}", l.name, l.addr)
+                    })?;
+                tracing::info!(listener = %l.name, address = %l.addr, "controller listener serves the metadata quorum");
+                controller = Some(bound);
+            }
+            continue;
+        }
+        let listener = Listener::bind(&l.name, l.addr)
             .await
             .with_context(|| format!("binding listener {} at {}", l.name, l.addr))?;
         let addr = listener.local_addr()?;
         let (host, port) = l.advertised.unwrap_or((addr.ip().to_string(), addr.port()));
-        extra.push((l.name, l.controller, addr, listener.advertising(host, port)));
+        endpoints.push(Endpoint {
+            listener: l.name.clone(),
+            host,
+            port,
+        });
+        extra.push((l.name, l.controller, addr, listener));
     }
+    if clustered && controller.is_none() {
+        // No CONTROLLER listener named: this node's own entry among the voters.
+        let voters = config.voters().map_err(anyhow::Error::msg)?;
+        let own = &voters[&config.node_id()];
+        let bound = tokio::net::TcpListener::bind(own).await.with_context(|| {
+            format!("binding the controller address {own} (controller.quorum.voters)")
+        })?;
+        controller = Some(bound);
+    }
+    let startup = Startup {
+        controller,
+        endpoints,
+    };
+    let broker = Broker::start(config, startup)
+        .await
+        .context("opening the broker")?;
+    let broker = Arc::new(broker);
 
     let admin_listener = match admin {
         None => None,
@@ -113,6 +156,7 @@ pub async fn run(
             .run_timers(broker.clone(), stopping.clone()),
     );
     let following = tokio::spawn(broker.clone().follow_metadata(stopping.clone()));
+    let heartbeats = tokio::spawn(broker.clone().heartbeats(stopping.clone()));
     let group_timers = tokio::spawn(broker.groups.clone().run_timers(stopping));
     tracing::info!(
         address = %bound,
@@ -139,6 +183,7 @@ pub async fn run(
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
+    broker.controlled_shutdown().await;
     shutdown.trigger();
     let _ = serving.await;
     for s in extra_serving {
@@ -153,6 +198,7 @@ pub async fn run(
     }
     let _ = group_timers.await;
     let _ = following.await;
+    let _ = heartbeats.await;
     let _ = txn_timers.await;
     let _ = log_manager.await;
     let b = broker.clone();

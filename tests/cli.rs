@@ -412,6 +412,7 @@ fn kafka_server_properties_configure_the_broker() {
              log.dirs={}\n\
              num.partitions=4\n\
              log.retention.hours=48\n\
+             num.network.threads=3\n\
              controller.quorum.voters=7@127.0.0.1:9093\n",
             logs.display()
         ),
@@ -436,8 +437,10 @@ fn kafka_server_properties_configure_the_broker() {
         "log.retention.ms = 172800000 # file (server.properties log.retention.hours)".to_string(),
         "auto.create.topics.enable = true # default".to_string(),
         "listener CONTROLLER = 127.0.0.1:0 # file (server.properties listeners)".to_string(),
-        "# ignored: process.roles (one node: no KRaft quorum)".to_string(),
-        "# ignored: controller.quorum.voters (one node: no KRaft quorum)".to_string(),
+        "process.roles = broker,controller # file (server.properties process.roles)".to_string(),
+        "controller.quorum.voters = 7@127.0.0.1:9093 # file (server.properties controller.quorum.voters)"
+            .to_string(),
+        "# ignored: num.network.threads (not known to vltava)".to_string(),
     ] {
         assert!(lines.contains(&want), "missing {want:?} in\n{printed}");
     }
@@ -476,15 +479,21 @@ fn kafka_server_properties_configure_the_broker() {
         Some("4")
     );
 
-    // Each ignored key is warned about once.
+    // Each ignored key is warned about once; the quorum's are not ignored.
     let stderr = broker.stderr();
     for key in ["process.roles", "controller.quorum.voters"] {
-        let n = stderr
-            .lines()
-            .filter(|l| l.contains("ignoring") && l.contains(key))
-            .count();
-        assert_eq!(n, 1, "warnings about {key} in\n{stderr}");
+        assert!(
+            !stderr
+                .lines()
+                .any(|l| l.contains("ignoring") && l.contains(key)),
+            "{stderr}"
+        );
     }
+    let n = stderr
+        .lines()
+        .filter(|l| l.contains("ignoring") && l.contains("num.network.threads"))
+        .count();
+    assert_eq!(n, 1, "warnings about num.network.threads in\n{stderr}");
 }
 
 #[test]

@@ -20,7 +20,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{admin_error_code, log_error_code};
+use super::errors::{admin_error_code, log_error_code, unhosted_code};
 use crate::broker::{AdminError, Broker};
 use crate::config::{TopicConfig, CONFIG_DEFS};
 
@@ -274,7 +274,7 @@ pub fn delete_records(broker: &Arc<Broker>, req: DeleteRecordsRequest) -> Respon
                                 partition.index,
                             )),
                         },
-                        _ => r.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
+                        _ => r.with_error_code(unhosted_code(topic.as_deref(), p.partition_index)),
                     }
                 })
                 .collect();

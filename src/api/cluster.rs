@@ -16,19 +16,26 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authorized_operations::{self, when_requested};
 use crate::broker::{Broker, Topic};
+use crate::metadata::MetadataImage;
 
 pub fn describe_cluster(broker: &Arc<Broker>, req: DescribeClusterRequest) -> ResponseKind {
-    let endpoint = broker.endpoint();
-    let me = DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(endpoint.node_id))
-        .with_host(StrBytes::from_string(endpoint.host))
-        .with_port(endpoint.port)
-        .with_rack(endpoint.rack.map(StrBytes::from_string));
+    let image = broker.image();
+    let brokers = broker
+        .live_brokers(&image)
+        .into_iter()
+        .map(|e| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(e.node_id))
+                .with_host(StrBytes::from_string(e.host))
+                .with_port(e.port)
+                .with_rack(e.rack.map(StrBytes::from_string))
+        })
+        .collect();
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(req.endpoint_type)
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(broker.node_id))
-        .with_brokers(vec![me])
+        .with_controller_id(BrokerId(broker.controller_id()))
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(when_requested(
             req.include_cluster_authorized_operations,
             authorized_operations::CLUSTER,
@@ -58,6 +65,7 @@ pub fn describe_topic_partitions(
         Some(c) => (Some(c.topic_name.clone()), c.partition_index.max(0)),
         None => (None, 0),
     };
+    let image = broker.image();
     let mut response = DescribeTopicPartitionsResponse::default();
     for name in names {
         if start_topic.as_ref().is_some_and(|s| &name < s) {
@@ -85,7 +93,7 @@ pub fn describe_topic_partitions(
             );
             break;
         }
-        let (entry, next) = describe_topic(broker, &topic, first, &mut budget);
+        let (entry, next) = describe_topic(&image, &topic, first, &mut budget);
         response.topics.push(entry);
         if let Some(partition) = next {
             response.next_cursor = Some(
@@ -102,30 +110,37 @@ pub fn describe_topic_partitions(
 /// One topic's partitions from `first`, spending `budget`; returns the
 /// partition to resume from if the budget ran out.
 fn describe_topic(
-    broker: &Broker,
+    image: &MetadataImage,
     topic: &Topic,
     first: i32,
     budget: &mut usize,
 ) -> (DescribeTopicPartitionsResponseTopic, Option<i32>) {
-    let node = BrokerId(broker.node_id);
+    let ids = |v: &[i32]| v.iter().copied().map(BrokerId).collect::<Vec<_>>();
     let mut partitions = Vec::new();
     let mut next = None;
-    for p in topic.partitions().iter().filter(|p| p.index >= first) {
+    let listed = image
+        .topic_by_id(&topic.id)
+        .into_iter()
+        .flat_map(|t| t.partitions.values());
+    for p in listed.filter(|p| p.partition >= first) {
         if *budget == 0 {
-            next = Some(p.index);
+            next = Some(p.partition);
             break;
         }
         *budget -= 1;
-        partitions.push(
-            DescribeTopicPartitionsResponsePartition::default()
-                .with_partition_index(p.index)
-                .with_leader_id(node)
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node])
-                .with_eligible_leader_replicas(Some(Vec::new()))
-                .with_last_known_elr(Some(Vec::new())),
-        );
+        let mut entry = DescribeTopicPartitionsResponsePartition::default()
+            .with_partition_index(p.partition)
+            .with_leader_id(BrokerId(p.leader))
+            .with_leader_epoch(p.leader_epoch)
+            .with_replica_nodes(ids(&p.replicas))
+            .with_isr_nodes(ids(&p.isr))
+            .with_offline_replicas(ids(&image.offline_replicas(p)))
+            .with_eligible_leader_replicas(Some(Vec::new()))
+            .with_last_known_elr(Some(Vec::new()));
+        if p.leader < 0 {
+            entry.error_code = ResponseError::LeaderNotAvailable.code();
+        }
+        partitions.push(entry);
     }
     let entry = DescribeTopicPartitionsResponseTopic::default()
         .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))

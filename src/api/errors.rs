@@ -63,3 +63,15 @@ pub fn admin_error_code(err: &AdminError) -> i16 {
 pub fn storage_error_code(_: &StorageError) -> i16 {
     ResponseError::KafkaStorageError.code()
 }
+
+/// The code for a partition this node holds no replica of: NOT_LEADER_OR_FOLLOWER
+/// when the topic has it (another broker leads it: the client refreshes its
+/// metadata and goes there), UNKNOWN_TOPIC_OR_PARTITION when it does not.
+pub fn unhosted_code(topic: Option<&crate::broker::Topic>, partition: i32) -> i16 {
+    match topic {
+        Some(t) if (0..t.partition_count()).contains(&partition) => {
+            ResponseError::NotLeaderOrFollower.code()
+        }
+        _ => ResponseError::UnknownTopicOrPartition.code(),
+    }
+}

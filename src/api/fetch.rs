@@ -21,7 +21,7 @@ use kafka_protocol::messages::fetch_response::{
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, ResponseKind};
 use tokio::time::Instant;
 
-use super::errors::log_error_code;
+use super::errors::{log_error_code, unhosted_code};
 use crate::broker::{Broker, FetchedData, Partition};
 
 /// The longest a client may ask us to hold a fetch.
@@ -62,6 +62,10 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
             )
         };
         for p in &t.partitions {
+            let unknown_code = match &topic {
+                Some(topic) => unhosted_code(Some(topic), p.partition),
+                None => unknown_code,
+            };
             wanted.push(Wanted {
                 topic: ti,
                 partition: topic.as_ref().and_then(|x| x.partition(p.partition)),

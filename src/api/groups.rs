@@ -28,9 +28,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::authorized_operations::{self, when_requested};
 use super::errors::storage_error_code;
-use crate::broker::{Broker, ACKS_ALL};
+use crate::broker::{Broker, Endpoint, ACKS_ALL};
 use crate::group::classic::{GroupState, JoinRequest, SyncRequest};
 use crate::group::coordinator::{AssignmentWrite, CommitOffset, DescribeError, DurableWrite};
+use crate::group::OFFSETS_TOPIC;
+use crate::txn::TRANSACTION_STATE_TOPIC;
 
 const GROUP_KEY: i8 = 0;
 const TRANSACTION_KEY: i8 = 1;
@@ -44,19 +46,25 @@ pub fn find_coordinator(
     req: FindCoordinatorRequest,
     version: i16,
 ) -> ResponseKind {
-    let endpoint = broker.endpoint();
-    // One node: this broker coordinates every group and transactional id.
-    let answer = |key_type: i8| -> (i16, Option<StrBytes>) {
-        if key_type == GROUP_KEY || key_type == TRANSACTION_KEY {
-            (0, None)
-        } else {
-            (
-                ResponseError::InvalidRequest.code(),
-                Some(StrBytes::from_string(format!(
-                    "Unknown coordinator type {key_type}"
-                ))),
-            )
-        }
+    let image = broker.image();
+    // The leader of the key's partition of the coordinators' topic.
+    let answer = |key: &str| -> Result<Endpoint, (i16, String)> {
+        let topic = match req.key_type {
+            GROUP_KEY => OFFSETS_TOPIC,
+            TRANSACTION_KEY => TRANSACTION_STATE_TOPIC,
+            other => {
+                let message = format!("Unknown coordinator type {other}");
+                return Err((ResponseError::InvalidRequest.code(), message));
+            }
+        };
+        let unavailable = || {
+            let e = ResponseError::CoordinatorNotAvailable;
+            (e.code(), e.to_string())
+        };
+        broker
+            .coordinator_of(&image, topic, key)
+            .and_then(|id| broker.endpoint_of(&image, id))
+            .ok_or_else(unavailable)
     };
     let mut response = FindCoordinatorResponse::default();
     if version >= 4 {
@@ -64,33 +72,37 @@ pub fn find_coordinator(
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                let (code, message) = answer(req.key_type);
-                let c = Coordinator::default()
-                    .with_key(key)
-                    .with_error_code(code)
-                    .with_error_message(message);
-                if code == 0 {
-                    c.with_node_id(BrokerId(endpoint.node_id))
-                        .with_host(s(endpoint.host.clone()))
-                        .with_port(endpoint.port)
-                } else {
-                    c.with_node_id(BrokerId(-1)).with_port(-1)
+                let c = Coordinator::default();
+                match answer(&key) {
+                    Ok(e) => c
+                        .with_key(key)
+                        .with_node_id(BrokerId(e.node_id))
+                        .with_host(s(e.host))
+                        .with_port(e.port),
+                    Err((code, message)) => c
+                        .with_key(key)
+                        .with_error_code(code)
+                        .with_error_message(Some(s(message)))
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1),
                 }
             })
             .collect();
     } else {
-        let (code, message) = answer(req.key_type);
-        response.error_code = code;
-        if version >= 1 {
-            response.error_message = message;
-        }
-        if code == 0 {
-            response.node_id = BrokerId(endpoint.node_id);
-            response.host = s(endpoint.host);
-            response.port = endpoint.port;
-        } else {
-            response.node_id = BrokerId(-1);
-            response.port = -1;
+        match answer(&req.key) {
+            Ok(e) => {
+                response.node_id = BrokerId(e.node_id);
+                response.host = s(e.host);
+                response.port = e.port;
+            }
+            Err((code, message)) => {
+                response.error_code = code;
+                if version >= 1 {
+                    response.error_message = Some(s(message));
+                }
+                response.node_id = BrokerId(-1);
+                response.port = -1;
+            }
         }
     }
     ResponseKind::FindCoordinator(response)
@@ -238,7 +250,7 @@ pub fn leave_group(broker: &Arc<Broker>, req: LeaveGroupRequest, version: i16) -
 pub(super) fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
     broker
         .topic(topic)
-        .is_some_and(|t| t.partition(partition).is_some())
+        .is_some_and(|t| (0..t.partition_count()).contains(&partition))
 }
 
 /// Codes in request order: the coordinator's for the partitions that exist

@@ -9,7 +9,7 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse, ResponseKind};
 
-use super::errors::log_error_code;
+use super::errors::{log_error_code, unhosted_code};
 use crate::broker::{Broker, Partition};
 
 /// Kafka's special timestamps.
@@ -37,7 +37,7 @@ pub fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> Re
                             lookup(&partition, p.timestamp, read_committed, base, version)
                         }
                         None => base
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
+                            .with_error_code(unhosted_code(topic.as_deref(), p.partition_index))
                             .with_offset(-1)
                             .with_timestamp(-1),
                     }

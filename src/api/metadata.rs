@@ -20,19 +20,27 @@ use uuid::Uuid;
 use super::authorized_operations::{self, when_requested};
 use super::errors::admin_error_code;
 use crate::broker::{Broker, Topic};
+use crate::metadata::MetadataImage;
 
 pub async fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> ResponseKind {
-    let endpoint = broker.endpoint();
-    let mut me = MetadataResponseBroker::default()
-        .with_node_id(BrokerId(endpoint.node_id))
-        .with_host(StrBytes::from_string(endpoint.host))
-        .with_port(endpoint.port);
-    if version >= 1 {
-        me.rack = endpoint.rack.map(StrBytes::from_string);
-    }
+    let image = broker.image();
+    let brokers = broker
+        .live_brokers(&image)
+        .into_iter()
+        .map(|e| {
+            let mut b = MetadataResponseBroker::default()
+                .with_node_id(BrokerId(e.node_id))
+                .with_host(StrBytes::from_string(e.host))
+                .with_port(e.port);
+            if version >= 1 {
+                b.rack = e.rack.map(StrBytes::from_string);
+            }
+            b
+        })
+        .collect();
     let mut response = MetadataResponse::default()
-        .with_brokers(vec![me])
-        .with_controller_id(BrokerId(broker.node_id));
+        .with_brokers(brokers)
+        .with_controller_id(BrokerId(broker.controller_id()));
     if version >= 2 {
         response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
     }
@@ -45,7 +53,7 @@ pub async fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) ->
         broker
             .topics()
             .iter()
-            .map(|t| topic_metadata(broker, t, version))
+            .map(|t| topic_metadata(&image, t, version))
             .collect()
     } else {
         let requested = req.topics.unwrap_or_default();
@@ -77,7 +85,7 @@ async fn requested_topic(
     let Some(name) = requested.name else {
         // v10+: by topic id.
         return match broker.topic_by_id(requested.topic_id) {
-            Some(t) => topic_metadata(broker, &t, version),
+            Some(t) => topic_metadata(&broker.image(), &t, version),
             None => error_topic(
                 None,
                 requested.topic_id,
@@ -92,7 +100,8 @@ async fn requested_topic(
         Ok(broker.topic(&name))
     };
     match found {
-        Ok(Some(t)) => topic_metadata(broker, &t, version),
+        // A topic just created here is in the newest image.
+        Ok(Some(t)) => topic_metadata(&broker.image(), &t, version),
         Ok(None) => error_topic(
             Some(name),
             Uuid::nil(),
@@ -118,19 +127,28 @@ fn error_topic(
     t
 }
 
-fn topic_metadata(broker: &Broker, topic: &Topic, version: i16) -> MetadataResponseTopic {
-    let node = BrokerId(broker.node_id);
-    let partitions = topic
-        .partitions()
-        .iter()
+/// A topic's partitions as the image has them: leader, epoch, replicas,
+/// ISR, and the replicas on brokers that are down.
+fn topic_metadata(image: &MetadataImage, topic: &Topic, version: i16) -> MetadataResponseTopic {
+    let ids = |v: &[i32]| v.iter().copied().map(BrokerId).collect::<Vec<_>>();
+    let partitions = image
+        .topic_by_id(&topic.id)
+        .into_iter()
+        .flat_map(|t| t.partitions.values())
         .map(|p| {
             let mut m = MetadataResponsePartition::default()
-                .with_partition_index(p.index)
-                .with_leader_id(node)
-                .with_replica_nodes(vec![node])
-                .with_isr_nodes(vec![node]);
+                .with_partition_index(p.partition)
+                .with_leader_id(BrokerId(p.leader))
+                .with_replica_nodes(ids(&p.replicas))
+                .with_isr_nodes(ids(&p.isr));
+            if p.leader < 0 {
+                m.error_code = ResponseError::LeaderNotAvailable.code();
+            }
+            if version >= 5 {
+                m.offline_replicas = ids(&image.offline_replicas(p));
+            }
             if version >= 7 {
-                m.leader_epoch = 0;
+                m.leader_epoch = p.leader_epoch;
             }
             m
         })

@@ -17,7 +17,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{log_error_code, storage_error_code};
+use super::errors::{log_error_code, storage_error_code, unhosted_code};
 use super::{Reply, Response};
 use crate::broker::{Broker, Partition, Topic};
 use crate::clock::now_ms;
@@ -148,10 +148,7 @@ fn append(
     version: i16,
 ) -> (PartitionProduceResponse, Option<(Arc<Partition>, i64)>) {
     let Some(partition) = topic.and_then(|t| t.partition(data.index)) else {
-        return (
-            error(data.index, ResponseError::UnknownTopicOrPartition.code()),
-            None,
-        );
+        return (error(data.index, unhosted_code(topic, data.index)), None);
     };
     if topic.is_some_and(|t| t.is_internal()) {
         // Only the coordinators write to internal topics.

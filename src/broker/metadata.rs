@@ -45,38 +45,41 @@ impl MetadataStore {
         self.dir.join("vltava-topics.toml")
     }
 
-    /// Reads `meta.properties`, creating it with a fresh cluster id on first
-    /// start. A node id that differs from the configured one is refused.
-    pub fn load_or_init_cluster(&self, node_id: i32) -> anyhow::Result<String> {
+    /// The cluster id in `meta.properties`, if the file exists. A node id
+    /// that differs from the configured one is refused.
+    pub fn load_cluster(&self, node_id: i32) -> anyhow::Result<Option<String>> {
         let path = self.dir.join("meta.properties");
-        if path.exists() {
-            let text =
-                fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let props: BTreeMap<&str, &str> = text
-                .lines()
-                .filter(|l| !l.trim_start().starts_with('#'))
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.trim(), v.trim()))
-                .collect();
-            let Some(cluster_id) = props.get("cluster.id") else {
-                bail!("{} has no cluster.id", path.display());
-            };
-            if let Some(stored) = props.get("node.id") {
-                if stored.parse::<i32>().ok() != Some(node_id) {
-                    bail!(
-                        "{} belongs to node.id={stored}, but this broker is node.id={node_id}",
-                        path.display()
-                    );
-                }
-            }
-            return Ok(cluster_id.to_string());
+        if !path.exists() {
+            return Ok(None);
         }
-        let cluster_id = kafka_uuid_string(Uuid::new_v4());
+        let text =
+            fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let props: BTreeMap<&str, &str> = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        let Some(cluster_id) = props.get("cluster.id") else {
+            bail!("{} has no cluster.id", path.display());
+        };
+        if let Some(stored) = props.get("node.id") {
+            if stored.parse::<i32>().ok() != Some(node_id) {
+                bail!(
+                    "{} belongs to node.id={stored}, but this broker is node.id={node_id}",
+                    path.display()
+                );
+            }
+        }
+        Ok(Some(cluster_id.to_string()))
+    }
+
+    /// Writes `meta.properties` (Kafka's format).
+    pub fn save_cluster(&self, cluster_id: &str, node_id: i32) -> anyhow::Result<()> {
         let text = format!(
             "#\n#Written by vltava\nversion=1\ncluster.id={cluster_id}\nnode.id={node_id}\n"
         );
-        write_atomic(&path, text.as_bytes())?;
-        Ok(cluster_id)
+        write_atomic(&self.dir.join("meta.properties"), text.as_bytes())
     }
 
     /// All topics, as last written.
@@ -162,8 +165,9 @@ mod tests {
     fn topics_and_cluster_id_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let store = MetadataStore::new(dir.path());
-        let cluster = store.load_or_init_cluster(1).unwrap();
-        assert_eq!(cluster.len(), 22);
+        assert_eq!(store.load_cluster(1).unwrap(), None);
+        let cluster = kafka_uuid_string(Uuid::new_v4());
+        store.save_cluster(&cluster, 1).unwrap();
         let t = TopicRecord {
             name: "orders".into(),
             id: Uuid::new_v4(),
@@ -172,8 +176,8 @@ mod tests {
         };
         store.save_topics(vec![t.clone()]).unwrap();
         let again = MetadataStore::new(dir.path());
-        assert_eq!(again.load_or_init_cluster(1).unwrap(), cluster);
+        assert_eq!(again.load_cluster(1).unwrap(), Some(cluster));
         assert_eq!(again.load_topics().unwrap(), vec![t]);
-        assert!(again.load_or_init_cluster(2).is_err());
+        assert!(again.load_cluster(2).is_err());
     }
 }

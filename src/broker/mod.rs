@@ -28,7 +28,8 @@ use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::{Log, LogConfig};
 use crate::metadata::image::TopicImage;
-use crate::metadata::records::{ConfigResource, PartitionRecord};
+use crate::metadata::placement::{self, Candidate};
+use crate::metadata::records::{BrokerRegistration, ConfigResource, PartitionRecord};
 use crate::metadata::{
     MetadataImage, MetadataQuorum, MetadataRecord, ProposeError, QuorumConfig, Refused,
 };
@@ -125,8 +126,8 @@ impl Acknowledgement {
     }
 }
 
-/// Where the broker is reachable, as Metadata reports it.
-#[derive(Debug, Clone)]
+/// Where a broker is reachable, as Metadata reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub node_id: i32,
     pub host: String,
@@ -136,19 +137,26 @@ pub struct Endpoint {
 }
 
 tokio::task_local! {
-    /// The advertised `(host, port)` of the listener the current connection
-    /// came in on: Kafka answers Metadata and FindCoordinator with the
-    /// endpoint of the request's own listener.
-    static LISTENER_ENDPOINT: (String, u16);
+    /// The name of the listener the current connection came in on: Kafka
+    /// answers Metadata and FindCoordinator with every broker's endpoint of
+    /// the request's own listener.
+    static LISTENER_NAME: String;
 }
 
 /// Runs one connection's task so that [`Broker::endpoint`] answers the
-/// endpoint of the listener it came in on.
-pub async fn on_listener<F: std::future::Future>(
-    endpoint: (String, u16),
-    connection: F,
-) -> F::Output {
-    LISTENER_ENDPOINT.scope(endpoint, connection).await
+/// endpoints of the listener it came in on.
+pub async fn on_listener<F: std::future::Future>(name: String, connection: F) -> F::Output {
+    LISTENER_NAME.scope(name, connection).await
+}
+
+/// What a starting broker brings besides its settings.
+#[derive(Default)]
+pub struct Startup {
+    /// The controller listener, bound, when the quorum has other voters.
+    pub controller: Option<tokio::net::TcpListener>,
+    /// The advertised endpoint of each Kafka listener, registered with the
+    /// cluster; empty: the `listen` address as `PLAINTEXT`.
+    pub endpoints: Vec<crate::metadata::records::Endpoint>,
 }
 
 /// The single node's broker state.
@@ -158,7 +166,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     pub cluster_id: String,
     pub node_id: i32,
-    endpoint: RwLock<Endpoint>,
+    /// This process's registration: new at every start (Kafka's incarnation id).
+    incarnation: Uuid,
     topics: RwLock<BTreeMap<String, Arc<Topic>>>,
     /// The cluster's metadata: topics, partitions and their configs.
     metadata: Arc<MetadataQuorum>,
@@ -188,42 +197,88 @@ impl Broker {
     /// voter), then every partition log the image names (with recovery from
     /// its checkpointed recovery point).
     pub async fn open(config: BrokerConfig) -> anyhow::Result<Broker> {
+        Broker::start(config, Startup::default()).await
+    }
+
+    /// `open`, in a cluster: joins the quorum of `controller.quorum.voters`
+    /// (serving its RPCs on `startup.controller`), waits until the metadata
+    /// log is caught up, and registers this broker with its endpoints.
+    pub async fn start(config: BrokerConfig, startup: Startup) -> anyhow::Result<Broker> {
         config.validate()?;
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating data dir {}", dir.display()))?;
         let node_id = config.node_id();
         let store = MetadataStore::new(&dir);
-        let cluster_id = store.load_or_init_cluster(node_id)?;
+        let stored_cluster_id = store.load_cluster(node_id)?;
         let voter = u64::try_from(node_id).context("node.id must not be negative")?;
-        let quorum_config = QuorumConfig::new(
-            voter,
-            [(voter, config.listen.to_string())].into(),
-            dir.join(METADATA_DIR),
-        );
+        let mut voters: BTreeMap<u64, String> = config
+            .voters()
+            .map_err(anyhow::Error::msg)?
+            .into_iter()
+            .map(|(id, addr)| (id as u64, addr))
+            .collect();
+        if voters.is_empty() {
+            voters.insert(voter, config.listen.to_string());
+        }
+        let several = voters.len() > 1;
+        if several && startup.controller.is_none() {
+            anyhow::bail!("a quorum of several voters needs this node's controller listener");
+        }
+        let mut quorum_config = QuorumConfig::new(voter, voters, dir.join(METADATA_DIR));
+        quorum_config.election_timeout = config.election_timeout();
+        quorum_config.session_timeout = config.broker_session_timeout();
         let metadata = Arc::new(
-            MetadataQuorum::start(quorum_config, None)
+            MetadataQuorum::start(quorum_config, startup.controller)
                 .await
                 .context("opening the metadata log")?,
         );
         // An empty proposal is applied after everything committed before it.
+        catch_up(&metadata).await?;
+        let cluster_id = join_cluster(&metadata, stored_cluster_id.as_deref()).await?;
+        if stored_cluster_id.is_none() {
+            store.save_cluster(&cluster_id, node_id)?;
+        }
+        let incarnation = Uuid::new_v4();
+        let endpoints = if startup.endpoints.is_empty() {
+            vec![crate::metadata::records::Endpoint {
+                listener: "PLAINTEXT".into(),
+                host: config.listen.ip().to_string(),
+                port: config.listen.port(),
+            }]
+        } else {
+            startup.endpoints
+        };
+        let registration = BrokerRegistration {
+            id: node_id,
+            incarnation,
+            endpoints,
+            rack: config.rack(),
+            fenced: false,
+        };
         metadata
-            .propose(Vec::new(), METADATA_TIMEOUT)
+            .propose(
+                vec![MetadataRecord::RegisterBroker(registration)],
+                METADATA_TIMEOUT,
+            )
             .await
-            .context("reading the metadata log")?;
+            .context("registering the broker")?;
         if metadata.image().topic(OFFSETS_TOPIC).is_none() {
             let records = first_start_records(&config, &store, node_id)?;
-            metadata
-                .propose(records, METADATA_TIMEOUT)
-                .await
-                .context("writing the first metadata records")?;
+            match metadata.propose(records, METADATA_TIMEOUT).await {
+                // Another voter wrote them first.
+                Ok(_) | Err(ProposeError::Refused(Refused::TopicExists(_))) => {}
+                Err(e) => {
+                    return Err(e).context("writing the first metadata records");
+                }
+            }
         }
         // Also when a crash came between the import and the rename.
         store.retire_topics_file()?;
         let producer_ids = ProducerIdManager::open(&dir, node_id, metadata.clone()).await?;
         dynamic_config::import_legacy_file(&dir, node_id, &metadata).await?;
         tokio::task::spawn_blocking(move || {
-            Broker::open_logs(config, cluster_id, metadata, producer_ids)
+            Broker::open_logs(config, cluster_id, incarnation, metadata, producer_ids)
         })
         .await
         .context("opening the logs")?
@@ -233,6 +288,8 @@ impl Broker {
     fn open_logs(
         config: BrokerConfig,
         cluster_id: String,
+        #[allow(dead_code)] // read by the broker heartbeats (next step)
+        incarnation: Uuid,
         metadata: Arc<MetadataQuorum>,
         producer_ids: Arc<ProducerIdManager>,
     ) -> anyhow::Result<Broker> {
@@ -250,7 +307,7 @@ impl Broker {
         };
         let mut topics = BTreeMap::new();
         for t in image.topics() {
-            let topic = open_topic(&dir, &image, t, &current, |p| {
+            let topic = open_topic(&dir, &image, t, &current, node_id, |p| {
                 let key = (t.name.clone(), p);
                 (
                     recovery.get(&key).copied().unwrap_or(0),
@@ -259,12 +316,6 @@ impl Broker {
             })?;
             topics.insert(t.name.clone(), topic);
         }
-        let endpoint = Endpoint {
-            node_id,
-            host: config.listen.ip().to_string(),
-            port: i32::from(config.listen.port()),
-            rack: config.rack(),
-        };
         let internal = |name: &str| {
             topics
                 .get(name)
@@ -281,7 +332,7 @@ impl Broker {
         let broker = Broker {
             node_id,
             cluster_id,
-            endpoint: RwLock::new(endpoint),
+            incarnation,
             topics: RwLock::new(topics),
             metadata,
             applied: Mutex::new(image.offset),
@@ -315,22 +366,68 @@ impl Broker {
         self.groups.set_topics(image);
     }
 
-    /// Sets the address Metadata advertises (once the listener is bound).
-    pub fn set_endpoint(&self, host: String, port: u16) {
-        let mut e = self.endpoint.write();
-        e.host = host;
-        e.port = i32::from(port);
+    /// The metadata image every answer of one request is read from.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.metadata.image()
     }
 
     /// This broker's endpoint as seen from the current connection's listener
     /// (the first listener's outside a connection).
     pub fn endpoint(&self) -> Endpoint {
-        let mut e = self.endpoint.read().clone();
-        let _ = LISTENER_ENDPOINT.try_with(|(host, port)| {
-            e.host.clone_from(host);
-            e.port = i32::from(*port);
-        });
-        e
+        let image = self.metadata.image();
+        self.endpoint_of(&image, self.node_id).unwrap_or(Endpoint {
+            node_id: self.node_id,
+            host: self.config.listen.ip().to_string(),
+            port: i32::from(self.config.listen.port()),
+            rack: self.config.rack(),
+        })
+    }
+
+    /// A registered broker's endpoint on the current connection's listener
+    /// (by listener name; its first listener when it has none of that name).
+    pub fn endpoint_of(&self, image: &MetadataImage, id: i32) -> Option<Endpoint> {
+        let b = image.broker(id)?;
+        let name = LISTENER_NAME.try_with(|n| n.clone()).ok();
+        let e = name
+            .and_then(|n| b.endpoints.iter().find(|e| e.listener == n))
+            .or_else(|| b.endpoints.first())?;
+        Some(Endpoint {
+            node_id: id,
+            host: e.host.clone(),
+            port: i32::from(e.port),
+            rack: b.rack.clone(),
+        })
+    }
+
+    /// The brokers Metadata lists: registered and not fenced, by id.
+    pub fn live_brokers(&self, image: &MetadataImage) -> Vec<Endpoint> {
+        image
+            .brokers()
+            .filter(|b| !b.fenced)
+            .filter_map(|b| self.endpoint_of(image, b.id))
+            .collect()
+    }
+
+    /// The broker coordinating `key` (a group id in `__consumer_offsets`, a
+    /// transactional id in `__transaction_state`): the leader of the key's
+    /// partition (Kafka's `partitionFor`), if it has one.
+    pub fn coordinator_of(&self, image: &MetadataImage, topic: &str, key: &str) -> Option<i32> {
+        let t = image.topic(topic)?;
+        let p = crate::group::coordinator::partition_for(key, t.partitions.len() as i32);
+        t.partitions.get(&p).map(|p| p.leader).filter(|l| *l >= 0)
+    }
+
+    /// Whether this broker coordinates `key` (see `coordinator_of`).
+    pub fn coordinates(&self, topic: &str, key: &str) -> bool {
+        self.coordinator_of(&self.metadata.image(), topic, key) == Some(self.node_id)
+    }
+
+    /// The active controller's node id, as far as this node knows (-1: none).
+    pub fn controller_id(&self) -> i32 {
+        self.metadata
+            .leader()
+            .and_then(|id| i32::try_from(id).ok())
+            .unwrap_or(-1)
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
@@ -438,14 +535,15 @@ impl Broker {
                 "Replication factor must be larger than 0.".into(),
             ));
         }
+        let image = self.metadata.image();
+        let assignment = place(&image, 0, partitions, replication_factor)?;
         if replication_factor > 1 {
             return Err(AdminError::InvalidReplicationFactor(format!(
-                "Unable to replicate the partition {replication_factor} time(s): The target \
-                 replication factor of {replication_factor} cannot be reached because only 1 \
-                 broker(s) are registered."
+                "Vltava does not replicate partitions yet: replication factor \
+                 {replication_factor} cannot be kept, only 1"
             )));
         }
-        if self.metadata.image().topic(name).is_some() {
+        if image.topic(name).is_some() {
             return Err(AdminError::TopicExists(name.to_string()));
         }
         let id = Uuid::new_v4();
@@ -455,9 +553,10 @@ impl Broker {
                 id,
                 config,
                 Vec::new(),
+                partitions,
             )));
         }
-        let records = topic_records(self.node_id, name, id, partitions, &config);
+        let records = topic_records(&assignment, name, id, &config);
         self.change_metadata(records).await?;
         tracing::info!(topic = name, partitions, "created topic");
         self.topic(name)
@@ -520,11 +619,19 @@ impl Broker {
                 "Topic currently has {current} partitions, which is higher than the requested {count}."
             )));
         }
+        // As many replicas as the topic's first partition has.
+        let replication_factor = topic
+            .partitions
+            .values()
+            .next()
+            .map_or(1, |p| p.replicas.len() as i16);
+        let assignment = place(&image, current, count - current, replication_factor)?;
         if validate_only {
             return Ok(());
         }
         let records = (current..count)
-            .map(|p| MetadataRecord::Partition(local_partition(self.node_id, topic.id, p)))
+            .zip(assignment)
+            .map(|(p, replicas)| MetadataRecord::Partition(new_partition(topic.id, p, replicas)))
             .collect();
         self.change_metadata(records).await?;
         tracing::info!(topic = name, partitions = count, "added partitions");
@@ -609,7 +716,14 @@ impl Broker {
         let current = self.current_config();
         for t in image.topics() {
             let Some(topic) = self.topic(&t.name) else {
-                let topic = open_topic(&self.config.data_dir, &image, t, &current, |_| (0, 0))?;
+                let topic = open_topic(
+                    &self.config.data_dir,
+                    &image,
+                    t,
+                    &current,
+                    self.node_id,
+                    |_| (0, 0),
+                )?;
                 self.topics.write().insert(t.name.clone(), topic);
                 continue;
             };
@@ -620,11 +734,11 @@ impl Broker {
                 let added = open_partitions(
                     &self.config.data_dir,
                     &t.name,
-                    have..want,
+                    local_replicas(t, self.node_id).filter(|p| *p >= have),
                     &log_config,
                     |_| (0, 0),
                 )?;
-                topic.add_partitions(added);
+                topic.add_partitions(added, want);
             }
             let config = topic_config(&image, &t.name);
             if topic.config().overrides != config.overrides {
@@ -842,6 +956,50 @@ impl Broker {
         Ok(())
     }
 
+    /// Heartbeats to the active controller every
+    /// `broker.heartbeat.interval.ms` until shutdown, so it keeps this
+    /// broker unfenced (only in a cluster: a lone node is alive while it runs).
+    pub async fn heartbeats(self: Arc<Self>, mut stopping: Stopping) {
+        if !self.metadata.is_clustered() {
+            return;
+        }
+        let interval = self.config.broker_heartbeat_interval();
+        let mut tick = tokio::time::interval(interval);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopping.wait() => return,
+            }
+            let sent = self
+                .metadata
+                .heartbeat(self.node_id, self.incarnation, false, interval)
+                .await;
+            if let Err(e) = sent {
+                tracing::debug!(error = %e, "heartbeat to the active controller failed");
+            }
+        }
+    }
+
+    /// Kafka's controlled shutdown: asks the active controller to fence
+    /// this broker, so the partitions it leads get another leader (or
+    /// none) before it goes. Nothing to do for a lone node.
+    pub async fn controlled_shutdown(&self) {
+        if !self.metadata.is_clustered() {
+            return;
+        }
+        let timeout = std::time::Duration::from_secs(10);
+        match self
+            .metadata
+            .heartbeat(self.node_id, self.incarnation, true, timeout)
+            .await
+        {
+            Ok(()) => tracing::info!("controlled shutdown: the controller fenced this broker"),
+            Err(e) => {
+                tracing::warn!(error = %e, "controlled shutdown did not reach the controller")
+            }
+        }
+    }
+
     /// Stops this node's part in the metadata quorum (after `shutdown`).
     pub async fn stop_metadata(&self) {
         self.metadata.shutdown().await;
@@ -857,6 +1015,49 @@ impl Broker {
         }
         self.write_checkpoints()
     }
+}
+
+/// Waits until this node has applied everything committed before now, for
+/// as long as it takes a quorum of voters to be up (Kafka's brokers wait for
+/// the controllers the same way).
+async fn catch_up(metadata: &MetadataQuorum) -> anyhow::Result<()> {
+    loop {
+        match metadata.propose(Vec::new(), METADATA_TIMEOUT).await {
+            Ok(_) => return Ok(()),
+            Err(ProposeError::Timeout(t)) => {
+                tracing::warn!(waited = ?t, "waiting for a quorum of controllers (controller.quorum.voters)");
+            }
+            Err(e) => return Err(e).context("reading the metadata log"),
+        }
+    }
+}
+
+/// The cluster's id: the one in the metadata log, set there first by this
+/// node when it is the first to start (its `meta.properties` id, after an
+/// upgrade, or a new one). A data directory of another cluster is refused.
+async fn join_cluster(metadata: &MetadataQuorum, stored: Option<&str>) -> anyhow::Result<String> {
+    if metadata.image().cluster_id().is_none() {
+        let id = stored.map_or_else(
+            || metadata::kafka_uuid_string(Uuid::new_v4()),
+            str::to_string,
+        );
+        metadata
+            .propose(vec![MetadataRecord::ClusterId(id)], METADATA_TIMEOUT)
+            .await
+            .context("writing the cluster id")?;
+    }
+    let id = metadata
+        .image()
+        .cluster_id()
+        .context("the metadata log has no cluster id")?
+        .to_string();
+    if let Some(stored) = stored.filter(|s| *s != id) {
+        anyhow::bail!(
+            "meta.properties has cluster.id={stored}, but the quorum's cluster is {id}: \
+             this data directory belongs to another cluster"
+        );
+    }
+    Ok(id)
 }
 
 /// Logs what opening the logs validated past their recovery points and
@@ -881,26 +1082,48 @@ fn log_recovery(topics: &BTreeMap<String, Arc<Topic>>, started: std::time::Insta
     );
 }
 
-/// A partition of a new topic on this one node: its only replica, leader
-/// from epoch 0.
-fn local_partition(node_id: i32, topic_id: Uuid, partition: i32) -> PartitionRecord {
+/// A new partition: every replica in sync, the first one leading from
+/// epoch 0.
+fn new_partition(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> PartitionRecord {
     PartitionRecord {
         topic_id,
         partition,
-        replicas: vec![node_id],
-        isr: vec![node_id],
-        leader: node_id,
+        isr: replicas.clone(),
+        leader: replicas.first().copied().unwrap_or(-1),
+        replicas,
         leader_epoch: 0,
         partition_epoch: 0,
     }
 }
 
-/// The records that create a topic: the topic, its partitions, its overrides.
+/// Replicas for partitions `first..first + count` over the live brokers
+/// (Kafka's placement, from a random start).
+fn place(
+    image: &MetadataImage,
+    first: i32,
+    count: i32,
+    replication_factor: i16,
+) -> Result<Vec<Vec<i32>>, AdminError> {
+    let brokers: Vec<Candidate> = image
+        .brokers()
+        .filter(|b| !b.fenced)
+        .map(|b| Candidate {
+            id: b.id,
+            rack: b.rack.clone(),
+        })
+        .collect();
+    let random = Uuid::new_v4().as_u128();
+    let (start, shift) = (random as u32 as usize, (random >> 32) as u32 as usize);
+    placement::assign(&brokers, first, count, replication_factor, start, shift)
+        .map_err(AdminError::InvalidReplicationFactor)
+}
+
+/// The records that create a topic: the topic, its partitions (replicas as
+/// `assignment` gives them), its overrides.
 fn topic_records(
-    node_id: i32,
+    assignment: &[Vec<i32>],
     name: &str,
     id: Uuid,
-    partitions: i32,
     config: &TopicConfig,
 ) -> Vec<MetadataRecord> {
     let mut records = vec![MetadataRecord::Topic(
@@ -910,7 +1133,10 @@ fn topic_records(
         },
     )];
     records.extend(
-        (0..partitions).map(|p| MetadataRecord::Partition(local_partition(node_id, id, p))),
+        assignment
+            .iter()
+            .enumerate()
+            .map(|(p, r)| MetadataRecord::Partition(new_partition(id, p as i32, r.clone()))),
     );
     records.extend(dynamic_config::change_records(
         ConfigResource::Topic,
@@ -937,14 +1163,23 @@ fn first_start_records(
         let topic_config = TopicConfig {
             overrides: t.configs,
         };
-        records.extend(topic_records(
-            node_id,
-            &t.name,
-            t.id,
-            t.partitions,
-            &topic_config,
-        ));
+        let here = vec![vec![node_id]; usize::try_from(t.partitions).unwrap_or(0)];
+        records.extend(topic_records(&here, &t.name, t.id, &topic_config));
         names.push(t.name);
+    }
+    // In a combined cluster every voter is a broker: the coordinators'
+    // partitions spread over all of them from the start, registered yet or not.
+    let mut brokers: Vec<Candidate> = config
+        .voters()
+        .map_err(anyhow::Error::msg)?
+        .into_keys()
+        .map(|id| Candidate { id, rack: None })
+        .collect();
+    if brokers.is_empty() {
+        brokers.push(Candidate {
+            id: node_id,
+            rack: None,
+        });
     }
     for (name, count, segment_key) in [
         (
@@ -968,11 +1203,12 @@ fn first_start_records(
             ("cleanup.policy", "compact"),
             ("segment.bytes", segment_bytes.as_str()),
         ])?;
+        let assignment =
+            placement::assign(&brokers, 0, count.max(1), 1, 0, 0).map_err(anyhow::Error::msg)?;
         records.extend(topic_records(
-            node_id,
+            &assignment,
             name,
             Uuid::new_v4(),
-            count.max(1),
             &topic_config,
         ));
     }
@@ -989,37 +1225,48 @@ fn topic_config(image: &MetadataImage, name: &str) -> TopicConfig {
     }
 }
 
-/// Opens the logs of a topic in the image; `start` as for `open_partitions`.
+/// The partitions of `t` with a replica on `node_id`.
+fn local_replicas(t: &TopicImage, node_id: i32) -> impl Iterator<Item = i32> + '_ {
+    t.partitions
+        .values()
+        .filter(move |p| p.replicas.contains(&node_id))
+        .map(|p| p.partition)
+}
+
+/// Opens the logs of this node's replicas of a topic in the image; `start`
+/// as for `open_partitions`.
 fn open_topic(
     data_dir: &std::path::Path,
     image: &MetadataImage,
     t: &TopicImage,
     current: &BrokerConfig,
+    node_id: i32,
     start: impl Fn(i32) -> (i64, i64),
 ) -> anyhow::Result<Arc<Topic>> {
     let config = topic_config(image, &t.name);
     let log_config = config.log_config(current);
-    let count = t.partitions.len() as i32;
-    let partitions = open_partitions(data_dir, &t.name, 0..count, &log_config, start)?;
+    let local = local_replicas(t, node_id);
+    let partitions = open_partitions(data_dir, &t.name, local, &log_config, start)?;
     Ok(Arc::new(Topic::new(
         t.name.clone(),
         t.id,
         config,
         partitions,
+        t.partitions.len() as i32,
     )))
 }
 
-/// Opens (or creates) the logs of `topic`'s partitions in `range`. `start`
+/// Opens (or creates) the logs of `topic`'s partitions `indexes`. `start`
 /// gives a partition's recovery point and log start offset from the
 /// checkpoints; 0, 0 for a new partition.
 fn open_partitions(
     data_dir: &std::path::Path,
     topic: &str,
-    range: std::ops::Range<i32>,
+    indexes: impl Iterator<Item = i32>,
     log_config: &LogConfig,
     start: impl Fn(i32) -> (i64, i64),
 ) -> anyhow::Result<Vec<Arc<Partition>>> {
-    range
+    indexes
         .map(|p| {
             let (recovery_point, log_start_offset) = start(p);
             let log = Log::open(
@@ -1103,7 +1350,7 @@ pub(crate) mod tests {
         // broker's admin calls, as another node's would be.
         let id = Uuid::new_v4();
         let config = TopicConfig::from_pairs([("retention.ms", "1000")]).unwrap();
-        let records = topic_records(broker.node_id, "elsewhere", id, 3, &config);
+        let records = topic_records(&vec![vec![broker.node_id]; 3], "elsewhere", id, &config);
         let index = broker
             .metadata
             .propose(records, METADATA_TIMEOUT)

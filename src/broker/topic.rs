@@ -1,7 +1,11 @@
 //! A topic: its name, topic id, config overrides and partitions.
 //!
-//! The partition list only grows (CreatePartitions); readers take a snapshot.
+//! It holds this node's replicas of the topic's partitions; the partition
+//! count is the cluster's. Both only grow (CreatePartitions); readers take a
+//! snapshot.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -29,7 +33,10 @@ pub struct Topic {
     pub name: String,
     pub id: Uuid,
     config: RwLock<TopicConfig>,
-    partitions: RwLock<Vec<Arc<Partition>>>,
+    /// This node's replicas, by partition index.
+    partitions: RwLock<BTreeMap<i32, Arc<Partition>>>,
+    /// How many partitions the topic has across the cluster.
+    count: AtomicI32,
 }
 
 impl Topic {
@@ -38,27 +45,30 @@ impl Topic {
         id: Uuid,
         config: TopicConfig,
         partitions: Vec<Arc<Partition>>,
+        count: i32,
     ) -> Topic {
         Topic {
             name,
             id,
             config: RwLock::new(config),
-            partitions: RwLock::new(partitions),
+            partitions: RwLock::new(partitions.into_iter().map(|p| (p.index, p)).collect()),
+            count: AtomicI32::new(count),
         }
     }
 
+    /// This node's replica of partition `index`, if it holds one.
     pub fn partition(&self, index: i32) -> Option<Arc<Partition>> {
-        let i = usize::try_from(index).ok()?;
-        self.partitions.read().get(i).cloned()
+        self.partitions.read().get(&index).cloned()
     }
 
-    /// A snapshot of the partitions, in index order.
+    /// A snapshot of this node's replicas, in index order.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
-        self.partitions.read().clone()
+        self.partitions.read().values().cloned().collect()
     }
 
+    /// The topic's partitions across the cluster (hosted here or not).
     pub fn partition_count(&self) -> i32 {
-        self.partitions.read().len() as i32
+        self.count.load(Ordering::Acquire)
     }
 
     pub fn config(&self) -> TopicConfig {
@@ -74,13 +84,11 @@ impl Topic {
         is_internal(&self.name)
     }
 
-    pub(super) fn add_partitions(&self, added: Vec<Arc<Partition>>) {
+    /// The topic grew to `count` partitions, `added` of them hosted here.
+    pub(super) fn add_partitions(&self, added: Vec<Arc<Partition>>, count: i32) {
         let mut parts = self.partitions.write();
-        debug_assert!(added
-            .iter()
-            .enumerate()
-            .all(|(i, p)| p.index as usize == parts.len() + i));
-        parts.extend(added);
+        parts.extend(added.into_iter().map(|p| (p.index, p)));
+        self.count.fetch_max(count, Ordering::AcqRel);
     }
 }
 

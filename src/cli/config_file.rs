@@ -20,6 +20,8 @@ use crate::config::broker_def;
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ConfigFile {
     pub listen: Option<Sourced>,
+    /// The listener name of `listen` (`PLAINTEXT`, `INTERNAL`, …).
+    pub listen_name: Option<String>,
     pub data_dir: Option<Sourced>,
     pub advertised_listener: Option<Sourced>,
     pub durability: Option<Sourced>,
@@ -162,6 +164,16 @@ pub fn from_properties(text: &str) -> anyhow::Result<ConfigFile> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
+    let bootstrap = "controller.quorum.bootstrap.servers";
+    if let Some(servers) = props.get(bootstrap) {
+        let several = servers.split(',').filter(|s| !s.trim().is_empty()).count() > 1;
+        if several && !props.contains_key("controller.quorum.voters") {
+            bail!(
+                "{bootstrap}={servers}: Vltava forms its quorum from a fixed set of voters; \
+                 name them in controller.quorum.voters (ID@HOST:PORT for each)"
+            );
+        }
+    }
     let mut file = ConfigFile::default();
     listeners(&props, &mut file)?;
     // Kafka's precedence: log.retention.ms > .minutes > .hours.
@@ -235,10 +247,6 @@ fn refused(key: &str, value: &str) -> Option<&'static str> {
         return Some(NO_SECURITY);
     }
     let above_one = || v.parse::<i64>().is_ok_and(|n| n > 1);
-    let has_role = |role: &str| v.split(',').any(|r| r.trim().eq_ignore_ascii_case(role));
-    const SEVERAL_NODES: &str = "Vltava does not form a cluster of several nodes yet: each \
-         node would start as its own one-node cluster. Run one node, as broker and controller, \
-         with itself as the only voter";
     match key {
         "security.inter.broker.protocol" if !v.eq_ignore_ascii_case("PLAINTEXT") => {
             Some(NO_SECURITY)
@@ -256,12 +264,6 @@ fn refused(key: &str, value: &str) -> Option<&'static str> {
             "Vltava does not fsync on a timer; under --durability fsync (the default) \
              every acks=all write is fsynced before it is acknowledged",
         ),
-        "controller.quorum.voters" | "controller.quorum.bootstrap.servers"
-            if v.split(',').filter(|s| !s.trim().is_empty()).count() > 1 =>
-        {
-            Some(SEVERAL_NODES)
-        }
-        "process.roles" if !(has_role("broker") && has_role("controller")) => Some(SEVERAL_NODES),
         "delete.topic.enable" if v.eq_ignore_ascii_case("false") => {
             Some("Vltava always allows deleting topics; remove the key to accept that")
         }
@@ -272,8 +274,8 @@ fn refused(key: &str, value: &str) -> Option<&'static str> {
 /// Why an unknown key can be ignored (it is not `refused`).
 fn ignored_reason(key: &str) -> &'static str {
     match key {
-        "process.roles" | "controller.quorum.voters" | "controller.quorum.bootstrap.servers" => {
-            "one node: no KRaft quorum"
+        "controller.quorum.bootstrap.servers" => {
+            "the quorum is formed from controller.quorum.voters (or this node alone)"
         }
         _ => "not known to vltava",
     }
@@ -369,8 +371,9 @@ fn listeners(props: &BTreeMap<&str, &str>, file: &mut ConfigFile) -> anyhow::Res
     if bound.is_empty() {
         // Only advertised.listeners: it advertises the default listener.
         if !advertised.is_empty() {
-            let a = &advertised[primary(&advertised)].1;
+            let (name, a) = &advertised[primary(&advertised)];
             file.advertised_listener = Some(sourced(a.clone(), "advertised.listeners"));
+            file.listen_name = Some(name.clone());
         }
         return Ok(());
     }
@@ -378,6 +381,7 @@ fn listeners(props: &BTreeMap<&str, &str>, file: &mut ConfigFile) -> anyhow::Res
     for (i, (name, address)) in bound.iter().enumerate() {
         if i == first {
             file.listen = Some(sourced(address.clone(), "listeners"));
+            file.listen_name = Some(name.clone());
             file.advertised_listener =
                 advertised_for(name).map(|a| sourced(a, "advertised.listeners"));
         } else {
@@ -498,16 +502,13 @@ log.retention.check.interval.ms=300000
                 controller: true,
             }]
         );
+        assert_eq!(f.ignored, vec![]);
+        assert_eq!(f.kafka["process.roles"].value, "broker,controller");
         assert_eq!(
-            f.ignored,
-            vec![
-                ("process.roles".to_string(), "one node: no KRaft quorum"),
-                (
-                    "controller.quorum.voters".to_string(),
-                    "one node: no KRaft quorum"
-                ),
-            ]
+            f.kafka["controller.quorum.voters"].value,
+            "1@localhost:9093"
         );
+        assert_eq!(f.listen_name.as_deref(), Some("PLAINTEXT"));
     }
 
     #[test]
@@ -528,7 +529,6 @@ log.retention.check.interval.ms=300000
         assert_eq!(
             ignored,
             vec![
-                "process.roles",
                 "controller.quorum.bootstrap.servers",
                 "num.network.threads",
                 "num.io.threads",
@@ -604,27 +604,33 @@ log.retention.check.interval.ms=300000
     }
 
     #[test]
-    fn a_quorum_of_several_nodes_stops_the_start() {
-        for key in [
-            "controller.quorum.voters=1@localhost:9093,2@localhost:9094,3@localhost:9095",
-            "controller.quorum.bootstrap.servers=localhost:9093,localhost:9094",
-            "process.roles=broker",
-            "process.roles=controller",
-        ] {
-            let e = error(&format!("{key}\n"));
-            assert!(
-                e.starts_with(&format!(
-                    "{key}: Vltava does not form a cluster of several nodes"
-                )),
-                "{key}: {e}"
-            );
-        }
-        // One combined node that is its own only voter is what Vltava is.
+    fn the_quorum_is_read_from_the_voters() {
         let f = from_properties(
-            "process.roles=controller, broker\ncontroller.quorum.voters=1@localhost:9093\n",
+            "process.roles=broker,controller\nnode.id=2\n\
+             controller.quorum.voters=1@localhost:9093,2@localhost:9094,3@localhost:9095\n",
         )
         .unwrap();
-        assert_eq!(f.ignored.len(), 2);
+        assert_eq!(
+            f.kafka["controller.quorum.voters"].value,
+            "1@localhost:9093,2@localhost:9094,3@localhost:9095"
+        );
+        assert_eq!(f.kafka["process.roles"].value, "broker,controller");
+        assert!(f.ignored.is_empty(), "{:?}", f.ignored);
+        // KIP-853's dynamic quorum names no node ids: Vltava cannot form it.
+        let key = "controller.quorum.bootstrap.servers=localhost:9093,localhost:9094";
+        let e = error(&format!("{key}\n"));
+        assert!(
+            e.starts_with(&format!(
+                "{key}: Vltava forms its quorum from a fixed set of voters"
+            )),
+            "{e}"
+        );
+        // Beside the voters it is only what a client of the quorum would use.
+        let f = from_properties(&format!(
+            "{key}\ncontroller.quorum.voters=1@localhost:9093\n"
+        ))
+        .unwrap();
+        assert_eq!(f.ignored.len(), 1);
     }
 
     #[test]

@@ -80,6 +80,8 @@ pub struct ServerSettings {
     pub admin: Option<AdminListen>,
     /// Every setting as (name, value, source), for `--print-config`.
     pub sources: Vec<(String, String, Source)>,
+    /// The listener name of `config.listen` (`PLAINTEXT` unless the file names it).
+    pub listen_name: String,
     /// Listeners besides `config.listen` (from `listeners` in server.properties).
     pub more_listeners: Vec<ExtraListener>,
     /// `server.properties` keys that are not applied, with the reason (warn once each).
@@ -136,6 +138,10 @@ pub fn settings(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<Server
     ));
     let advertised = advertised.as_deref().map(host_and_port).transpose()?;
 
+    let listen_name = match (&args.listen, &file.listen_name) {
+        (None, Some(name)) => name.clone(),
+        _ => "PLAINTEXT".to_string(),
+    };
     // A --listen flag replaces the file's listeners with that one.
     let more_listeners = match args.listen {
         Some(_) => Vec::new(),
@@ -238,6 +244,7 @@ pub fn settings(args: ServerArgs, matches: &ArgMatches) -> anyhow::Result<Server
         config,
         admin,
         sources,
+        listen_name,
         more_listeners,
         ignored: file.ignored,
     })

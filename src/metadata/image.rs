@@ -18,6 +18,7 @@ use super::records::{
 pub struct MetadataImage {
     /// Index of the last Raft entry applied; 0 before the first.
     pub offset: u64,
+    cluster_id: Option<String>,
     brokers: BTreeMap<i32, BrokerRegistration>,
     topics: BTreeMap<String, TopicImage>,
     topic_names: BTreeMap<Uuid, String>,
@@ -112,12 +113,25 @@ impl MetadataImage {
         Ok(())
     }
 
+    /// Applies records one by one, unchecked (a controller working out the
+    /// consequences of its own records before it proposes them).
+    pub fn apply_all(&mut self, records: &[MetadataRecord]) {
+        for record in records {
+            self.apply(record);
+        }
+    }
+
     /// Applies one committed record. Records are checked by the controller
     /// before they are proposed; one that no longer fits (a partition of a
     /// topic deleted meanwhile, a stale incarnation) changes nothing, the same
     /// way on every node.
     pub fn apply(&mut self, record: &MetadataRecord) {
         match record {
+            MetadataRecord::ClusterId(id) => {
+                if self.cluster_id.is_none() {
+                    self.cluster_id = Some(id.clone());
+                }
+            }
             MetadataRecord::RegisterBroker(b) => {
                 self.brokers.insert(b.id, b.clone());
             }
@@ -186,12 +200,26 @@ impl MetadataImage {
         }
     }
 
+    /// The cluster's id, once the first node has set it.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.cluster_id.as_deref()
+    }
+
     pub fn brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
         self.brokers.values()
     }
 
     pub fn broker(&self, id: i32) -> Option<&BrokerRegistration> {
         self.brokers.get(&id)
+    }
+
+    /// The replicas of `p` on brokers that are fenced or not registered.
+    pub fn offline_replicas(&self, p: &PartitionRecord) -> Vec<i32> {
+        p.replicas
+            .iter()
+            .copied()
+            .filter(|id| self.brokers.get(id).is_none_or(|b| b.fenced))
+            .collect()
     }
 
     pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
@@ -235,10 +263,15 @@ impl MetadataImage {
     /// what a snapshot holds.
     pub fn records(&self) -> Vec<MetadataRecord> {
         let mut records: Vec<MetadataRecord> = self
-            .brokers
-            .values()
-            .map(|b| MetadataRecord::RegisterBroker(b.clone()))
+            .cluster_id
+            .iter()
+            .map(|id| MetadataRecord::ClusterId(id.clone()))
             .collect();
+        records.extend(
+            self.brokers
+                .values()
+                .map(|b| MetadataRecord::RegisterBroker(b.clone())),
+        );
         for t in self.topics.values() {
             records.push(MetadataRecord::Topic(TopicRecord {
                 id: t.id,

@@ -36,6 +36,13 @@ pub enum Request {
     /// Records for the active controller to append; answered with the index
     /// of their entry once it is applied there.
     Propose(RecordBatch),
+    /// A broker's heartbeat to the active controller; `stopping`: a
+    /// controlled shutdown, answered once the broker is fenced.
+    Heartbeat {
+        broker: i32,
+        incarnation: uuid::Uuid,
+        stopping: bool,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -44,6 +51,7 @@ pub enum Response {
     Vote(Result<VoteResponse<u64>, RaftError<u64>>),
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Propose(Result<u64, ProposeRefused>),
+    Heartbeat(Result<(), ProposeRefused>),
 }
 
 /// Why the node a proposal was sent to did not append it.

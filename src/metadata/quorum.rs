@@ -25,6 +25,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::controller::{self, Liveness};
 use super::image::{MetadataImage, Refused};
 use super::log_store::LogStore;
 use super::network::{read_frame, write_frame, Network, Peer, ProposeRefused, Request, Response};
@@ -45,6 +46,10 @@ pub struct QuorumConfig {
     /// Kafka's `controller.quorum.election.timeout.ms`: a follower that hears
     /// nothing from a leader for between this and twice this starts an election.
     pub election_timeout: Duration,
+    /// Kafka's `broker.session.timeout.ms`: the active controller fences a
+    /// broker it has not heard from for this long (only with other voters:
+    /// a lone node is alive while it runs).
+    pub session_timeout: Duration,
 }
 
 impl QuorumConfig {
@@ -55,6 +60,7 @@ impl QuorumConfig {
             dir,
             snapshot_every: 10_000,
             election_timeout: Duration::from_millis(1000),
+            session_timeout: Duration::from_millis(9000),
         }
     }
 }
@@ -71,9 +77,12 @@ pub enum ProposeError {
 
 pub struct MetadataQuorum {
     node_id: u64,
+    voters: BTreeMap<u64, String>,
     raft: Raft<RaftTypes>,
     images: watch::Receiver<Arc<MetadataImage>>,
-    server: parking_lot::Mutex<Option<JoinHandle<()>>>,
+    liveness: Arc<Liveness>,
+    /// The RPC server and the controller's watch over the brokers.
+    tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl MetadataQuorum {
@@ -101,7 +110,23 @@ impl MetadataQuorum {
         }
         .validate()?;
         let raft = Raft::new(config.node_id, Arc::new(raft_config), Network, log, state).await?;
-        let server = listener.map(|l| tokio::spawn(serve(l, raft.clone())));
+        let liveness = Arc::new(Liveness::new(config.session_timeout));
+        let mut tasks = Vec::new();
+        if let Some(l) = listener {
+            let handler = Handler {
+                raft: raft.clone(),
+                liveness: liveness.clone(),
+                images: images.clone(),
+            };
+            tasks.push(tokio::spawn(serve(l, handler)));
+        }
+        if config.voters.len() > 1 {
+            tasks.push(tokio::spawn(watch_brokers(
+                raft.clone(),
+                liveness.clone(),
+                images.clone(),
+            )));
+        }
         if !raft.is_initialized().await? {
             let voters: BTreeMap<u64, BasicNode> = config
                 .voters
@@ -118,9 +143,55 @@ impl MetadataQuorum {
         }
         Ok(Self {
             node_id: config.node_id,
+            voters: config.voters,
             raft,
             images,
-            server: parking_lot::Mutex::new(server),
+            liveness,
+            tasks: parking_lot::Mutex::new(tasks),
+        })
+    }
+
+    /// Whether other voters share the quorum.
+    pub fn is_clustered(&self) -> bool {
+        self.voters.len() > 1
+    }
+
+    /// A broker's heartbeat, to the active controller wherever it is;
+    /// `stopping` (controlled shutdown) returns once the broker is fenced
+    /// and its leadership moved.
+    pub async fn heartbeat(
+        &self,
+        broker: i32,
+        incarnation: uuid::Uuid,
+        stopping: bool,
+        timeout: Duration,
+    ) -> Result<(), ProposeError> {
+        let handler = Handler {
+            raft: self.raft.clone(),
+            liveness: self.liveness.clone(),
+            images: self.images.clone(),
+        };
+        let refused = match handler.heartbeat(broker, incarnation, stopping).await {
+            Err(ProposeRefused::NotLeader) => {
+                let Some(addr) = self.leader().and_then(|l| self.voters.get(&l)) else {
+                    return Err(ProposeError::Timeout(timeout));
+                };
+                let request = Request::Heartbeat {
+                    broker,
+                    incarnation,
+                    stopping,
+                };
+                match Peer::new(addr.clone()).call(&request, timeout).await {
+                    Ok(Response::Heartbeat(r)) => r,
+                    Ok(_) => Err(ProposeRefused::Failed("unexpected response".into())),
+                    Err(e) => Err(ProposeRefused::Failed(e.to_string())),
+                }
+            }
+            other => other,
+        };
+        refused.map_err(|e| match e {
+            ProposeRefused::Refused { why, .. } => ProposeError::Refused(why),
+            other => ProposeError::Failed(other.to_string()),
         })
     }
 
@@ -219,10 +290,10 @@ impl MetadataQuorum {
 
     /// Stops taking part: no more votes, appends or RPCs from this node.
     pub async fn shutdown(&self) {
-        let server = self.server.lock().take();
-        if let Some(server) = server {
-            server.abort();
-            let _ = server.await;
+        let tasks = std::mem::take(&mut *self.tasks.lock());
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
         }
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!("metadata quorum shutdown: {e}");
@@ -230,13 +301,92 @@ impl MetadataQuorum {
     }
 }
 
+/// What the controller listener answers with.
+#[derive(Clone)]
+struct Handler {
+    raft: Raft<RaftTypes>,
+    liveness: Arc<Liveness>,
+    images: watch::Receiver<Arc<MetadataImage>>,
+}
+
+impl Handler {
+    async fn propose(&self, records: RecordBatch) -> Result<u64, ProposeRefused> {
+        match self.raft.client_write(records).await {
+            Ok(written) => {
+                let index = written.log_id.index;
+                written
+                    .data
+                    .map(|()| index)
+                    .map_err(|why| ProposeRefused::Refused { index, why })
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
+                Err(ProposeRefused::NotLeader)
+            }
+            Err(e) => Err(ProposeRefused::Failed(e.to_string())),
+        }
+    }
+
+    /// A heartbeat this voter receives: noted if it leads; a controlled
+    /// shutdown fences the broker before the answer.
+    async fn heartbeat(
+        &self,
+        broker: i32,
+        incarnation: uuid::Uuid,
+        stopping: bool,
+    ) -> Result<(), ProposeRefused> {
+        if self.raft.metrics().borrow().state != ServerState::Leader {
+            return Err(ProposeRefused::NotLeader);
+        }
+        if !stopping {
+            self.liveness.heartbeat(broker, incarnation);
+            return Ok(());
+        }
+        self.liveness.stopping(broker, incarnation);
+        let image = self.images.borrow().clone();
+        let current = image
+            .broker(broker)
+            .filter(|b| b.incarnation == incarnation);
+        if current.is_some_and(|b| !b.fenced) {
+            self.propose(controller::fence(&image, broker)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// While this voter is the active controller: fences brokers silent for a
+/// session, unfences those heard from again, elects leaders where none is.
+async fn watch_brokers(
+    raft: Raft<RaftTypes>,
+    liveness: Arc<Liveness>,
+    images: watch::Receiver<Arc<MetadataImage>>,
+) {
+    let period =
+        (liveness.session() / 8).clamp(Duration::from_millis(10), Duration::from_millis(500));
+    let mut tick = tokio::time::interval(period);
+    loop {
+        tick.tick().await;
+        let is_leader = raft.metrics().borrow().state == ServerState::Leader;
+        let Some(since) = liveness.leading(is_leader) else {
+            continue;
+        };
+        let image = images.borrow().clone();
+        let records = liveness.duties(&image, since);
+        if records.is_empty() {
+            continue;
+        }
+        if let Err(e) = raft.client_write(records).await {
+            tracing::debug!("the controller's broker changes were not written: {e}");
+        }
+    }
+}
+
 /// Accepts voters' and proposers' connections on the controller listener.
-async fn serve(listener: TcpListener, raft: Raft<RaftTypes>) {
+async fn serve(listener: TcpListener, handler: Handler) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                connections.spawn(connection(stream, raft.clone()));
+                connections.spawn(connection(stream, handler.clone()));
             }
             Err(e) => {
                 tracing::warn!("controller listener: {e}");
@@ -247,14 +397,15 @@ async fn serve(listener: TcpListener, raft: Raft<RaftTypes>) {
     }
 }
 
-async fn connection(mut stream: TcpStream, raft: Raft<RaftTypes>) {
-    if let Err(e) = answer(&mut stream, &raft).await {
+async fn connection(mut stream: TcpStream, handler: Handler) {
+    if let Err(e) = answer(&mut stream, &handler).await {
         tracing::debug!("controller connection: {e}");
     }
 }
 
-async fn answer(stream: &mut TcpStream, raft: &Raft<RaftTypes>) -> io::Result<()> {
+async fn answer(stream: &mut TcpStream, handler: &Handler) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    let raft = &handler.raft;
     while let Some(request) = read_frame::<Request>(stream).await? {
         let response = match request {
             Request::AppendEntries(r) => Response::AppendEntries(raft.append_entries(r).await),
@@ -262,21 +413,12 @@ async fn answer(stream: &mut TcpStream, raft: &Raft<RaftTypes>) -> io::Result<()
             Request::InstallSnapshot(r) => {
                 Response::InstallSnapshot(raft.install_snapshot(r).await)
             }
-            Request::Propose(records) => {
-                Response::Propose(match raft.client_write(records).await {
-                    Ok(written) => {
-                        let index = written.log_id.index;
-                        written
-                            .data
-                            .map(|()| index)
-                            .map_err(|why| ProposeRefused::Refused { index, why })
-                    }
-                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-                        Err(ProposeRefused::NotLeader)
-                    }
-                    Err(e) => Err(ProposeRefused::Failed(e.to_string())),
-                })
-            }
+            Request::Propose(records) => Response::Propose(handler.propose(records).await),
+            Request::Heartbeat {
+                broker,
+                incarnation,
+                stopping,
+            } => Response::Heartbeat(handler.heartbeat(broker, incarnation, stopping).await),
         };
         write_frame(stream, &response).await?;
     }

@@ -14,6 +14,9 @@ pub type RecordBatch = Vec<MetadataRecord>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetadataRecord {
+    /// The cluster's id (Kafka's `cluster.id`), set by the first node to
+    /// start; a later one changes nothing.
+    ClusterId(String),
     /// A broker (re)registers: a new incarnation replaces the old one.
     RegisterBroker(BrokerRegistration),
     /// The broker's incarnation is fenced (silent, or shutting down) or not.

@@ -1,6 +1,6 @@
 //! The TCP listener: accepts connections and spawns one task for each, until
-//! shutdown is signalled. Each listener may advertise its own endpoint
-//! (Kafka's `advertised.listeners` per listener name).
+//! shutdown is signalled. Each listener has a name, and its connections are
+//! told the brokers' endpoints of that name (Kafka's `advertised.listeners`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,24 +16,17 @@ use crate::shutdown::Stopping;
 /// A bound listener, ready to accept.
 pub struct Listener {
     inner: TcpListener,
-    /// What Metadata tells clients of this listener; `None`: the broker's endpoint.
-    advertised: Option<(String, u16)>,
+    /// Its listener name: Metadata answers its connections with every
+    /// broker's endpoint of this name.
+    name: String,
 }
 
 impl Listener {
-    pub async fn bind(addr: SocketAddr) -> std::io::Result<Listener> {
+    pub async fn bind(name: &str, addr: SocketAddr) -> std::io::Result<Listener> {
         Ok(Listener {
             inner: TcpListener::bind(addr).await?,
-            advertised: None,
+            name: name.to_string(),
         })
-    }
-
-    /// Makes connections of this listener see `host:port` as the broker's endpoint.
-    pub fn advertising(self, host: String, port: u16) -> Listener {
-        Listener {
-            advertised: Some((host, port)),
-            ..self
-        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -50,10 +43,7 @@ impl Listener {
                 accepted = self.inner.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let serve = connection::serve(stream, peer, broker.clone());
-                        match &self.advertised {
-                            Some(e) => connections.spawn(on_listener(e.clone(), serve)),
-                            None => connections.spawn(serve),
-                        };
+                        connections.spawn(on_listener(self.name.clone(), serve));
                     }
                     Err(e) => {
                         // Out of file descriptors and the like: back off briefly

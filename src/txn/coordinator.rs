@@ -422,7 +422,16 @@ async fn write_markers(broker: &Broker, m: &TxnMetadata) -> Result<(), i16> {
     let now = now_ms();
     let mut written = Vec::new();
     for (topic, index) in &m.partitions {
-        let Some(partition) = broker.topic(topic).and_then(|t| t.partition(*index)) else {
+        let hosted = broker.topic(topic);
+        let Some(partition) = hosted.as_ref().and_then(|t| t.partition(*index)) else {
+            if hosted.is_some_and(|t| (0..t.partition_count()).contains(index)) {
+                // Led by another broker: markers are not sent between
+                // brokers yet, and skipping it would leave its transaction
+                // open forever. The completion is retried.
+                tracing::error!(transactional_id = %m.transactional_id, topic, partition = index,
+                    "a transaction marker for a partition another broker leads cannot be written yet");
+                return Err(code(ResponseError::CoordinatorNotAvailable));
+            }
             // Kafka skips partitions of deleted topics too.
             tracing::warn!(transactional_id = %m.transactional_id, topic, partition = index,
                 "no such partition for a transaction marker; skipped");

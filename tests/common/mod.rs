@@ -11,6 +11,7 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod raw;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,8 @@ pub struct TestBroker {
     admin: Option<SocketAddr>,
     /// Listen on this port at every (re)start instead of a fresh one.
     pinned_port: Option<u16>,
+    /// A launched child and its ready line, until `wait_ready`.
+    launched: Option<(Child, mpsc::Receiver<Result<String, String>>)>,
 }
 
 impl TestBroker {
@@ -105,9 +108,41 @@ impl TestBroker {
             admin_rx: None,
             admin: None,
             pinned_port: None,
+            launched: None,
         };
         broker.spawn();
         broker
+    }
+
+    /// Launches `vltava server` with exactly `args` like `start_raw`, without
+    /// waiting for its ready line (a cluster's nodes are ready only once a
+    /// quorum of them runs); `wait_ready` waits for it.
+    pub fn launch_raw(args: &[&str]) -> TestBroker {
+        let dir = tempfile::Builder::new()
+            .prefix("vltava-it-")
+            .tempdir()
+            .expect("create temp dir");
+        std::fs::create_dir_all(dir.path().join("data")).expect("create data dir");
+        let mut broker = TestBroker {
+            child: None,
+            addr: "127.0.0.1:0".parse().unwrap(),
+            dir,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+            starts: 0,
+            raw: true,
+            admin_rx: None,
+            admin: None,
+            pinned_port: None,
+            launched: None,
+        };
+        broker.launch();
+        broker
+    }
+
+    /// Launches the broker again on the same data dir without waiting for
+    /// its ready line (it must not be running).
+    pub fn relaunch(&mut self) {
+        self.launch();
     }
 
     /// The address the broker reported in its ready line.
@@ -167,8 +202,13 @@ impl TestBroker {
     }
 
     fn spawn(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    fn launch(&mut self) {
         assert!(
-            self.child.is_none(),
+            self.child.is_none() && self.launched.is_none(),
             "spawn() while a broker child is alive"
         );
         self.starts += 1;
@@ -236,6 +276,13 @@ impl TestBroker {
             }
         });
 
+        self.launched = Some((child, rx));
+    }
+
+    /// Waits for the ready line of a launched broker.
+    pub fn wait_ready(&mut self) {
+        let (mut child, rx) = self.launched.take().expect("no launched broker");
+        let stderr_path = self.stderr_path(self.starts);
         let outcome = rx.recv_timeout(STARTUP_TIMEOUT);
         let addr = match outcome {
             Ok(Ok(addr)) => addr,
@@ -330,7 +377,8 @@ impl TestBroker {
 
 impl Drop for TestBroker {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        let launched = self.launched.take().map(|(child, _)| child);
+        if let Some(mut child) = self.child.take().or(launched) {
             let _ = child.kill();
             let _ = child.wait();
         }

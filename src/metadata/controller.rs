@@ -1,0 +1,263 @@
+//! The active controller's watch over the brokers (Kafka's
+//! `BrokerHeartbeatManager` and leader election).
+//!
+//! Brokers heartbeat to the active controller every
+//! `broker.heartbeat.interval.ms`. One silent for `broker.session.timeout.ms`
+//! is fenced: the partitions it led get a new leader from their ISR, or none
+//! (leader -1) when no other in-sync replica is up. A broker that heartbeats
+//! again, or registers anew after a restart, is unfenced, and every partition
+//! without a leader whose ISR holds a live broker elects one. A broker
+//! shutting down asks to be fenced first (Kafka's controlled shutdown), so
+//! its leadership moves before it goes.
+//!
+//! Every voter keeps the heartbeats it receives; only the leader acts, and
+//! a new leader gives every broker a full session before fencing it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::image::MetadataImage;
+use super::records::{MetadataRecord, PartitionRecord};
+
+/// The heartbeats this voter has received.
+pub struct Liveness {
+    session: Duration,
+    seen: Mutex<BTreeMap<i32, (Uuid, Instant)>>,
+    /// When this voter last became the active controller.
+    leading_since: Mutex<Option<Instant>>,
+    /// Incarnations that shut down (controlled shutdown).
+    stopped: Mutex<Vec<Uuid>>,
+}
+
+impl Liveness {
+    pub fn new(session: Duration) -> Self {
+        Self {
+            session,
+            seen: Mutex::new(BTreeMap::new()),
+            leading_since: Mutex::new(None),
+            stopped: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn session(&self) -> Duration {
+        self.session
+    }
+
+    pub fn heartbeat(&self, id: i32, incarnation: Uuid) {
+        if !self.stopped.lock().contains(&incarnation) {
+            self.seen.lock().insert(id, (incarnation, Instant::now()));
+        }
+    }
+
+    /// Notes whether this voter leads now; returns when it started to.
+    pub fn leading(&self, is_leader: bool) -> Option<Instant> {
+        let mut since = self.leading_since.lock();
+        match (is_leader, *since) {
+            (false, _) => *since = None,
+            (true, None) => *since = Some(Instant::now()),
+            (true, Some(_)) => {}
+        }
+        *since
+    }
+
+    /// Whether `incarnation` of broker `id` was heard from within a session
+    /// (a new controller counts its first moment as a heartbeat from all).
+    fn is_alive(&self, id: i32, incarnation: Uuid, leading_since: Instant, now: Instant) -> bool {
+        let heard = match self.seen.lock().get(&id) {
+            Some((i, at)) if *i == incarnation => (*at).max(leading_since),
+            _ => leading_since,
+        };
+        now.duration_since(heard) < self.session
+    }
+
+    /// The records the active controller proposes now: fence the brokers
+    /// silent for a session, unfence those heard from again, and elect
+    /// leaders for partitions without one. Empty when nothing changes.
+    pub fn duties(&self, image: &MetadataImage, leading_since: Instant) -> Vec<MetadataRecord> {
+        let now = Instant::now();
+        let changed: Vec<(i32, Uuid, bool)> = image
+            .brokers()
+            .filter_map(|b| {
+                let alive = self.is_alive(b.id, b.incarnation, leading_since, now);
+                (alive == b.fenced).then_some((b.id, b.incarnation, alive))
+            })
+            .collect();
+        if changed.is_empty() {
+            return elect(image);
+        }
+        let mut working = image.clone();
+        let mut records = Vec::new();
+        for (id, incarnation, alive) in changed {
+            let change = if alive {
+                vec![fencing(id, incarnation, false)]
+            } else {
+                tracing::warn!(broker = id, session = ?self.session,
+                    "fencing a broker silent for a session");
+                fence(&working, id)
+            };
+            working.apply_all(&change);
+            records.extend(change);
+        }
+        records.extend(elect(&working));
+        records
+    }
+
+    /// A broker shutting down: its heartbeats from now on are ignored, so
+    /// the fencing that moves its leadership away is not undone.
+    pub fn stopping(&self, id: i32, incarnation: Uuid) {
+        self.seen.lock().remove(&id);
+        self.stopped.lock().push(incarnation);
+    }
+}
+
+fn fencing(id: i32, incarnation: Uuid, fenced: bool) -> MetadataRecord {
+    MetadataRecord::BrokerFencing {
+        id,
+        incarnation,
+        fenced,
+    }
+}
+
+/// Fences broker `id` and moves every partition it leads to another live
+/// in-sync replica, or to no leader; it leaves ISRs it is not the last of.
+pub fn fence(image: &MetadataImage, id: i32) -> Vec<MetadataRecord> {
+    let Some(b) = image.broker(id) else {
+        return Vec::new();
+    };
+    let mut records = vec![fencing(id, b.incarnation, true)];
+    let live = |r: i32| r != id && image.broker(r).is_some_and(|b| !b.fenced);
+    for t in image.topics() {
+        for p in t.partitions.values() {
+            if !p.isr.contains(&id) && p.leader != id {
+                continue;
+            }
+            let mut next = p.clone();
+            if next.isr.len() > 1 {
+                next.isr.retain(|r| *r != id);
+            }
+            if p.leader == id {
+                next.leader = next.isr.iter().copied().find(|r| live(*r)).unwrap_or(-1);
+                next.leader_epoch += 1;
+            }
+            if next != *p {
+                next.partition_epoch += 1;
+                records.push(MetadataRecord::Partition(next));
+            }
+        }
+    }
+    records
+}
+
+/// Leaders for the partitions that have none, from their live in-sync
+/// replicas (Kafka's clean election: never a replica outside the ISR).
+pub fn elect(image: &MetadataImage) -> Vec<MetadataRecord> {
+    let live = |r: i32| image.broker(r).is_some_and(|b| !b.fenced);
+    let mut records = Vec::new();
+    for t in image.topics() {
+        for p in t.partitions.values().filter(|p| p.leader < 0) {
+            if let Some(leader) = p.isr.iter().copied().find(|r| live(*r)) {
+                records.push(MetadataRecord::Partition(PartitionRecord {
+                    leader,
+                    leader_epoch: p.leader_epoch + 1,
+                    partition_epoch: p.partition_epoch + 1,
+                    ..p.clone()
+                }));
+            }
+        }
+    }
+    records
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::records::{BrokerRegistration, TopicRecord};
+
+    fn image(brokers: &[i32], partitions: &[(Vec<i32>, i32)]) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for id in brokers {
+            image.apply(&MetadataRecord::RegisterBroker(BrokerRegistration {
+                id: *id,
+                incarnation: Uuid::from_u128(*id as u128),
+                endpoints: Vec::new(),
+                rack: None,
+                fenced: false,
+            }));
+        }
+        let topic_id = Uuid::from_u128(99);
+        image.apply(&MetadataRecord::Topic(TopicRecord {
+            id: topic_id,
+            name: "t".into(),
+        }));
+        for (i, (replicas, leader)) in partitions.iter().enumerate() {
+            image.apply(&MetadataRecord::Partition(PartitionRecord {
+                topic_id,
+                partition: i as i32,
+                replicas: replicas.clone(),
+                isr: replicas.clone(),
+                leader: *leader,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            }));
+        }
+        image
+    }
+
+    fn leaders(image: &MetadataImage) -> Vec<(i32, i32, Vec<i32>)> {
+        image
+            .topic("t")
+            .unwrap()
+            .partitions
+            .values()
+            .map(|p| (p.leader, p.leader_epoch, p.isr.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_fenced_broker_hands_leadership_to_the_isr_or_to_nobody() {
+        let mut image = image(
+            &[1, 2, 3],
+            &[(vec![1, 2], 1), (vec![3], 3), (vec![2, 1], 2)],
+        );
+        image.apply_all(&fence(&image, 1));
+        assert!(image.broker(1).unwrap().fenced);
+        assert_eq!(
+            leaders(&image),
+            vec![(2, 1, vec![2]), (3, 0, vec![3]), (2, 0, vec![2])]
+        );
+        image.apply_all(&fence(&image, 3));
+        // The last in-sync replica stays in the ISR, with no leader.
+        assert_eq!(leaders(&image)[1], (-1, 1, vec![3]));
+        // Back: registered anew, it leads what waited for it.
+        image.apply(&fencing(3, Uuid::from_u128(3), false));
+        image.apply_all(&elect(&image));
+        assert_eq!(leaders(&image)[1], (3, 2, vec![3]));
+        assert!(elect(&image).is_empty(), "nothing left to elect");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn silence_for_a_session_fences_and_a_heartbeat_unfences() {
+        let liveness = Liveness::new(Duration::from_secs(9));
+        let mut image = image(&[1, 2], &[(vec![2], 2)]);
+        let since = liveness.leading(true).unwrap();
+        tokio::time::advance(Duration::from_secs(5)).await;
+        liveness.heartbeat(1, Uuid::from_u128(1));
+        assert!(
+            liveness.duties(&image, since).is_empty(),
+            "a new leader waits a session"
+        );
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let records = liveness.duties(&image, since);
+        image.apply_all(&records);
+        assert!(image.broker(2).unwrap().fenced && !image.broker(1).unwrap().fenced);
+        assert_eq!(leaders(&image), vec![(-1, 1, vec![2])]);
+        liveness.heartbeat(2, Uuid::from_u128(2));
+        image.apply_all(&liveness.duties(&image, since));
+        assert!(!image.broker(2).unwrap().fenced);
+        assert_eq!(leaders(&image), vec![(2, 2, vec![2])]);
+    }
+}

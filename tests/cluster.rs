@@ -1,0 +1,361 @@
+//! Three Vltava nodes started from Kafka KRaft `server.properties` files
+//! (combined roles, `controller.quorum.voters`) form one cluster: every node
+//! lists every broker and the same leaders, a topic created through one node
+//! spreads its partitions over all three, clients produce and consume across
+//! them, and a consumer group finds its coordinator on the leader of its
+//! `__consumer_offsets` partition.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::cluster::Cluster;
+use common::raw::RawClient;
+use common::*;
+use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::Message;
+
+/// How long a change may take to reach every node's metadata image.
+const PROPAGATION: Duration = Duration::from_secs(20);
+
+fn metadata(addr: std::net::SocketAddr, topic: &str) -> MetadataResponse {
+    let req = MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
+    RawClient::connect(addr).send(12, &req)
+}
+
+/// (leader, leader epoch, replicas, isr) per partition, and the brokers
+/// (id, port) a node's Metadata lists.
+type View = (Vec<(i32, i32, Vec<i32>, Vec<i32>)>, Vec<(i32, i32)>);
+
+fn view(m: &MetadataResponse) -> View {
+    let mut brokers: Vec<(i32, i32)> = m.brokers.iter().map(|b| (b.node_id.0, b.port)).collect();
+    brokers.sort();
+    let partitions = m
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter())
+        .map(|p| {
+            (
+                p.leader_id.0,
+                p.leader_epoch,
+                p.replica_nodes.iter().map(|b| b.0).collect(),
+                p.isr_nodes.iter().map(|b| b.0).collect(),
+            )
+        })
+        .collect();
+    (partitions, brokers)
+}
+
+/// Waits until node `addr` lists `topic` with `partitions` partitions.
+fn wait_for_topic(addr: std::net::SocketAddr, topic: &str, partitions: usize) -> MetadataResponse {
+    let deadline = Instant::now() + PROPAGATION;
+    loop {
+        let m = metadata(addr, topic);
+        if m.topics[0].error_code == 0 && m.topics[0].partitions.len() == partitions {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{addr} never listed {topic}: {m:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn three_nodes_form_one_cluster_from_kafka_server_properties() {
+    let cluster = Cluster::start(3, "");
+    let ports: Vec<(i32, i32)> = (1..=3)
+        .map(|id| (id, i32::from(cluster.addr(id).port())))
+        .collect();
+
+    // Created through node 2 only.
+    create_topic(&cluster.addr(2).to_string(), "orders", 12);
+
+    let views: Vec<View> = (1..=3)
+        .map(|id| view(&wait_for_topic(cluster.addr(id), "orders", 12)))
+        .collect();
+    assert_eq!(views[0], views[1], "nodes 1 and 2 agree");
+    assert_eq!(views[0], views[2], "nodes 1 and 3 agree");
+    let (partitions, brokers) = &views[0];
+    assert_eq!(brokers, &ports, "every broker, with its advertised port");
+    let mut led: BTreeMap<i32, usize> = BTreeMap::new();
+    for (leader, epoch, replicas, isr) in partitions {
+        assert_eq!((*epoch, replicas, isr), (0, &vec![*leader], &vec![*leader]));
+        *led.entry(*leader).or_default() += 1;
+    }
+    assert_eq!(
+        led,
+        BTreeMap::from([(1, 4), (2, 4), (3, 4)]),
+        "leaders spread evenly"
+    );
+    let answers: Vec<MetadataResponse> = (1..=3)
+        .map(|id| metadata(cluster.addr(id), "orders"))
+        .collect();
+    let cluster_id = answers[0].cluster_id.clone().expect("a cluster id");
+    assert_eq!(cluster_id.len(), 22, "Kafka's base64 uuid");
+    for m in &answers {
+        assert_eq!(m.cluster_id.as_ref(), Some(&cluster_id), "one cluster id");
+        assert!(
+            (1..=3).contains(&m.controller_id.0),
+            "{:?}",
+            m.controller_id
+        );
+    }
+
+    // A partition another node leads is answered NOT_LEADER_OR_FOLLOWER.
+    let elsewhere = partitions.iter().position(|p| p.0 != 1).unwrap() as i32;
+    let consumer: BaseConsumer = consumer_config(&cluster.addr(1).to_string())
+        .create()
+        .expect("consumer");
+    let (low, high) = consumer
+        .fetch_watermarks("orders", elsewhere, Duration::from_secs(10))
+        .expect("librdkafka follows the leader");
+    assert_eq!((low, high), (0, 0));
+
+    // Keyed records from one producer bootstrapped from every node.
+    let bootstrap = cluster.bootstrap();
+    let keys = 24;
+    let msgs: Vec<Out> = (0..240)
+        .map(|i| Out {
+            key: Some(format!("key-{}", i % keys)),
+            value: format!("value-{i}"),
+            ..Out::default()
+        })
+        .collect();
+    let acked = produce_all_acked(
+        &producer_config(&bootstrap),
+        "orders",
+        &msgs,
+        Duration::from_secs(30),
+    );
+    let per_partition = counts_per_partition(&acked);
+    assert_eq!(per_partition.values().sum::<usize>(), 240);
+    let expected: BTreeMap<i32, usize> = (0..12)
+        .map(|p| (p, per_partition.get(&p).copied().unwrap_or(0)))
+        .collect();
+    let got = consume_exactly(&bootstrap, "orders", &expected, Duration::from_secs(30));
+    for (p, messages) in &got {
+        // The records each partition acknowledged, in the order sent, at
+        // offsets 0, 1, 2, …
+        let sent: Vec<(i64, String)> = acked
+            .iter()
+            .zip(&msgs)
+            .filter(|(a, _)| a.partition == *p)
+            .map(|(a, m)| (a.offset, m.value.clone()))
+            .collect();
+        let read: Vec<(i64, String)> = messages
+            .iter()
+            .map(|m| (m.offset(), value_str(m).unwrap()))
+            .collect();
+        assert_eq!(read, sent, "partition {p}");
+        assert_eq!(
+            sent.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+            (0..sent.len() as i64).collect::<Vec<_>>()
+        );
+        for m in messages {
+            let value = value_str(m).unwrap();
+            let i: usize = value["value-".len()..].parse().unwrap();
+            assert_eq!(key_str(m), Some(format!("key-{}", i % keys)));
+        }
+    }
+
+    // The group's coordinator is the leader of its __consumer_offsets partition.
+    let offsets = wait_for_topic(cluster.addr(1), "__consumer_offsets", 50);
+    let group = "orders-readers";
+    let partition = java_hash_partition(group, 50);
+    let leader = offsets.topics[0]
+        .partitions
+        .iter()
+        .find(|p| p.partition_index == partition)
+        .unwrap()
+        .leader_id
+        .0;
+    for id in 1..=3 {
+        let found = RawClient::connect(cluster.addr(id)).send(
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_static_str(group))
+                .with_key_type(0),
+        );
+        assert_eq!(
+            (found.error_code, found.node_id.0),
+            (0, leader),
+            "from node {id}"
+        );
+        assert_eq!(found.port, i32::from(cluster.addr(leader).port()));
+    }
+    let mut config = consumer_config(&bootstrap);
+    config
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest");
+    let consumer: BaseConsumer = config.create().expect("group consumer");
+    consumer.subscribe(&["orders"]).expect("subscribe");
+    let mut read = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read < 240 {
+        assert!(Instant::now() < deadline, "the group read {read} of 240");
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            m.expect("group consumer error");
+            read += 1;
+        }
+    }
+    let position = consumer.position().expect("position");
+    consumer
+        .commit(&position, rdkafka::consumer::CommitMode::Sync)
+        .expect("commit through the coordinator");
+    let committed = consumer
+        .committed(Duration::from_secs(10))
+        .expect("committed offsets");
+    let total: i64 = committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => o,
+            // A partition no record went to has no position to commit.
+            rdkafka::Offset::Invalid => 0,
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(total, 240);
+}
+
+/// Kafka's `partitionFor`: Java's String.hashCode, made positive, modulo.
+fn java_hash_partition(key: &str, partitions: i32) -> i32 {
+    let mut h: i32 = 0;
+    for unit in key.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
+    }
+    (h & 0x7fff_ffff) % partitions
+}
+
+/// Waits until node `addr`'s Metadata satisfies `ready`.
+fn wait_until(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    what: &str,
+    ready: impl Fn(&MetadataResponse) -> bool,
+) -> MetadataResponse {
+    let deadline = Instant::now() + PROPAGATION;
+    loop {
+        let m = metadata(addr, topic);
+        if ready(&m) {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "{addr}: never {what}: {m:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn broker_ids(m: &MetadataResponse) -> Vec<i32> {
+    let mut ids: Vec<i32> = m.brokers.iter().map(|b| b.node_id.0).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn a_killed_controller_is_replaced_and_a_killed_broker_is_fenced_until_it_returns() {
+    let mut cluster = Cluster::start(
+        3,
+        "broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=500\n",
+    );
+    create_topic(&cluster.addr(1).to_string(), "before", 6);
+    for id in 1..=3 {
+        wait_for_topic(cluster.addr(id), "before", 6);
+    }
+    // One record in each partition, on whichever node leads it.
+    let msgs: Vec<Out> = (0..6)
+        .map(|p| Out {
+            value: format!("record-{p}"),
+            partition: Some(p),
+            ..Out::default()
+        })
+        .collect();
+    produce_all_acked(
+        &producer_config(&cluster.bootstrap()),
+        "before",
+        &msgs,
+        Duration::from_secs(30),
+    );
+    let m = metadata(cluster.addr(1), "before");
+    let controller = m.controller_id.0;
+    let led_by_controller: Vec<i32> = m.topics[0]
+        .partitions
+        .iter()
+        .filter(|p| p.leader_id.0 == controller)
+        .map(|p| p.partition_index)
+        .collect();
+    assert_eq!(led_by_controller.len(), 2, "{m:?}");
+
+    cluster.kill9(controller);
+    let survivor = (1..=3).find(|id| *id != controller).unwrap();
+    let others: Vec<i32> = (1..=3).filter(|id| *id != controller).collect();
+    // Another controller is elected and fences the silent broker: its
+    // partitions have no leader (one replica each) and it is not listed.
+    let m = wait_until(
+        cluster.addr(survivor),
+        "before",
+        "fenced the killed controller",
+        |m| {
+            broker_ids(m) == others
+                && others.contains(&m.controller_id.0)
+                && m.topics[0].partitions.iter().all(|p| {
+                    (p.leader_id.0 == -1) == led_by_controller.contains(&p.partition_index)
+                })
+        },
+    );
+    for p in &m.topics[0].partitions {
+        if p.leader_id.0 == -1 {
+            assert_eq!(p.error_code, 5, "LEADER_NOT_AVAILABLE");
+            assert_eq!(p.leader_epoch, 1);
+            assert_eq!(
+                p.offline_replicas.iter().map(|b| b.0).collect::<Vec<_>>(),
+                vec![controller]
+            );
+        }
+    }
+    // Topic admin works again, through the other survivor, on live brokers.
+    let other = *others.iter().find(|id| **id != survivor).unwrap();
+    create_topic(&cluster.addr(other).to_string(), "after", 4);
+    let m = wait_for_topic(cluster.addr(survivor), "after", 4);
+    for p in &m.topics[0].partitions {
+        assert!(others.contains(&p.leader_id.0), "{p:?}");
+    }
+
+    // Back: it catches up (it sees "after"), is unfenced, and leads its
+    // partitions again at the next leader epoch, with their records.
+    cluster.restart(controller);
+    wait_for_topic(cluster.addr(controller), "after", 4);
+    let m = wait_until(
+        cluster.addr(survivor),
+        "before",
+        "took the node back",
+        |m| {
+            broker_ids(m) == vec![1, 2, 3]
+                && m.topics[0].partitions.iter().all(|p| p.leader_id.0 >= 0)
+        },
+    );
+    for p in &m.topics[0].partitions {
+        let back = led_by_controller.contains(&p.partition_index);
+        assert_eq!(
+            (p.leader_id.0 == controller, p.leader_epoch),
+            (back, if back { 2 } else { 0 })
+        );
+    }
+    let expected: BTreeMap<i32, usize> = (0..6).map(|p| (p, 1)).collect();
+    let got = consume_exactly(
+        &cluster.bootstrap(),
+        "before",
+        &expected,
+        Duration::from_secs(30),
+    );
+    for (p, messages) in got {
+        assert_eq!(value_str(&messages[0]), Some(format!("record-{p}")));
+    }
+}
