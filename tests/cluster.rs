@@ -166,9 +166,24 @@ fn three_nodes_form_one_cluster_from_kafka_server_properties() {
         }
     }
 
+    let group = "orders-readers";
+    let mut config = consumer_config(&bootstrap);
+    config
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest");
+    let consumer: BaseConsumer = config.create().expect("group consumer");
+    consumer.subscribe(&["orders"]).expect("subscribe");
+    let mut read = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while read < 240 {
+        assert!(Instant::now() < deadline, "the group read {read} of 240");
+        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+            m.expect("group consumer error");
+            read += 1;
+        }
+    }
     // The group's coordinator is the leader of its __consumer_offsets partition.
     let offsets = wait_for_topic(cluster.addr(1), "__consumer_offsets", 50);
-    let group = "orders-readers";
     let partition = java_hash_partition(group, 50);
     let leader = offsets.topics[0]
         .partitions
@@ -190,21 +205,6 @@ fn three_nodes_form_one_cluster_from_kafka_server_properties() {
             "from node {id}"
         );
         assert_eq!(found.port, i32::from(cluster.addr(leader).port()));
-    }
-    let mut config = consumer_config(&bootstrap);
-    config
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest");
-    let consumer: BaseConsumer = config.create().expect("group consumer");
-    consumer.subscribe(&["orders"]).expect("subscribe");
-    let mut read = 0;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while read < 240 {
-        assert!(Instant::now() < deadline, "the group read {read} of 240");
-        if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            m.expect("group consumer error");
-            read += 1;
-        }
     }
     let position = consumer.position().expect("position");
     consumer

@@ -2,6 +2,12 @@
 //! Kafka KRaft `server.properties` (combined broker and controller roles, a
 //! PLAINTEXT and a CONTROLLER listener, its own data dir), as an operator
 //! would write them for three Kafka nodes on one machine.
+//!
+//! The reference run: with `VLTAVA_CLUSTER_KAFKA_LIBS` naming the jars of an
+//! Apache Kafka (`tests/compat/kafka-reference.sh fetch` puts them in
+//! `/tmp/vltava-kafka-ref-4.4.0/libs`), the same files start Kafka JVMs
+//! instead (each data dir formatted first with one cluster id, as Kafka
+//! requires), so the same tests check Kafka's behaviour.
 
 use std::path::PathBuf;
 
@@ -19,8 +25,45 @@ pub struct Node {
 pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The running processes, by node (index = id - 1); `None` while stopped.
-    pub brokers: Vec<Option<TestBroker>>,
+    brokers: Vec<Option<Process>>,
+    /// Apache Kafka's jars, for the reference run.
+    kafka_libs: Option<PathBuf>,
     _dir: tempfile::TempDir,
+}
+
+enum Process {
+    Vltava(TestBroker),
+    Kafka(KafkaNode),
+}
+
+/// An Apache Kafka JVM of the reference run.
+struct KafkaNode {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Drop for KafkaNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The cluster id the reference run formats every Kafka data dir with.
+const KAFKA_CLUSTER_ID: &str = "MkU3OEVBNTcwNTJENDM2Qg";
+
+fn java(libs: &std::path::Path, log4j: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new("java");
+    cmd.args([
+        "-Xms256m",
+        "-Xmx600m",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+    ])
+    .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
+    .arg("-cp")
+    .arg(format!("{}/*", libs.display()));
+    cmd
 }
 
 /// Ports nobody listens on right now (bound to port 0 and released).
@@ -86,32 +129,112 @@ impl Cluster {
             std::fs::write(&node.config, server_properties(node, &voters, extra))
                 .expect("write server.properties");
         }
+        let kafka_libs = std::env::var_os("VLTAVA_CLUSTER_KAFKA_LIBS").map(PathBuf::from);
         let mut cluster = Cluster {
             brokers: nodes.iter().map(|_| None).collect(),
             nodes,
+            kafka_libs,
             _dir: dir,
         };
+        if let Some(libs) = &cluster.kafka_libs {
+            for node in &cluster.nodes {
+                let status = java(libs, &cluster.log4j(node.id))
+                    .args([
+                        "kafka.tools.StorageTool",
+                        "format",
+                        "-t",
+                        KAFKA_CLUSTER_ID,
+                        "-c",
+                    ])
+                    .arg(&node.config)
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .expect("run Kafka's StorageTool");
+                assert!(status.success(), "formatting node {}", node.id);
+            }
+        }
         for id in 1..=n as i32 {
             cluster.launch(id);
         }
-        for b in cluster.brokers.iter_mut().flatten() {
-            b.wait_ready();
+        for id in 1..=n as i32 {
+            cluster.wait_ready(id);
         }
         cluster
     }
 
-    fn launch(&mut self, id: i32) {
+    /// A log4j2 config writing node `id`'s Kafka log beside its files.
+    fn log4j(&self, id: i32) -> PathBuf {
         let node = &self.nodes[(id - 1) as usize];
-        let config = node.config.display().to_string();
-        let broker = TestBroker::launch_raw(&["--config", &config]);
-        self.brokers[(id - 1) as usize] = Some(broker);
+        let path = node.config.with_extension("log4j2.properties");
+        let log = node.config.with_extension("log");
+        std::fs::write(
+            &path,
+            format!(
+                "status = error\nappender.file.type = File\nappender.file.name = FILE\n\
+                 appender.file.fileName = {}\nappender.file.append = true\n\
+                 appender.file.layout.type = PatternLayout\n\
+                 appender.file.layout.pattern = [%d] %p %m (%c)%n\n\
+                 rootLogger.level = INFO\nrootLogger.appenderRef.file.ref = FILE\n",
+                log.display()
+            ),
+        )
+        .expect("write log4j2.properties");
+        path
     }
 
-    /// The running node `id`.
+    fn launch(&mut self, id: i32) {
+        let node = &self.nodes[(id - 1) as usize];
+        let process = match &self.kafka_libs {
+            None => {
+                let config = node.config.display().to_string();
+                Process::Vltava(TestBroker::launch_raw(&["--config", &config]))
+            }
+            Some(libs) => {
+                let log = node.config.with_extension("log");
+                let _ = std::fs::remove_file(&log);
+                let child = java(libs, &self.log4j(id))
+                    .arg("kafka.Kafka")
+                    .arg(&node.config)
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("start Kafka");
+                Process::Kafka(KafkaNode { child, log })
+            }
+        };
+        self.brokers[(id - 1) as usize] = Some(process);
+    }
+
+    fn wait_ready(&mut self, id: i32) {
+        match self.brokers[(id - 1) as usize].as_mut() {
+            Some(Process::Vltava(b)) => b.wait_ready(),
+            Some(Process::Kafka(k)) => {
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+                while !std::fs::read_to_string(&k.log)
+                    .unwrap_or_default()
+                    .contains("Kafka Server started")
+                {
+                    assert!(
+                        k.child.try_wait().expect("wait").is_none(),
+                        "Kafka node {id} exited"
+                    );
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "Kafka node {id} not ready"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+            None => panic!("node {id} is not running"),
+        }
+    }
+
+    /// The running Vltava node `id` (not in the reference run).
     pub fn broker(&mut self, id: i32) -> &mut TestBroker {
-        self.brokers[(id - 1) as usize]
-            .as_mut()
-            .unwrap_or_else(|| panic!("node {id} is not running"))
+        match self.brokers[(id - 1) as usize].as_mut() {
+            Some(Process::Vltava(b)) => b,
+            _ => panic!("node {id} is not a running Vltava"),
+        }
     }
 
     /// `host:port` of node `id`'s PLAINTEXT listener.
@@ -130,14 +253,16 @@ impl Cluster {
 
     /// SIGKILLs node `id`.
     pub fn kill9(&mut self, id: i32) {
-        if let Some(mut b) = self.brokers[(id - 1) as usize].take() {
-            b.kill9();
+        match self.brokers[(id - 1) as usize].take() {
+            Some(Process::Vltava(mut b)) => b.kill9(),
+            Some(Process::Kafka(k)) => drop(k),
+            None => {}
         }
     }
 
     /// Starts a stopped node `id` again on its data dir and waits until ready.
     pub fn restart(&mut self, id: i32) {
         self.launch(id);
-        self.broker(id).wait_ready();
+        self.wait_ready(id);
     }
 }
