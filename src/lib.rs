@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod group;
 pub mod health;
+pub mod interbroker;
 pub mod log;
 pub mod logging;
 pub mod metadata;

@@ -359,3 +359,151 @@ fn a_killed_controller_is_replaced_and_a_killed_broker_is_fenced_until_it_return
         assert_eq!(value_str(&messages[0]), Some(format!("record-{p}")));
     }
 }
+
+/// The broker FindCoordinator names for `key` (0: group, 1: transactional
+/// id), asked until the coordinators' topic exists (Kafka creates it on
+/// this first request).
+fn coordinator(addr: std::net::SocketAddr, key: &str, key_type: i8) -> i32 {
+    let deadline = Instant::now() + PROPAGATION;
+    loop {
+        let found = RawClient::connect(addr).send(
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_string(key.to_string()))
+                .with_key_type(key_type),
+        );
+        if found.error_code == 0 {
+            return found.node_id.0;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no coordinator for {key}: {found:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_transaction_over_every_broker_commits_and_aborts_everywhere() {
+    use rdkafka::consumer::ConsumerGroupMetadata;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    use rdkafka::{Offset, TopicPartitionList};
+
+    let cluster = Cluster::start(3, "");
+    let bootstrap = cluster.bootstrap();
+    create_topic(&cluster.addr(1).to_string(), "ledger", 6);
+    let m = wait_for_topic(cluster.addr(3), "ledger", 6);
+    let leaders: Vec<i32> = m.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.leader_id.0)
+        .collect();
+    assert_eq!(
+        leaders
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        3
+    );
+    // A transactional id and a group whose coordinators are different brokers.
+    let group = "ledger-readers";
+    let group_coordinator = coordinator(cluster.addr(1), group, 0);
+    let txn_id = (0..)
+        .map(|i| format!("ledger-writer-{i}"))
+        .find(|id| coordinator(cluster.addr(1), id, 1) != group_coordinator)
+        .unwrap();
+
+    let mut cfg = producer_config(&bootstrap);
+    cfg.set("transactional.id", &txn_id);
+    let producer: BaseProducer = cfg.create().expect("transactional producer");
+    let t = Duration::from_secs(30);
+    producer.init_transactions(t).expect("init_transactions");
+    let metadata: ConsumerGroupMetadata = {
+        let mut c = consumer_config(&bootstrap);
+        c.set("group.id", group);
+        let c: BaseConsumer = c.create().expect("consumer");
+        c.group_metadata().expect("group metadata")
+    };
+    for (round, commit) in [("first", true), ("aborted", false), ("second", true)] {
+        producer.begin_transaction().expect("begin");
+        for p in 0..6 {
+            let value = format!("{round}-{p}");
+            producer
+                .send(
+                    BaseRecord::<(), str>::to("ledger")
+                        .partition(p)
+                        .payload(&value),
+                )
+                .map_err(|(e, _)| e)
+                .expect("send");
+        }
+        if round == "first" {
+            let mut offsets = TopicPartitionList::new();
+            offsets
+                .add_partition_offset("ledger", 0, Offset::Offset(42))
+                .unwrap();
+            producer
+                .send_offsets_to_transaction(&offsets, &metadata, t)
+                .expect("offsets to the group's coordinator");
+        }
+        // Delivery reports are served by flush (a BaseProducer has no thread).
+        producer.flush(t).expect("flush");
+        if commit {
+            producer.commit_transaction(t).expect("commit");
+        } else {
+            producer.abort_transaction(t).expect("abort");
+        }
+    }
+
+    // Each partition: first (0), its marker (1), aborted (2), marker (3),
+    // second (4), marker (5); read_committed sees first and second only.
+    let mut cfg = consumer_config(&bootstrap);
+    cfg.set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true");
+    let reader: BaseConsumer = cfg.create().expect("reader");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..6 {
+        tpl.add_partition_offset("ledger", p, Offset::Beginning)
+            .unwrap();
+    }
+    reader.assign(&tpl).expect("assign");
+    let mut read: BTreeMap<i32, Vec<(i64, String)>> = BTreeMap::new();
+    let mut ended = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + t;
+    while ended.len() < 6 {
+        assert!(Instant::now() < deadline, "read {read:?}");
+        match reader.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Ok(m)) => read
+                .entry(m.partition())
+                .or_default()
+                .push((m.offset(), value_str(&m).unwrap())),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                ended.insert(p);
+            }
+            Some(Err(e)) => panic!("{e}"),
+        }
+    }
+    for p in 0..6 {
+        assert_eq!(
+            read[&p],
+            vec![(0, format!("first-{p}")), (4, format!("second-{p}"))],
+            "partition {p}"
+        );
+        let (_, end) = reader
+            .fetch_watermarks("ledger", p, Duration::from_secs(10))
+            .expect("watermarks");
+        assert_eq!(end, 6, "partition {p}: three records, three markers");
+    }
+    // The group's coordinator took the offset once the commit marker reached it.
+    let mut c = consumer_config(&bootstrap);
+    c.set("group.id", group);
+    let c: BaseConsumer = c.create().expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition("ledger", 0);
+    let committed = c.committed_offsets(tpl, t).expect("committed");
+    assert_eq!(
+        committed.find_partition("ledger", 0).unwrap().offset(),
+        Offset::Offset(42)
+    );
+}

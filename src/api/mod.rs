@@ -65,6 +65,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::TxnOffsetCommit, 0, 5),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::WriteTxnMarkers, 1, 1),
 ];
 
 /// The versions of `key` that Vltava handles.
@@ -209,6 +210,7 @@ pub async fn handle(
         RequestKind::ListTransactions(req) => {
             ready(txn::list_transactions(broker, req, version).await)
         }
+        RequestKind::WriteTxnMarkers(req) => ready(txn::write_txn_markers(broker, req).await),
         _ => Err(RequestError::UnsupportedVersion { api, version }),
     }
 }
@@ -655,6 +657,17 @@ mod encode_tests {
                             describe_producers_request::TopicRequest::default()
                                 .with_name(name("t"))
                                 .with_partition_indexes(vec![0, 9]),
+                        ]),
+                    ),
+                    ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(
+                        WriteTxnMarkersRequest::default().with_markers(vec![
+                            write_txn_markers_request::WritableTxnMarker::default()
+                                .with_producer_id(ProducerId(7))
+                                .with_topics(vec![
+                                    write_txn_markers_request::WritableTxnMarkerTopic::default()
+                                        .with_name(name("t"))
+                                        .with_partition_indexes(vec![0, 9]),
+                                ]),
                         ]),
                     ),
                     other => panic!("no test request for {other:?}"),

@@ -1,5 +1,6 @@
 //! Transactions: AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit,
-//! EndTxn, DescribeTransactions, ListTransactions (InitProducerId is in
+//! EndTxn, DescribeTransactions, ListTransactions, and WriteTxnMarkers
+//! between brokers (InitProducerId is in
 //! `producer.rs`, FindCoordinator in `groups.rs`).
 //!
 //! Translates protocol structs to and from the transaction coordinator's
@@ -19,10 +20,13 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
+use super::errors::{log_error_code, unhosted_code};
 use super::groups::{partition_exists, with_unknown_partitions};
 use crate::broker::Broker;
 use crate::group::coordinator::{partition_for, CommitOffset};
 use crate::group::OFFSETS_TOPIC;
+use crate::log::ControlMarker;
+use crate::txn::coordinator::{write_local_markers, MarkerError};
 use crate::txn::metadata::{fenced_for_version, TxnMetadata, TxnState};
 
 /// AddPartitionsToTxn, AddOffsetsToTxn and EndTxn know PRODUCER_FENCED from v2.
@@ -240,6 +244,7 @@ pub async fn txn_offset_commit(
         let written = broker
             .txns
             .with_ongoing(
+                broker,
                 &req.transactional_id,
                 req.producer_id.0,
                 req.producer_epoch,
@@ -408,4 +413,66 @@ pub async fn list_transactions(
             .with_unknown_state_filters(unknown_state_filters)
             .with_transaction_states(listed),
     )
+}
+
+/// WriteTxnMarkers, from the transaction coordinator on another broker:
+/// writes each marker to this broker's replicas of its partitions and
+/// answers once they are durable (a partition held elsewhere:
+/// NOT_LEADER_OR_FOLLOWER).
+pub async fn write_txn_markers(broker: &Arc<Broker>, req: WriteTxnMarkersRequest) -> ResponseKind {
+    use kafka_protocol::messages::write_txn_markers_response::{
+        WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+    };
+    let mut markers = Vec::with_capacity(req.markers.len());
+    for m in req.markers {
+        let marker = ControlMarker {
+            producer_id: m.producer_id.0,
+            producer_epoch: m.producer_epoch,
+            coordinator_epoch: m.coordinator_epoch,
+            commit: m.transaction_result,
+        };
+        let partitions: Vec<(String, i32)> = m
+            .topics
+            .iter()
+            .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.to_string(), *p)))
+            .collect();
+        let mut results = write_local_markers(broker, &marker, &partitions)
+            .await
+            .into_iter();
+        let topics = m
+            .topics
+            .into_iter()
+            .map(|t| {
+                let hosted = broker.topic(&t.name);
+                let partitions = t
+                    .partition_indexes
+                    .iter()
+                    .map(|&p| {
+                        let code = match results.next() {
+                            Some(Ok(())) => 0,
+                            Some(Err(MarkerError::NotHosted)) | None => {
+                                unhosted_code(hosted.as_deref(), p)
+                            }
+                            Some(Err(MarkerError::Log(e))) => log_error_code(&e, &t.name, p),
+                            Some(Err(MarkerError::Storage(_))) => {
+                                ResponseError::KafkaStorageError.code()
+                            }
+                        };
+                        WritableTxnMarkerPartitionResult::default()
+                            .with_partition_index(p)
+                            .with_error_code(code)
+                    })
+                    .collect();
+                WritableTxnMarkerTopicResult::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        markers.push(
+            WritableTxnMarkerResult::default()
+                .with_producer_id(m.producer_id)
+                .with_topics(topics),
+        );
+    }
+    ResponseKind::WriteTxnMarkers(WriteTxnMarkersResponse::default().with_markers(markers))
 }

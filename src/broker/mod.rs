@@ -399,6 +399,15 @@ impl Broker {
         })
     }
 
+    /// Where this broker reaches broker `id`: its first registered listener
+    /// (Kafka's `inter.broker.listener.name`; the listener named PLAINTEXT,
+    /// else the first, registers first).
+    pub fn inter_broker_endpoint(&self, id: i32) -> Option<(String, u16)> {
+        let image = self.metadata.image();
+        let e = image.broker(id)?.endpoints.first()?;
+        Some((e.host.clone(), e.port))
+    }
+
     /// The brokers Metadata lists: registered and not fenced, by id.
     pub fn live_brokers(&self, image: &MetadataImage) -> Vec<Endpoint> {
         image

@@ -21,12 +21,19 @@ use parking_lot::Mutex;
 
 use super::metadata::{EndOutcome, InitOutcome, TxnMetadata, TxnState};
 use super::records;
+use crate::broker::StorageError;
 use crate::broker::{Broker, Topic, ACKS_ALL};
 use crate::clock::now_ms;
 use crate::group::coordinator::{encode_batch, partition_for};
 use crate::group::OFFSETS_TOPIC;
-use crate::log::{AppendOrigin, ControlMarker};
+use crate::log::{AppendOrigin, ControlMarker, LogError};
 use crate::shutdown::Stopping;
+use anyhow::Context;
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
+use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
+use kafka_protocol::protocol::StrBytes;
 
 /// The internal topic holding transaction metadata.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
@@ -222,15 +229,35 @@ impl TransactionCoordinator {
 
     /// Runs `f` (a TxnOffsetCommit's write) while the transaction is held
     /// ongoing by this producer with `partition` in it, so the transaction
-    /// cannot end between the check and the write.
+    /// cannot end between the check and the write. When another broker
+    /// coordinates the transactional id, it is asked (AddPartitionsToTxn
+    /// with `verify_only`, as Kafka's group coordinator asks) and `f` runs
+    /// once it has answered that the partition is in the ongoing transaction.
     pub async fn with_ongoing<T>(
         &self,
+        broker: &Broker,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partition: &(String, i32),
         f: impl FnOnce() -> T,
     ) -> Result<T, i16> {
+        let image = broker.image();
+        match broker.coordinator_of(&image, TRANSACTION_STATE_TOPIC, transactional_id) {
+            Some(id) if id != broker.node_id => {
+                let ask = verify_remote(
+                    broker,
+                    id,
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partition,
+                );
+                return ask.await.map(|()| f());
+            }
+            None => return Err(code(ResponseError::CoordinatorNotAvailable)),
+            Some(_) => {}
+        }
         let unknown = code(ResponseError::InvalidProducerIdMapping);
         let entry = self.entry(transactional_id).ok_or(unknown)?;
         let slot = entry.lock().await;
@@ -409,54 +436,223 @@ impl TransactionCoordinator {
 }
 
 /// Writes a marker for `m`'s producer to every partition of its prepared
-/// transaction, waits until they are durable, then tells the group
-/// coordinator to apply or drop that producer's pending offsets.
+/// transaction — this broker's own, and through WriteTxnMarkers those other
+/// brokers lead — and returns once every one is durable and the groups of
+/// the `__consumer_offsets` partitions among them applied or dropped that
+/// producer's pending offsets. A partition without a leader, or a broker
+/// that does not answer, fails the completion, which is retried.
 async fn write_markers(broker: &Broker, m: &TxnMetadata) -> Result<(), i16> {
-    let commit = m.state == TxnState::PrepareCommit;
+    let unavailable = code(ResponseError::CoordinatorNotAvailable);
     let marker = ControlMarker {
         producer_id: m.producer_id,
         producer_epoch: m.producer_epoch,
         coordinator_epoch: 0,
-        commit,
+        commit: m.state == TxnState::PrepareCommit,
     };
-    let now = now_ms();
-    let mut written = Vec::new();
+    let image = broker.image();
+    let mut local = Vec::new();
+    let mut remote: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
     for (topic, index) in &m.partitions {
-        let hosted = broker.topic(topic);
-        let Some(partition) = hosted.as_ref().and_then(|t| t.partition(*index)) else {
-            if hosted.is_some_and(|t| (0..t.partition_count()).contains(index)) {
-                // Led by another broker: markers are not sent between
-                // brokers yet, and skipping it would leave its transaction
-                // open forever. The completion is retried.
-                tracing::error!(transactional_id = %m.transactional_id, topic, partition = index,
-                    "a transaction marker for a partition another broker leads cannot be written yet");
-                return Err(code(ResponseError::CoordinatorNotAvailable));
-            }
+        let leader = image
+            .topic(topic)
+            .and_then(|t| t.partitions.get(index))
+            .map(|p| p.leader);
+        match leader {
             // Kafka skips partitions of deleted topics too.
-            tracing::warn!(transactional_id = %m.transactional_id, topic, partition = index,
-                "no such partition for a transaction marker; skipped");
-            continue;
-        };
-        match partition.append_marker(&marker, now) {
-            Ok(info) => written.push((partition, info.last_offset + 1)),
-            Err(e) => {
-                tracing::error!(transactional_id = %m.transactional_id, topic, partition = index,
-                    error = %e, "writing a transaction marker failed");
-                return Err(code(ResponseError::CoordinatorNotAvailable));
+            None => {
+                tracing::warn!(transactional_id = %m.transactional_id, topic, partition = index,
+                "no such partition for a transaction marker; skipped")
             }
+            Some(l) if l == broker.node_id => local.push((topic.clone(), *index)),
+            Some(l) if l < 0 => {
+                tracing::warn!(transactional_id = %m.transactional_id, topic, partition = index,
+                    "no leader for a transaction marker's partition; retried later");
+                return Err(unavailable);
+            }
+            Some(l) => remote.entry(l).or_default().push((topic.clone(), *index)),
         }
     }
-    let acked = broker.acknowledgement(ACKS_ALL, written).wait().await;
-    if acked.iter().any(Result::is_err) {
-        return Err(code(ResponseError::CoordinatorNotAvailable));
+    for (leader, partitions) in remote {
+        send_markers(broker, leader, &marker, &partitions)
+            .await
+            .map_err(|e| {
+                tracing::warn!(transactional_id = %m.transactional_id, broker = leader,
+                    error = %format!("{e:#}"), "transaction markers not written; retried later");
+                unavailable
+            })?;
     }
-    for (topic, index) in &m.partitions {
-        if topic == OFFSETS_TOPIC {
-            broker.groups.complete_txn(m.producer_id, *index, commit);
+    let written = write_local_markers(broker, &marker, &local).await;
+    for ((topic, index), result) in local.iter().zip(written) {
+        if let Err(e) = result {
+            tracing::error!(transactional_id = %m.transactional_id, topic, partition = index,
+                error = %e, "writing a transaction marker failed");
+            return Err(unavailable);
         }
     }
     Ok(())
 }
+
+/// Why a marker was not written to a partition (`write_local_markers`).
+#[derive(Debug, thiserror::Error)]
+pub enum MarkerError {
+    #[error("this broker holds no replica of the partition")]
+    NotHosted,
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Writes `marker` to this broker's replicas of `partitions`, waits until
+/// they are durable, then applies it to the groups of each
+/// `__consumer_offsets` partition among them. One result per partition,
+/// in order (WriteTxnMarkers, and the local part of `write_markers`).
+pub async fn write_local_markers(
+    broker: &Broker,
+    marker: &ControlMarker,
+    partitions: &[(String, i32)],
+) -> Vec<Result<(), MarkerError>> {
+    let now = now_ms();
+    let mut results: Vec<Result<(), MarkerError>> = Vec::with_capacity(partitions.len());
+    let mut written = Vec::new();
+    let mut at = Vec::new();
+    for (i, (topic, index)) in partitions.iter().enumerate() {
+        let Some(partition) = broker.topic(topic).and_then(|t| t.partition(*index)) else {
+            results.push(Err(MarkerError::NotHosted));
+            continue;
+        };
+        match partition.append_marker(marker, now) {
+            Ok(info) => {
+                written.push((partition, info.last_offset + 1));
+                at.push(i);
+                results.push(Ok(()));
+            }
+            Err(e) => results.push(Err(e.into())),
+        }
+    }
+    let acked = broker.acknowledgement(ACKS_ALL, written).wait().await;
+    for (i, result) in at.into_iter().zip(acked) {
+        match result {
+            Ok(()) => {
+                let (topic, index) = &partitions[i];
+                if topic == OFFSETS_TOPIC {
+                    broker
+                        .groups
+                        .complete_txn(marker.producer_id, *index, marker.commit);
+                }
+            }
+            Err(e) => results[i] = Err(e.into()),
+        }
+    }
+    results
+}
+
+/// WriteTxnMarkers to broker `leader` for its `partitions`.
+async fn send_markers(
+    broker: &Broker,
+    leader: i32,
+    marker: &ControlMarker,
+    partitions: &[(String, i32)],
+) -> anyhow::Result<()> {
+    let (host, port) = broker
+        .inter_broker_endpoint(leader)
+        .with_context(|| format!("broker {leader} is not registered"))?;
+    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, index) in partitions {
+        topics.entry(topic).or_default().push(*index);
+    }
+    let request =
+        WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+            .with_producer_id(ProducerId(marker.producer_id))
+            .with_producer_epoch(marker.producer_epoch)
+            .with_transaction_result(marker.commit)
+            .with_coordinator_epoch(marker.coordinator_epoch)
+            .with_topics(
+                topics
+                    .into_iter()
+                    .map(|(name, indexes)| {
+                        WritableTxnMarkerTopic::default()
+                            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                            .with_partition_indexes(indexes)
+                    })
+                    .collect(),
+            )]);
+    let client_id = format!("vltava-broker-{}", broker.node_id);
+    let response =
+        crate::interbroker::call(&host, port, 1, &request, &client_id, MARKER_TIMEOUT).await?;
+    for m in &response.markers {
+        for t in &m.topics {
+            for p in &t.partitions {
+                if p.error_code != 0 {
+                    anyhow::bail!(
+                        "{}-{} answered error code {}",
+                        t.name.as_str(),
+                        p.partition_index,
+                        p.error_code
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Asks the transaction coordinator on broker `coordinator` whether
+/// `partition` is in the producer's ongoing transaction (AddPartitionsToTxn
+/// v4, `verify_only`); its error code if not.
+async fn verify_remote(
+    broker: &Broker,
+    coordinator: i32,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partition: &(String, i32),
+) -> Result<(), i16> {
+    use kafka_protocol::messages::add_partitions_to_txn_request::{
+        AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+    };
+    use kafka_protocol::messages::{AddPartitionsToTxnRequest, TransactionalId};
+    let unavailable = code(ResponseError::CoordinatorNotAvailable);
+    let (host, port) = broker
+        .inter_broker_endpoint(coordinator)
+        .ok_or(unavailable)?;
+    let request = AddPartitionsToTxnRequest::default().with_transactions(vec![
+        AddPartitionsToTxnTransaction::default()
+            .with_transactional_id(TransactionalId(StrBytes::from_string(
+                transactional_id.to_string(),
+            )))
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(producer_epoch)
+            .with_verify_only(true)
+            .with_topics(vec![AddPartitionsToTxnTopic::default()
+                .with_name(TopicName(StrBytes::from_string(partition.0.clone())))
+                .with_partitions(vec![partition.1])]),
+    ]);
+    let client_id = format!("vltava-broker-{}", broker.node_id);
+    let response = crate::interbroker::call(&host, port, 4, &request, &client_id, MARKER_TIMEOUT)
+        .await
+        .map_err(|e| {
+            tracing::warn!(transactional_id, broker = coordinator, error = %format!("{e:#}"),
+                    "could not verify a transactional offset commit");
+            unavailable
+        })?;
+    if response.error_code != 0 {
+        return Err(response.error_code);
+    }
+    let codes = response
+        .results_by_transaction
+        .iter()
+        .flat_map(|t| t.topic_results.iter())
+        .flat_map(|t| t.results_by_partition.iter())
+        .map(|p| p.partition_error_code);
+    match codes.into_iter().find(|c| *c != 0) {
+        Some(c) => Err(c),
+        None => Ok(()),
+    }
+}
+
+/// How long another broker may take to write and sync markers.
+const MARKER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Applies one replayed record: the latest value per id wins, a tombstone
 /// removes it.
