@@ -29,6 +29,9 @@ cargo test --release -- --test-threads=2
 # Real client programs (kafkajs, the seeds') against the release binary
 # that cargo test just built.
 tests/compat/run.sh
+# The same scenarios against a cluster of three nodes started from Kafka
+# KRaft server.properties files (clients bootstrap from one node).
+tests/compat/cluster.sh
 # Python clients (confluent-kafka, kafka-python, aiokafka) against the same
 # binary; installs its pinned clients into tests/compat/python/.venv.
 tests/compat/python/run.sh

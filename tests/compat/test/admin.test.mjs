@@ -44,12 +44,15 @@ async function describeTopics(topics) {
 }
 
 scenario('admin: createTopics with partitions, listTopics, fetchTopicMetadata (exact partitions and leaders)', 60_000, async () => {
+  // One broker, or a cluster (tests/compat/cluster.sh) that lists the one
+  // bootstrapped from among its brokers.
   const { brokers, controller } = await admin.describeCluster();
-  assert.equal(brokers.length, 1);
-  const id = brokers[0].nodeId;
+  const ids = brokers.map(b => b.nodeId);
   assert.equal(typeof controller, 'number');
-  assert.equal(brokers[0].host, broker.bootstrap.split(':')[0]);
-  assert.equal(brokers[0].port, Number(broker.bootstrap.split(':')[1]));
+  assert.ok(
+    brokers.some(b => b.host === broker.bootstrap.split(':')[0] && b.port === Number(broker.bootstrap.split(':')[1])),
+    JSON.stringify(brokers),
+  );
 
   const one = uniq('admin-one');
   const three = uniq('admin-three');
@@ -68,13 +71,19 @@ scenario('admin: createTopics with partitions, listTopics, fetchTopicMetadata (e
   for (const t of [one, three, twelve]) assert.ok(listed.includes(t), `${t} listed`);
   assert.equal(new Set(listed).size, listed.length, 'no duplicates in listTopics');
 
-  const part = i => ({ partitionId: i, leader: id, replicas: [id], isr: [id], error: 0 });
-  const range = n => Array.from({ length: n }, (_, i) => part(i));
-  assert.deepEqual(await describeTopics([one, three, twelve]), {
-    [one]: range(1),
-    [three]: range(3),
-    [twelve]: range(12),
+  // One replica per partition, its leader; the leaders spread evenly.
+  const described = await describeTopics([one, three, twelve]);
+  const leaderOf = (t, i) => described[t][i].leader;
+  const part = (t, i) => ({ partitionId: i, leader: leaderOf(t, i), replicas: [leaderOf(t, i)], isr: [leaderOf(t, i)], error: 0 });
+  const range = (t, n) => Array.from({ length: n }, (_, i) => part(t, i));
+  assert.deepEqual(described, {
+    [one]: range(one, 1),
+    [three]: range(three, 3),
+    [twelve]: range(twelve, 12),
   });
+  for (const id of ids) {
+    assert.equal(described[twelve].filter(p => p.leader === id).length, 12 / ids.length, `broker ${id} leads its share`);
+  }
 
   // Creating an existing topic: kafkajs answers false (TOPIC_ALREADY_EXISTS is swallowed).
   assert.equal(await admin.createTopics({ topics: [{ topic: three, numPartitions: 3 }] }), false);
@@ -82,7 +91,13 @@ scenario('admin: createTopics with partitions, listTopics, fetchTopicMetadata (e
   // Grow 3 → 5 partitions.
   await admin.createPartitions({ topicPartitions: [{ topic: three, count: 5 }] });
   await until(async () => (await describeTopics([three]))[three].length === 5, { what: '5 partitions' });
-  assert.deepEqual(await describeTopics([three]), { [three]: range(5) });
+  const grown = (await describeTopics([three]))[three];
+  assert.deepEqual(grown.slice(0, 3), described[three], 'the first three unchanged');
+  for (const p of grown) {
+    assert.ok(ids.includes(p.leader), JSON.stringify(p));
+    assert.deepEqual(p, { partitionId: p.partitionId, leader: p.leader, replicas: [p.leader], isr: [p.leader], error: 0 });
+  }
+  assert.deepEqual(grown.map(p => p.partitionId), [0, 1, 2, 3, 4]);
   await assert.rejects(
     admin.createPartitions({ topicPartitions: [{ topic: three, count: 2 }] }),
     e => e.name === 'KafkaJSAggregateError' || /partition/i.test(e.message),
