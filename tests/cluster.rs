@@ -15,7 +15,9 @@ use common::raw::RawClient;
 use common::*;
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{
+    GroupId, HeartbeatRequest, MetadataRequest, MetadataResponse, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
@@ -205,6 +207,20 @@ fn three_nodes_form_one_cluster_from_kafka_server_properties() {
             "from node {id}"
         );
         assert_eq!(found.port, i32::from(cluster.addr(leader).port()));
+        // Only the coordinator answers for the group; the others send the
+        // client back to FindCoordinator.
+        let beat = RawClient::connect(cluster.addr(id)).send(
+            4,
+            &HeartbeatRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str(group)))
+                .with_generation_id(1)
+                .with_member_id(StrBytes::from_static_str("not-a-member")),
+        );
+        let expected = if id == leader { 25 } else { 16 };
+        assert_eq!(
+            beat.error_code, expected,
+            "UNKNOWN_MEMBER_ID / NOT_COORDINATOR from node {id}"
+        );
     }
     let position = consumer.position().expect("position");
     consumer

@@ -10,6 +10,7 @@ mod api_versions;
 mod authorized_operations;
 mod cluster;
 mod configs;
+mod coordinators;
 mod errors;
 mod fetch;
 mod groups;
@@ -144,6 +145,9 @@ pub async fn handle(
     }
     let request = decode_request(api, version, &mut body)?;
     let ready = |kind| Ok(Reply::Ready(Response { kind, version }));
+    if let Some(kind) = coordinators::not_coordinator(broker, &request, version) {
+        return ready(kind);
+    }
     match request {
         RequestKind::ApiVersions(_) => ready(api_versions::handle(version)),
         RequestKind::Metadata(req) => ready(metadata::handle(broker, req, version).await),
