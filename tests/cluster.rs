@@ -16,7 +16,7 @@ use common::*;
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    GroupId, HeartbeatRequest, MetadataRequest, MetadataResponse, TopicName,
+    DescribeQuorumRequest, GroupId, HeartbeatRequest, MetadataRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -109,6 +109,14 @@ fn three_nodes_form_one_cluster_from_kafka_server_properties() {
             "{:?}",
             m.controller_id
         );
+    }
+    // One active controller, the same seen from every node, among the voters.
+    let controller_ports: Vec<u16> = cluster.nodes.iter().map(|n| n.controller_port).collect();
+    let (leader, voters, ports) = quorum(cluster.addr(1));
+    assert!((1..=3).contains(&leader));
+    assert_eq!((voters, ports), (vec![1, 2, 3], controller_ports));
+    for id in 2..=3 {
+        assert_eq!(quorum(cluster.addr(id)).0, leader, "node {id} agrees");
     }
 
     // A partition another node leads is answered NOT_LEADER_OR_FOLLOWER.
@@ -251,6 +259,32 @@ fn java_hash_partition(key: &str, partitions: i32) -> i32 {
     (h & 0x7fff_ffff) % partitions
 }
 
+/// DescribeQuorum of the metadata log from node `addr`: (active
+/// controller, voter ids, voters' controller ports).
+fn quorum(addr: std::net::SocketAddr) -> (i32, Vec<i32>, Vec<u16>) {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    let req = DescribeQuorumRequest::default().with_topics(vec![TopicData::default()
+        .with_topic_name(TopicName(StrBytes::from_static_str("__cluster_metadata")))
+        .with_partitions(vec![PartitionData::default()])]);
+    let r = RawClient::connect(addr).send(2, &req);
+    assert_eq!(r.error_code, 0, "{r:?}");
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0, "{r:?}");
+    let mut voters: Vec<i32> = p.current_voters.iter().map(|v| v.replica_id.0).collect();
+    voters.sort();
+    let mut ports: Vec<(i32, u16)> = r
+        .nodes
+        .iter()
+        .map(|n| (n.node_id.0, n.listeners[0].port))
+        .collect();
+    ports.sort();
+    (
+        p.leader_id.0,
+        voters,
+        ports.into_iter().map(|(_, p)| p).collect(),
+    )
+}
+
 /// Waits until node `addr`'s Metadata satisfies `ready`.
 fn wait_until(
     addr: std::net::SocketAddr,
@@ -300,7 +334,7 @@ fn a_killed_controller_is_replaced_and_a_killed_broker_is_fenced_until_it_return
         Duration::from_secs(30),
     );
     let m = metadata(cluster.addr(1), "before");
-    let controller = m.controller_id.0;
+    let (controller, _, _) = quorum(cluster.addr(1));
     let led_by_controller: Vec<i32> = m.topics[0]
         .partitions
         .iter()
@@ -320,7 +354,6 @@ fn a_killed_controller_is_replaced_and_a_killed_broker_is_fenced_until_it_return
         "fenced the killed controller",
         |m| {
             broker_ids(m) == others
-                && others.contains(&m.controller_id.0)
                 && m.topics[0].partitions.iter().all(|p| {
                     (p.leader_id.0 == -1) == led_by_controller.contains(&p.partition_index)
                 })
@@ -336,6 +369,11 @@ fn a_killed_controller_is_replaced_and_a_killed_broker_is_fenced_until_it_return
             );
         }
     }
+    let (elected, _, _) = quorum(cluster.addr(survivor));
+    assert!(
+        others.contains(&elected),
+        "a survivor leads the quorum: {elected}"
+    );
     // Topic admin works again, through the other survivor, on live brokers.
     let other = *others.iter().find(|id| **id != survivor).unwrap();
     create_topic(&cluster.addr(other).to_string(), "after", 4);

@@ -1,5 +1,6 @@
-//! DescribeCluster and DescribeTopicPartitions (KIP-966's paged topic
-//! description used by newer admin clients).
+//! DescribeCluster, DescribeTopicPartitions (KIP-966's paged topic
+//! description used by newer admin clients) and DescribeQuorum (the
+//! controller quorum, as `kafka-metadata-quorum.sh` shows it).
 
 use std::sync::Arc;
 
@@ -9,8 +10,9 @@ use kafka_protocol::messages::describe_topic_partitions_response::{
     Cursor, DescribeTopicPartitionsResponsePartition, DescribeTopicPartitionsResponseTopic,
 };
 use kafka_protocol::messages::{
-    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeTopicPartitionsRequest,
-    DescribeTopicPartitionsResponse, ResponseKind, TopicName,
+    BrokerId, DescribeClusterRequest, DescribeClusterResponse, DescribeQuorumRequest,
+    DescribeQuorumResponse, DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse,
+    ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -34,7 +36,8 @@ pub fn describe_cluster(broker: &Arc<Broker>, req: DescribeClusterRequest) -> Re
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(req.endpoint_type)
         .with_cluster_id(StrBytes::from_string(broker.cluster_id.clone()))
-        .with_controller_id(BrokerId(broker.controller_id()))
+        // A live broker, as Kafka's KRaft brokers answer (see Metadata).
+        .with_controller_id(BrokerId(broker.node_id))
         .with_brokers(brokers)
         .with_cluster_authorized_operations(when_requested(
             req.include_cluster_authorized_operations,
@@ -149,4 +152,79 @@ fn describe_topic(
         .with_topic_authorized_operations(authorized_operations::TOPIC)
         .with_partitions(partitions);
     (entry, next)
+}
+
+/// DescribeQuorum for `__cluster_metadata`-0, the metadata log: the active
+/// controller, its term (Kafka's leader epoch), the high watermark, and the
+/// voters with their log end offsets where known (-1 otherwise); v2 adds the
+/// voters' controller endpoints. Any other partition is unknown.
+pub fn describe_quorum(
+    broker: &Arc<Broker>,
+    req: DescribeQuorumRequest,
+    version: i16,
+) -> ResponseKind {
+    use kafka_protocol::messages::describe_quorum_response::{
+        Listener, Node, PartitionData, ReplicaState, TopicData,
+    };
+    let state = broker.quorum_state();
+    let id = |n: u64| BrokerId(i32::try_from(n).unwrap_or(-1));
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let is_metadata = t.topic_name.as_str() == "__cluster_metadata";
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let answer = PartitionData::default().with_partition_index(p.partition_index);
+                    if !is_metadata || p.partition_index != 0 {
+                        return answer
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    }
+                    let voters = state
+                        .voters
+                        .iter()
+                        .map(|(v, _, end)| {
+                            ReplicaState::default()
+                                .with_replica_id(id(*v))
+                                .with_log_end_offset(end.map_or(-1, |e| e as i64))
+                                .with_last_fetch_timestamp(-1)
+                                .with_last_caught_up_timestamp(-1)
+                        })
+                        .collect();
+                    answer
+                        .with_leader_id(state.leader.map_or(BrokerId(-1), id))
+                        .with_leader_epoch(i32::try_from(state.term).unwrap_or(i32::MAX))
+                        .with_high_watermark(state.high_watermark as i64)
+                        .with_current_voters(voters)
+                })
+                .collect();
+            TopicData::default()
+                .with_topic_name(t.topic_name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    let nodes = state
+        .voters
+        .iter()
+        .filter(|_| version >= 2)
+        .filter_map(|(v, addr, _)| {
+            let (host, port) = addr.rsplit_once(':')?;
+            let listener = Listener::default()
+                .with_name(StrBytes::from_static_str("CONTROLLER"))
+                .with_host(StrBytes::from_string(host.to_string()))
+                .with_port(port.parse().ok()?);
+            Some(
+                Node::default()
+                    .with_node_id(id(*v))
+                    .with_listeners(vec![listener]),
+            )
+        })
+        .collect();
+    ResponseKind::DescribeQuorum(
+        DescribeQuorumResponse::default()
+            .with_topics(topics)
+            .with_nodes(nodes),
+    )
 }

@@ -40,7 +40,10 @@ pub async fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) ->
         .collect();
     let mut response = MetadataResponse::default()
         .with_brokers(brokers)
-        .with_controller_id(BrokerId(broker.controller_id()));
+        // As Kafka's KRaft brokers do, a live broker stands for the
+        // controller (clients send admin requests there, and any broker
+        // forwards them): this one, which the client just reached.
+        .with_controller_id(BrokerId(broker.node_id));
     if version >= 2 {
         response.cluster_id = Some(StrBytes::from_string(broker.cluster_id.clone()));
     }

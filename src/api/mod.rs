@@ -67,6 +67,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::DescribeQuorum, 0, 2),
 ];
 
 /// The versions of `key` that Vltava handles.
@@ -215,6 +216,7 @@ pub async fn handle(
             ready(txn::list_transactions(broker, req, version).await)
         }
         RequestKind::WriteTxnMarkers(req) => ready(txn::write_txn_markers(broker, req).await),
+        RequestKind::DescribeQuorum(req) => ready(cluster::describe_quorum(broker, req, version)),
         _ => Err(RequestError::UnsupportedVersion { api, version }),
     }
 }
@@ -671,6 +673,17 @@ mod encode_tests {
                                     write_txn_markers_request::WritableTxnMarkerTopic::default()
                                         .with_name(name("t"))
                                         .with_partition_indexes(vec![0, 9]),
+                                ]),
+                        ]),
+                    ),
+                    ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(
+                        DescribeQuorumRequest::default().with_topics(vec![
+                            describe_quorum_request::TopicData::default()
+                                .with_topic_name(name("__cluster_metadata"))
+                                .with_partitions(vec![
+                                    describe_quorum_request::PartitionData::default(),
+                                    describe_quorum_request::PartitionData::default()
+                                        .with_partition_index(1),
                                 ]),
                         ]),
                     ),

@@ -431,12 +431,9 @@ impl Broker {
         self.coordinator_of(&self.metadata.image(), topic, key) == Some(self.node_id)
     }
 
-    /// The active controller's node id, as far as this node knows (-1: none).
-    pub fn controller_id(&self) -> i32 {
-        self.metadata
-            .leader()
-            .and_then(|id| i32::try_from(id).ok())
-            .unwrap_or(-1)
+    /// The metadata quorum as this node sees it (DescribeQuorum).
+    pub fn quorum_state(&self) -> crate::metadata::QuorumState {
+        self.metadata.state()
     }
 
     pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {

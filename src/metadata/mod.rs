@@ -19,7 +19,7 @@ pub mod state_machine;
 use std::io::Cursor;
 
 pub use image::{MetadataImage, Refused};
-pub use quorum::{MetadataQuorum, ProposeError, QuorumConfig};
+pub use quorum::{MetadataQuorum, ProposeError, QuorumConfig, QuorumState};
 pub use records::{MetadataRecord, RecordBatch};
 
 openraft::declare_raft_types!(

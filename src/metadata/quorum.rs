@@ -65,6 +65,16 @@ impl QuorumConfig {
     }
 }
 
+/// `MetadataQuorum::state`.
+#[derive(Clone, Debug)]
+pub struct QuorumState {
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub high_watermark: u64,
+    /// (id, controller address, last index in its log, if known).
+    pub voters: Vec<(u64, String, Option<u64>)>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
     #[error("no active controller answered within {0:?}")]
@@ -213,6 +223,32 @@ impl MetadataQuorum {
     /// snapshot and purge point.
     pub fn raft_metrics(&self) -> watch::Receiver<RaftMetrics<u64, BasicNode>> {
         self.raft.metrics()
+    }
+
+    /// The quorum as this node sees it (Kafka's DescribeQuorum): the active
+    /// controller, its term, the last index applied here, and each voter's
+    /// controller address with its last replicated index (known on the
+    /// active controller only).
+    pub fn state(&self) -> QuorumState {
+        let m = self.raft.metrics().borrow().clone();
+        let replicated = m.replication.unwrap_or_default();
+        QuorumState {
+            leader: m.current_leader,
+            term: m.current_term,
+            high_watermark: m.last_applied.map_or(0, |l| l.index),
+            voters: self
+                .voters
+                .iter()
+                .map(|(id, addr)| {
+                    let end = if *id == self.node_id {
+                        m.last_log_index
+                    } else {
+                        replicated.get(id).copied().flatten().map(|l| l.index)
+                    };
+                    (*id, addr.clone(), end)
+                })
+                .collect(),
+        }
     }
 
     /// The active controller, as far as this node knows.
