@@ -401,8 +401,30 @@ impl BrokerConfig {
         self.int("node.id", 1)
     }
 
+    /// `process.roles` as (broker, controller); both by default.
+    pub fn roles(&self) -> Result<(bool, bool), String> {
+        let value = self.value("process.roles").unwrap_or_default();
+        let (mut broker, mut controller) = (false, false);
+        for role in value.split(',').map(str::trim).filter(|r| !r.is_empty()) {
+            match role.to_ascii_lowercase().as_str() {
+                "broker" => broker = true,
+                "controller" => controller = true,
+                _ => {
+                    return Err(format!(
+                        "unknown role {role:?}: give broker, controller or both"
+                    ))
+                }
+            }
+        }
+        if !broker && !controller {
+            return Err("give broker, controller or both".into());
+        }
+        Ok((broker, controller))
+    }
+
     /// `controller.quorum.voters` as (node id, `host:port`); empty when unset
-    /// (this node is then the only voter). Checked by `validate`.
+    /// (this node is then the only voter). Checked by `validate`, with the
+    /// roles: a controller is one of the voters, a broker-only node is not.
     pub fn voters(&self) -> Result<BTreeMap<i32, String>, String> {
         let value = self.value("controller.quorum.voters").unwrap_or_default();
         let mut voters = BTreeMap::new();
@@ -420,10 +442,19 @@ impl BrokerConfig {
                 return Err(format!("node {id} is named twice"));
             }
         }
-        if !voters.is_empty() && !voters.contains_key(&self.node_id()) {
+        let (broker, controller) = self.roles().unwrap_or((true, true));
+        let id = self.node_id();
+        if voters.is_empty() && !(broker && controller) {
+            return Err("a broker-only or controller-only node needs the voters".into());
+        }
+        if !voters.is_empty() && controller && !voters.contains_key(&id) {
             return Err(format!(
-                "node.id={} is not among the voters; a node that is broker and controller must be one",
-                self.node_id()
+                "node.id={id} is not among the voters; a controller must be one"
+            ));
+        }
+        if !controller && voters.contains_key(&id) {
+            return Err(format!(
+                "node.id={id} is among the voters, but process.roles=broker has no controller"
             ));
         }
         Ok(voters)
@@ -553,6 +584,13 @@ impl BrokerConfig {
                 });
             }
         }
+        if let Err(reason) = self.roles() {
+            return Err(ConfigError::Invalid {
+                name: "process.roles".into(),
+                value: self.value("process.roles").unwrap_or_default(),
+                reason,
+            });
+        }
         if let Err(reason) = self.voters() {
             return Err(ConfigError::Invalid {
                 name: "controller.quorum.voters".into(),
@@ -661,18 +699,6 @@ pub fn not_honoured(name: &str, value: &str) -> Option<&'static str> {
             if v.parse::<i64>().is_ok_and(|n| n > 1) =>
         {
             Some("Vltava keeps one replica of each partition, so a value above 1 cannot be met")
-        }
-        "process.roles"
-            if !(v
-                .split(',')
-                .any(|r| r.trim().eq_ignore_ascii_case("broker"))
-                && v.split(',')
-                    .any(|r| r.trim().eq_ignore_ascii_case("controller"))) =>
-        {
-            Some(
-                "every Vltava node is broker and controller (process.roles=broker,controller); \
-                 broker-only and controller-only nodes are not supported yet",
-            )
         }
         "log.flush.interval.messages" | "log.flush.interval.ms" if v != LONG_MAX => Some(
             "Vltava does not fsync by message count or timer; under --durability fsync \
@@ -932,13 +958,31 @@ mod tests {
             ])
         );
         assert_eq!(broker(&[]).voters().unwrap(), BTreeMap::new());
+        // Separate roles: controllers are the voters, brokers are not.
+        let voters = "1@h:1,2@h:2,3@h:3";
+        let node = |roles: &str, id: &str| {
+            broker(&[
+                ("controller.quorum.voters", voters),
+                ("process.roles", roles),
+                ("node.id", id),
+            ])
+        };
+        assert_eq!(node("controller", "2").validate(), Ok(()));
+        assert_eq!(node("broker", "4").validate(), Ok(()));
+        assert_eq!(node("broker", "4").roles(), Ok((true, false)));
+        assert_eq!(
+            node("broker", "2").voters().unwrap_err(),
+            "node.id=2 is among the voters, but process.roles=broker has no controller"
+        );
+        assert!(node("controller", "4").validate().is_err());
+        assert!(broker(&[("process.roles", "broker")]).validate().is_err());
         for (voters, why) in [
             ("1@h:1,2@h", "\"2@h\" is not ID@HOST:PORT"),
             ("1@h:1,x@h:2", "\"x@h:2\" is not ID@HOST:PORT"),
             ("1@h:1,1@h:2", "node 1 is named twice"),
             (
                 "2@h:1,3@h:2",
-                "node.id=1 is not among the voters; a node that is broker and controller must be one",
+                "node.id=1 is not among the voters; a controller must be one",
             ),
         ] {
             let b = broker(&[("controller.quorum.voters", voters)]);
@@ -950,8 +994,7 @@ mod tests {
     #[test]
     fn broker_values_vltava_cannot_honour_are_refused_with_the_key_named() {
         for (k, v) in [
-            ("process.roles", "broker"),
-            ("process.roles", "controller"),
+            ("process.roles", "worker"),
             ("min.insync.replicas", "2"),
             ("default.replication.factor", "3"),
             ("log.flush.interval.messages", "1"),

@@ -14,6 +14,7 @@ use crate::admin::AdminListener;
 use crate::broker::{Broker, Startup};
 use crate::config::BrokerConfig;
 use crate::metadata::records::Endpoint;
+use crate::metadata::{MetadataQuorum, QuorumConfig};
 use crate::net::Listener;
 use crate::shutdown::{Shutdown, Stopping};
 
@@ -48,6 +49,10 @@ pub async fn run(
     more_listeners: Vec<ExtraListener>,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let (is_broker, is_controller) = config.roles().map_err(anyhow::Error::msg)?;
+    if !is_broker {
+        return run_controller(config).await;
+    }
     let listen = config.listen;
     let clustered = config.voters().map_err(anyhow::Error::msg)?.len() > 1;
     // The listeners are bound first: the broker registers their endpoints.
@@ -67,7 +72,11 @@ pub async fn run(
     let mut controller = None;
     let mut extra = Vec::new();
     for l in more_listeners {
-        if l.controller && clustered {
+        if l.controller && (clustered || !is_controller) {
+            if !is_controller {
+                // A broker-only node reaches the controllers at their addresses.
+                continue;
+            }
             if controller.is_none() {
                 let bound = tokio::net::TcpListener::bind(l.addr)
                     .await
@@ -91,7 +100,7 @@ pub async fn run(
         });
         extra.push((l.name, l.controller, addr, listener));
     }
-    if clustered && controller.is_none() {
+    if clustered && is_controller && controller.is_none() {
         // No CONTROLLER listener named: this node's own entry among the voters.
         let voters = config.voters().map_err(anyhow::Error::msg)?;
         let own = &voters[&config.node_id()];
@@ -206,6 +215,51 @@ pub async fn run(
         .await
         .context("shutting down")??;
     broker.stop_metadata().await;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// A controller-only node (`process.roles=controller`): its part in the
+/// metadata quorum on its controller address (its entry in
+/// `controller.quorum.voters`), and no Kafka listener, until SIGTERM/SIGINT.
+async fn run_controller(config: BrokerConfig) -> anyhow::Result<()> {
+    let voters = config.voters().map_err(anyhow::Error::msg)?;
+    let node_id = config.node_id();
+    let own = voters
+        .get(&node_id)
+        .context("a controller is one of controller.quorum.voters")?;
+    let listener = tokio::net::TcpListener::bind(own)
+        .await
+        .with_context(|| format!("binding the controller address {own}"))?;
+    let bound = listener.local_addr()?;
+    let dir = config.data_dir.clone();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let store = crate::broker::metadata::MetadataStore::new(&dir);
+    let stored = store.load_cluster(node_id)?;
+    let mut quorum = QuorumConfig::new(
+        node_id as u64,
+        voters.into_iter().map(|(id, a)| (id as u64, a)).collect(),
+        dir.join(crate::broker::METADATA_DIR),
+    );
+    quorum.election_timeout = config.election_timeout();
+    quorum.session_timeout = config.broker_session_timeout();
+    let metadata = MetadataQuorum::start(quorum, Some(listener))
+        .await
+        .context("opening the metadata log")?;
+    crate::broker::catch_up(&metadata).await?;
+    let cluster_id = crate::broker::join_cluster(&metadata, stored.as_deref()).await?;
+    if stored.is_none() {
+        store.save_cluster(&cluster_id, node_id)?;
+    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tracing::info!(address = %bound, cluster_id = %cluster_id, node_id, "vltava controller ready");
+    println!("vltava controller listening on {bound}");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    metadata.shutdown().await;
     tracing::info!("shut down cleanly");
     Ok(())
 }

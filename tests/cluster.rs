@@ -561,3 +561,73 @@ fn a_transaction_over_every_broker_commits_and_aborts_everywhere() {
         Offset::Offset(42)
     );
 }
+
+#[test]
+fn three_controllers_and_two_brokers_with_separate_roles() {
+    let mut cluster = Cluster::start_roles(
+        &["controller", "controller", "controller", "broker", "broker"],
+        "broker.session.timeout.ms=2000\nbroker.heartbeat.interval.ms=500\n",
+    );
+    create_topic(&cluster.addr(5).to_string(), "split", 4);
+    for id in [4, 5] {
+        let m = wait_for_topic(cluster.addr(id), "split", 4);
+        assert_eq!(broker_ids(&m), vec![4, 5], "only brokers are listed");
+        let mut led: Vec<i32> = m.topics[0]
+            .partitions
+            .iter()
+            .map(|p| p.leader_id.0)
+            .collect();
+        led.sort();
+        assert_eq!(led, vec![4, 4, 5, 5]);
+    }
+    // The quorum is the three controllers, seen through a broker.
+    let (controller, voters, _) = quorum(cluster.addr(4));
+    assert_eq!(voters, vec![1, 2, 3]);
+    assert!((1..=3).contains(&controller), "{controller}");
+
+    let msgs: Vec<Out> = (0..4)
+        .map(|p| Out {
+            value: format!("split-{p}"),
+            partition: Some(p),
+            ..Out::default()
+        })
+        .collect();
+    let bootstrap = format!("{},{}", cluster.addr(4), cluster.addr(5));
+    produce_all_acked(
+        &producer_config(&bootstrap),
+        "split",
+        &msgs,
+        Duration::from_secs(30),
+    );
+
+    // The active controller dies: the others elect one, admin works again.
+    cluster.kill9(controller);
+    create_topic(&cluster.addr(4).to_string(), "after-controller", 2);
+    wait_for_topic(cluster.addr(5), "after-controller", 2);
+    let (elected, _, _) = quorum(cluster.addr(5));
+    assert!(
+        elected != controller && (1..=3).contains(&elected),
+        "{elected}"
+    );
+    cluster.restart(controller);
+
+    // A broker dies: it is fenced, its partitions have no leader; back, it
+    // leads them again with their records.
+    cluster.kill9(5);
+    wait_until(cluster.addr(4), "split", "fenced broker 5", |m| {
+        broker_ids(m) == vec![4]
+            && m.topics[0]
+                .partitions
+                .iter()
+                .all(|p| (p.leader_id.0 == -1) == (p.replica_nodes[0].0 == 5))
+    });
+    cluster.restart(5);
+    wait_until(cluster.addr(4), "split", "took broker 5 back", |m| {
+        broker_ids(m) == vec![4, 5] && m.topics[0].partitions.iter().all(|p| p.leader_id.0 >= 0)
+    });
+    let expected: BTreeMap<i32, usize> = (0..4).map(|p| (p, 1)).collect();
+    let got = consume_exactly(&bootstrap, "split", &expected, Duration::from_secs(30));
+    for (p, messages) in got {
+        assert_eq!(value_str(&messages[0]), Some(format!("split-{p}")));
+    }
+}

@@ -112,7 +112,7 @@ impl Cluster {
     /// The active controller once every running node names the same one (a
     /// voter can name the leader of an earlier term for a moment).
     async fn agreed_leader(&self) -> u64 {
-        let mut receivers: Vec<_> = self.running().map(|q| q.raft_metrics()).collect();
+        let mut receivers: Vec<_> = self.running().map(|q| q.raft_metrics().unwrap()).collect();
         let agreed = async {
             loop {
                 let leaders: Vec<Option<u64>> = receivers
@@ -212,7 +212,7 @@ async fn a_voter_that_missed_purged_entries_catches_up_from_a_snapshot() {
         last = cluster.create(leader, name).await;
     }
     // The leader has snapshotted and purged beyond what `behind` holds.
-    let mut metrics = cluster.node(leader).raft_metrics();
+    let mut metrics = cluster.node(leader).raft_metrics().unwrap();
     let purged = tokio::time::timeout(
         WAIT,
         metrics.wait_for(|m| m.purged.is_some_and(|p| p.index > first)),
@@ -229,7 +229,12 @@ async fn a_voter_that_missed_purged_entries_catches_up_from_a_snapshot() {
     expected.extend(names.iter().map(String::as_str));
     expected.sort();
     agree(&cluster, last, &expected).await;
-    let snapshot = cluster.node(behind).raft_metrics().borrow().snapshot;
+    let snapshot = cluster
+        .node(behind)
+        .raft_metrics()
+        .unwrap()
+        .borrow()
+        .snapshot;
     assert!(
         snapshot.is_some_and(|s| s.index >= purged),
         "{snapshot:?} below {purged}"

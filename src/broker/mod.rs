@@ -97,7 +97,7 @@ pub const METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 pub const ACKS_ALL: i16 = -1;
 
 /// Where the metadata log lives in the data directory.
-const METADATA_DIR: &str = "vltava-metadata";
+pub const METADATA_DIR: &str = "vltava-metadata";
 
 /// Writes waiting to be acknowledged as their `acks` asks
 /// (`Broker::acknowledgement`).
@@ -221,18 +221,22 @@ impl Broker {
         if voters.is_empty() {
             voters.insert(voter, config.listen.to_string());
         }
-        let several = voters.len() > 1;
-        if several && startup.controller.is_none() {
-            anyhow::bail!("a quorum of several voters needs this node's controller listener");
-        }
-        let mut quorum_config = QuorumConfig::new(voter, voters, dir.join(METADATA_DIR));
-        quorum_config.election_timeout = config.election_timeout();
-        quorum_config.session_timeout = config.broker_session_timeout();
-        let metadata = Arc::new(
+        let (_, controller) = config.roles().map_err(anyhow::Error::msg)?;
+        let metadata = if controller {
+            if voters.len() > 1 && startup.controller.is_none() {
+                anyhow::bail!("a quorum of several voters needs this node's controller listener");
+            }
+            let mut quorum_config = QuorumConfig::new(voter, voters, dir.join(METADATA_DIR));
+            quorum_config.election_timeout = config.election_timeout();
+            quorum_config.session_timeout = config.broker_session_timeout();
             MetadataQuorum::start(quorum_config, startup.controller)
                 .await
-                .context("opening the metadata log")?,
-        );
+                .context("opening the metadata log")?
+        } else {
+            // A broker-only node fetches the metadata from the controllers.
+            MetadataQuorum::observe(voter, voters)
+        };
+        let metadata = Arc::new(metadata);
         // An empty proposal is applied after everything committed before it.
         catch_up(&metadata).await?;
         let cluster_id = join_cluster(&metadata, stored_cluster_id.as_deref()).await?;
@@ -264,7 +268,7 @@ impl Broker {
             .await
             .context("registering the broker")?;
         if metadata.image().topic(OFFSETS_TOPIC).is_none() {
-            let records = first_start_records(&config, &store, node_id)?;
+            let records = first_start_records(&config, &store, node_id, &metadata.image())?;
             match metadata.propose(records, METADATA_TIMEOUT).await {
                 // Another voter wrote them first.
                 Ok(_) | Err(ProposeError::Refused(Refused::TopicExists(_))) => {}
@@ -1026,7 +1030,7 @@ impl Broker {
 /// Waits until this node has applied everything committed before now, for
 /// as long as it takes a quorum of voters to be up (Kafka's brokers wait for
 /// the controllers the same way).
-async fn catch_up(metadata: &MetadataQuorum) -> anyhow::Result<()> {
+pub async fn catch_up(metadata: &MetadataQuorum) -> anyhow::Result<()> {
     loop {
         match metadata.propose(Vec::new(), METADATA_TIMEOUT).await {
             Ok(_) => return Ok(()),
@@ -1041,7 +1045,10 @@ async fn catch_up(metadata: &MetadataQuorum) -> anyhow::Result<()> {
 /// The cluster's id: the one in the metadata log, set there first by this
 /// node when it is the first to start (its `meta.properties` id, after an
 /// upgrade, or a new one). A data directory of another cluster is refused.
-async fn join_cluster(metadata: &MetadataQuorum, stored: Option<&str>) -> anyhow::Result<String> {
+pub async fn join_cluster(
+    metadata: &MetadataQuorum,
+    stored: Option<&str>,
+) -> anyhow::Result<String> {
     if metadata.image().cluster_id().is_none() {
         let id = stored.map_or_else(
             || metadata::kafka_uuid_string(Uuid::new_v4()),
@@ -1162,6 +1169,7 @@ fn first_start_records(
     config: &BrokerConfig,
     store: &MetadataStore,
     node_id: i32,
+    image: &MetadataImage,
 ) -> anyhow::Result<Vec<MetadataRecord>> {
     let mut records = Vec::new();
     let mut names = Vec::new();
@@ -1174,13 +1182,26 @@ fn first_start_records(
         names.push(t.name);
     }
     // In a combined cluster every voter is a broker: the coordinators'
-    // partitions spread over all of them from the start, registered yet or not.
-    let mut brokers: Vec<Candidate> = config
-        .voters()
-        .map_err(anyhow::Error::msg)?
-        .into_keys()
-        .map(|id| Candidate { id, rack: None })
-        .collect();
+    // partitions spread over all of them from the start, registered yet or
+    // not. With separate roles, over the brokers registered so far.
+    let (_, controller) = config.roles().map_err(anyhow::Error::msg)?;
+    let mut brokers: Vec<Candidate> = if controller {
+        config
+            .voters()
+            .map_err(anyhow::Error::msg)?
+            .into_keys()
+            .map(|id| Candidate { id, rack: None })
+            .collect()
+    } else {
+        image
+            .brokers()
+            .filter(|b| !b.fenced)
+            .map(|b| Candidate {
+                id: b.id,
+                rack: b.rack.clone(),
+            })
+            .collect()
+    };
     if brokers.is_empty() {
         brokers.push(Candidate {
             id: node_id,

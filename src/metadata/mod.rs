@@ -4,13 +4,15 @@
 //! `records.rs` says what can change, `image.rs` what the cluster looks like
 //! after a prefix of the log, `log_store.rs` and `state_machine.rs` are
 //! openraft's storage on a voter's disk, `network.rs` the voters' RPCs, and
-//! `controller.rs` the active controller's watch over the brokers' heartbeats, and
+//! `controller.rs` the active controller's watch over the brokers' heartbeats,
+//! `observer.rs` a broker-only node's fetch of the image from the voters, and
 //! `quorum.rs` ties them into the one handle the broker uses.
 
 pub mod controller;
 pub mod image;
 pub mod log_store;
 pub mod network;
+pub mod observer;
 pub mod placement;
 pub mod quorum;
 pub mod records;

@@ -43,6 +43,10 @@ pub enum Request {
         incarnation: uuid::Uuid,
         stopping: bool,
     },
+    /// A broker-only node's long poll for an image past `after`.
+    FetchImage {
+        after: u64,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -52,6 +56,14 @@ pub enum Response {
     InstallSnapshot(Result<InstallSnapshotResponse<u64>, RaftError<u64, InstallSnapshotError>>),
     Propose(Result<u64, ProposeRefused>),
     Heartbeat(Result<(), ProposeRefused>),
+    /// The voter's image at `offset` as records (none: nothing past
+    /// `after` within the wait), and the active controller it knows.
+    Image {
+        offset: u64,
+        leader: Option<u64>,
+        term: u64,
+        records: Option<RecordBatch>,
+    },
 }
 
 /// Why the node a proposal was sent to did not append it.

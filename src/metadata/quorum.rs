@@ -29,6 +29,7 @@ use super::controller::{self, Liveness};
 use super::image::{MetadataImage, Refused};
 use super::log_store::LogStore;
 use super::network::{read_frame, write_frame, Network, Peer, ProposeRefused, Request, Response};
+use super::observer::{Observer, FETCH_WAIT};
 use super::records::RecordBatch;
 use super::state_machine::StateMachine;
 use super::RaftTypes;
@@ -88,14 +89,37 @@ pub enum ProposeError {
 pub struct MetadataQuorum {
     node_id: u64,
     voters: BTreeMap<u64, String>,
-    raft: Raft<RaftTypes>,
+    member: Member,
     images: watch::Receiver<Arc<MetadataImage>>,
     liveness: Arc<Liveness>,
     /// The RPC server and the controller's watch over the brokers.
     tasks: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// How this node takes part: a voter runs Raft over its own copy of the
+/// log; an observer (a broker-only node) fetches the image from the voters.
+enum Member {
+    Voter(Raft<RaftTypes>),
+    Observer(Arc<Observer>),
+}
+
 impl MetadataQuorum {
+    /// A broker-only node's part: no vote and no log of its own, the image
+    /// fetched from the `voters` (`observer.rs`).
+    pub fn observe(node_id: u64, voters: BTreeMap<u64, String>) -> Self {
+        let observer = Arc::new(Observer::new(voters.clone()));
+        let (tx, images) = watch::channel(Arc::new(MetadataImage::default()));
+        let task = tokio::spawn(observer.clone().follow(tx));
+        Self {
+            node_id,
+            voters,
+            member: Member::Observer(observer),
+            images,
+            liveness: Arc::new(Liveness::new(Duration::from_secs(9))),
+            tasks: parking_lot::Mutex::new(vec![task]),
+        }
+    }
+
     /// Opens this node's metadata log and joins the quorum, serving its RPCs on
     /// `listener` (bound by the caller, so tests can use port 0). A lone voter
     /// needs no listener: nobody else votes or appends.
@@ -154,16 +178,16 @@ impl MetadataQuorum {
         Ok(Self {
             node_id: config.node_id,
             voters: config.voters,
-            raft,
+            member: Member::Voter(raft),
             images,
             liveness,
             tasks: parking_lot::Mutex::new(tasks),
         })
     }
 
-    /// Whether other voters share the quorum.
+    /// Whether other nodes share the metadata log.
     pub fn is_clustered(&self) -> bool {
-        self.voters.len() > 1
+        self.voters.len() > 1 || matches!(self.member, Member::Observer(_))
     }
 
     /// A broker's heartbeat, to the active controller wherever it is;
@@ -176,14 +200,24 @@ impl MetadataQuorum {
         stopping: bool,
         timeout: Duration,
     ) -> Result<(), ProposeError> {
-        let handler = Handler {
-            raft: self.raft.clone(),
-            liveness: self.liveness.clone(),
-            images: self.images.clone(),
+        let local = match &self.member {
+            Member::Voter(raft) => {
+                let handler = Handler {
+                    raft: raft.clone(),
+                    liveness: self.liveness.clone(),
+                    images: self.images.clone(),
+                };
+                handler.heartbeat(broker, incarnation, stopping).await
+            }
+            Member::Observer(_) => Err(ProposeRefused::NotLeader),
         };
-        let refused = match handler.heartbeat(broker, incarnation, stopping).await {
+        let refused = match local {
             Err(ProposeRefused::NotLeader) => {
-                let Some(addr) = self.leader().and_then(|l| self.voters.get(&l)) else {
+                let addr = match &self.member {
+                    Member::Observer(o) => Some(o.target()),
+                    Member::Voter(_) => self.leader().and_then(|l| self.voters.get(&l)).cloned(),
+                };
+                let Some(addr) = addr else {
                     return Err(ProposeError::Timeout(timeout));
                 };
                 let request = Request::Heartbeat {
@@ -191,11 +225,15 @@ impl MetadataQuorum {
                     incarnation,
                     stopping,
                 };
-                match Peer::new(addr.clone()).call(&request, timeout).await {
+                let answer = match Peer::new(addr).call(&request, timeout).await {
                     Ok(Response::Heartbeat(r)) => r,
                     Ok(_) => Err(ProposeRefused::Failed("unexpected response".into())),
                     Err(e) => Err(ProposeRefused::Failed(e.to_string())),
+                };
+                if let (Member::Observer(o), Err(_)) = (&self.member, &answer) {
+                    o.forget_leader();
                 }
+                answer
             }
             other => other,
         };
@@ -221,8 +259,12 @@ impl MetadataQuorum {
 
     /// openraft's view of this node: its role, the leader, the log, the last
     /// snapshot and purge point.
-    pub fn raft_metrics(&self) -> watch::Receiver<RaftMetrics<u64, BasicNode>> {
-        self.raft.metrics()
+    /// (A voter's only.)
+    pub fn raft_metrics(&self) -> Option<watch::Receiver<RaftMetrics<u64, BasicNode>>> {
+        match &self.member {
+            Member::Voter(raft) => Some(raft.metrics()),
+            Member::Observer(_) => None,
+        }
     }
 
     /// The quorum as this node sees it (Kafka's DescribeQuorum): the active
@@ -230,7 +272,22 @@ impl MetadataQuorum {
     /// controller address with its last replicated index (known on the
     /// active controller only).
     pub fn state(&self) -> QuorumState {
-        let m = self.raft.metrics().borrow().clone();
+        let raft = match &self.member {
+            Member::Voter(raft) => raft,
+            Member::Observer(o) => {
+                return QuorumState {
+                    leader: o.leader(),
+                    term: o.term(),
+                    high_watermark: self.image().offset,
+                    voters: self
+                        .voters
+                        .iter()
+                        .map(|(id, addr)| (*id, addr.clone(), None))
+                        .collect(),
+                }
+            }
+        };
+        let m = raft.metrics().borrow().clone();
         let replicated = m.replication.unwrap_or_default();
         QuorumState {
             leader: m.current_leader,
@@ -253,11 +310,17 @@ impl MetadataQuorum {
 
     /// The active controller, as far as this node knows.
     pub fn leader(&self) -> Option<u64> {
-        self.raft.metrics().borrow().current_leader
+        match &self.member {
+            Member::Voter(raft) => raft.metrics().borrow().current_leader,
+            Member::Observer(o) => o.leader(),
+        }
     }
 
     pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().state == ServerState::Leader
+        match &self.member {
+            Member::Voter(raft) => raft.metrics().borrow().state == ServerState::Leader,
+            Member::Observer(_) => false,
+        }
     }
 
     /// Appends `records` as one entry through the active controller, wherever
@@ -270,9 +333,17 @@ impl MetadataQuorum {
         timeout: Duration,
     ) -> Result<u64, ProposeError> {
         let deadline = Instant::now() + timeout;
-        let mut metrics = self.raft.metrics();
+        let raft = match &self.member {
+            Member::Voter(raft) => raft,
+            Member::Observer(o) => {
+                return self
+                    .propose_from_observer(o, records, deadline, timeout)
+                    .await
+            }
+        };
+        let mut metrics = raft.metrics();
         let (index, outcome) = loop {
-            let forward_to = match self.raft.client_write(records.clone()).await {
+            let forward_to = match raft.client_write(records.clone()).await {
                 Ok(written) => break (written.log_id.index, written.data),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_node,
                 Err(e) => return Err(ProposeError::Failed(e.to_string())),
@@ -301,6 +372,48 @@ impl MetadataQuorum {
                 Ok(_) => {}
             }
         };
+        self.applied(index, outcome, deadline, timeout).await
+    }
+
+    /// `propose` from a broker-only node: to the active controller it knows,
+    /// else to each voter in turn until one leads.
+    async fn propose_from_observer(
+        &self,
+        observer: &Observer,
+        records: RecordBatch,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<u64, ProposeError> {
+        let (index, outcome) = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut peer = Peer::new(observer.target());
+            match peer.call(&Request::Propose(records.clone()), left).await {
+                Ok(Response::Propose(Ok(index))) => break (index, Ok(())),
+                Ok(Response::Propose(Err(ProposeRefused::Refused { index, why }))) => {
+                    break (index, Err(why))
+                }
+                Ok(Response::Propose(Err(ProposeRefused::Failed(e)))) => {
+                    return Err(ProposeError::Failed(e))
+                }
+                _ => observer.forget_leader(),
+            }
+            if Instant::now() >= deadline {
+                return Err(ProposeError::Timeout(timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        self.applied(index, outcome, deadline, timeout).await
+    }
+
+    /// Waits until this node's image holds entry `index`, then answers
+    /// with its outcome.
+    async fn applied(
+        &self,
+        index: u64,
+        outcome: Result<(), Refused>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<u64, ProposeError> {
         let mut images = self.images.clone();
         let applied = async { images.wait_for(|i| i.offset >= index).await.map(|_| ()) };
         match tokio::time::timeout_at(deadline, applied).await {
@@ -312,7 +425,10 @@ impl MetadataQuorum {
 
     /// Waits until some voter leads the quorum.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Result<u64, ProposeError> {
-        let mut metrics = self.raft.metrics();
+        let Member::Voter(raft) = &self.member else {
+            return Err(ProposeError::Failed("not a voter".into()));
+        };
+        let mut metrics = raft.metrics();
         let leader = async {
             let m = metrics.wait_for(|m| m.current_leader.is_some()).await?;
             Ok::<_, watch::error::RecvError>(m.current_leader.unwrap_or_default())
@@ -331,8 +447,10 @@ impl MetadataQuorum {
             task.abort();
             let _ = task.await;
         }
-        if let Err(e) = self.raft.shutdown().await {
-            tracing::warn!("metadata quorum shutdown: {e}");
+        if let Member::Voter(raft) = &self.member {
+            if let Err(e) = raft.shutdown().await {
+                tracing::warn!("metadata quorum shutdown: {e}");
+            }
         }
     }
 }
@@ -359,6 +477,24 @@ impl Handler {
                 Err(ProposeRefused::NotLeader)
             }
             Err(e) => Err(ProposeRefused::Failed(e.to_string())),
+        }
+    }
+
+    /// A broker-only node's long poll: this voter's image once it is past
+    /// `after` (within `FETCH_WAIT`), with the active controller it knows.
+    async fn fetch_image(&self, after: u64) -> Response {
+        let mut images = self.images.clone();
+        let newer = images.wait_for(|i| i.offset > after);
+        let image = match tokio::time::timeout(FETCH_WAIT, newer).await {
+            Ok(Ok(image)) => Some(image.clone()),
+            _ => None,
+        };
+        let m = self.raft.metrics().borrow().clone();
+        Response::Image {
+            offset: image.as_ref().map_or(after, |i| i.offset),
+            leader: m.current_leader,
+            term: m.current_term,
+            records: image.map(|i| i.records()),
         }
     }
 
@@ -455,6 +591,7 @@ async fn answer(stream: &mut TcpStream, handler: &Handler) -> io::Result<()> {
                 incarnation,
                 stopping,
             } => Response::Heartbeat(handler.heartbeat(broker, incarnation, stopping).await),
+            Request::FetchImage { after } => handler.fetch_image(after).await,
         };
         write_frame(stream, &response).await?;
     }

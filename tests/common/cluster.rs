@@ -16,6 +16,8 @@ use super::TestBroker;
 /// A node's ports and files.
 pub struct Node {
     pub id: i32,
+    /// `process.roles`: `broker,controller`, `broker` or `controller`.
+    pub roles: &'static str,
     pub kafka_port: u16,
     pub controller_port: u16,
     pub config: PathBuf,
@@ -76,15 +78,34 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// A Kafka KRaft node's `server.properties`, plus `extra` lines.
+/// A Kafka KRaft node's `server.properties`, plus `extra` lines: the
+/// listeners its roles need (PLAINTEXT for a broker, CONTROLLER for a
+/// controller).
 pub fn server_properties(node: &Node, voters: &str, extra: &str) -> String {
+    let listeners = match node.roles {
+        "controller" => format!(
+            "listeners=CONTROLLER://127.0.0.1:{}\n",
+            node.controller_port
+        ),
+        "broker" => format!(
+            "listeners=PLAINTEXT://127.0.0.1:{kafka}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{kafka}\n\
+             inter.broker.listener.name=PLAINTEXT\n",
+            kafka = node.kafka_port
+        ),
+        _ => format!(
+            "listeners=PLAINTEXT://127.0.0.1:{kafka},CONTROLLER://127.0.0.1:{controller}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{kafka}\n\
+             inter.broker.listener.name=PLAINTEXT\n",
+            kafka = node.kafka_port,
+            controller = node.controller_port
+        ),
+    };
     format!(
-        "process.roles=broker,controller\n\
+        "process.roles={roles}\n\
          node.id={id}\n\
          controller.quorum.voters={voters}\n\
-         listeners=PLAINTEXT://127.0.0.1:{kafka},CONTROLLER://127.0.0.1:{controller}\n\
-         advertised.listeners=PLAINTEXT://127.0.0.1:{kafka}\n\
-         inter.broker.listener.name=PLAINTEXT\n\
+         {listeners}\
          controller.listener.names=CONTROLLER\n\
          listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT\n\
          log.dirs={data}\n\
@@ -95,9 +116,8 @@ pub fn server_properties(node: &Node, voters: &str, extra: &str) -> String {
          transaction.state.log.min.isr=1\n\
          min.insync.replicas=1\n\
          {extra}",
+        roles = node.roles,
         id = node.id,
-        kafka = node.kafka_port,
-        controller = node.controller_port,
         data = node.data_dir.display(),
     )
 }
@@ -106,6 +126,13 @@ impl Cluster {
     /// Writes `n` nodes' files and starts them all, then waits until each
     /// is ready (a node is ready once a quorum of voters runs).
     pub fn start(n: usize, extra: &str) -> Cluster {
+        Cluster::start_roles(&vec!["broker,controller"; n], extra)
+    }
+
+    /// `start` with each node's `process.roles`; the voters are the nodes
+    /// with the controller role.
+    pub fn start_roles(roles: &[&'static str], extra: &str) -> Cluster {
+        let n = roles.len();
         let dir = tempfile::Builder::new()
             .prefix("vltava-cluster-")
             .tempdir()
@@ -114,6 +141,7 @@ impl Cluster {
         let nodes: Vec<Node> = (0..n)
             .map(|i| Node {
                 id: i as i32 + 1,
+                roles: roles[i],
                 kafka_port: ports[2 * i],
                 controller_port: ports[2 * i + 1],
                 config: dir.path().join(format!("server-{}.properties", i + 1)),
@@ -122,6 +150,7 @@ impl Cluster {
             .collect();
         let voters = nodes
             .iter()
+            .filter(|n| n.roles.contains("controller"))
             .map(|n| format!("{}@127.0.0.1:{}", n.id, n.controller_port))
             .collect::<Vec<_>>()
             .join(",");

@@ -255,7 +255,12 @@ impl TestBroker {
                     Ok(_) => {
                         if !sent {
                             let trimmed = line.trim_end();
-                            if let Some(addr) = trimmed.strip_prefix("vltava listening on ") {
+                            // A controller-only node names its controller address.
+                            let ready =
+                                trimmed.strip_prefix("vltava listening on ").or_else(|| {
+                                    trimmed.strip_prefix("vltava controller listening on ")
+                                });
+                            if let Some(addr) = ready {
                                 let _ = tx.send(Ok(addr.to_string()));
                                 sent = true;
                             } else {
