@@ -15,8 +15,10 @@ use common::raw::RawClient;
 use common::*;
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    DescribeQuorumRequest, GroupId, HeartbeatRequest, MetadataRequest, MetadataResponse, TopicName,
+    DescribeQuorumRequest, GroupId, HeartbeatRequest, MetadataRequest, MetadataResponse,
+    ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -38,10 +40,10 @@ type View = (Vec<(i32, i32, Vec<i32>, Vec<i32>)>, Vec<(i32, i32)>);
 fn view(m: &MetadataResponse) -> View {
     let mut brokers: Vec<(i32, i32)> = m.brokers.iter().map(|b| (b.node_id.0, b.port)).collect();
     brokers.sort();
-    let partitions = m
-        .topics
-        .iter()
-        .flat_map(|t| t.partitions.iter())
+    let mut sorted: Vec<_> = m.topics.iter().flat_map(|t| t.partitions.iter()).collect();
+    sorted.sort_by_key(|p| p.partition_index);
+    let partitions = sorted
+        .into_iter()
         .map(|p| {
             (
                 p.leader_id.0,
@@ -128,6 +130,39 @@ fn three_nodes_form_one_cluster_from_kafka_server_properties() {
         .fetch_watermarks("orders", elsewhere, Duration::from_secs(10))
         .expect("librdkafka follows the leader");
     assert_eq!((low, high), (0, 0));
+
+    // The same through the raw protocol, with KIP-951's current leader and
+    // its endpoint in the answer.
+    let elsewhere_leader = partitions[elsewhere as usize].0;
+    let produced = RawClient::connect(cluster.addr(1)).send(
+        12,
+        &ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str("orders")))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(elsewhere)
+                    .with_records(Some(one_record()))])]),
+    );
+    let p = &produced.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 6, "NOT_LEADER_OR_FOLLOWER");
+    assert_eq!(
+        (p.current_leader.leader_id.0, p.current_leader.leader_epoch),
+        (elsewhere_leader, 0)
+    );
+    let endpoints: Vec<(i32, i32)> = produced
+        .node_endpoints
+        .iter()
+        .map(|e| (e.node_id.0, e.port))
+        .collect();
+    assert_eq!(
+        endpoints,
+        vec![(
+            elsewhere_leader,
+            i32::from(cluster.addr(elsewhere_leader).port())
+        )]
+    );
 
     // Keyed records from one producer bootstrapped from every node.
     let bootstrap = cluster.bootstrap();
@@ -248,6 +283,35 @@ fn three_nodes_form_one_cluster_from_kafka_server_properties() {
         })
         .sum();
     assert_eq!(total, 240);
+}
+
+/// A record batch of one record.
+fn one_record() -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"misdirected")),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression: Compression::None,
+    };
+    RecordBatchEncoder::encode(&mut buf, &[record], &options).expect("encode batch");
+    buf.freeze()
 }
 
 /// Kafka's `partitionFor`: Java's String.hashCode, made positive, modulo.

@@ -261,7 +261,7 @@ pub fn delete_records(broker: &Arc<Broker>, req: DeleteRecordsRequest) -> Respon
                     let r = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
-                    let partition = topic.as_ref().and_then(|t| t.partition(p.partition_index));
+                    let partition = topic.as_ref().and_then(|t| t.leader(p.partition_index));
                     match (&topic, partition) {
                         (Some(t), Some(_)) if t.is_internal() => {
                             r.with_error_code(ResponseError::InvalidTopicException.code())

@@ -64,8 +64,9 @@ pub fn storage_error_code(_: &StorageError) -> i16 {
     ResponseError::KafkaStorageError.code()
 }
 
-/// The code for a partition this node holds no replica of: NOT_LEADER_OR_FOLLOWER
-/// when the topic has it (another broker leads it: the client refreshes its
+/// The code for a partition this node does not lead (holds no replica of,
+/// or its replica lost leadership): NOT_LEADER_OR_FOLLOWER when the topic
+/// has it (another broker leads it, or will: the client refreshes its
 /// metadata and goes there), UNKNOWN_TOPIC_OR_PARTITION when it does not.
 pub fn unhosted_code(topic: Option<&crate::broker::Topic>, partition: i32) -> i16 {
     match topic {

@@ -68,7 +68,7 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
             };
             wanted.push(Wanted {
                 topic: ti,
-                partition: topic.as_ref().and_then(|x| x.partition(p.partition)),
+                partition: topic.as_ref().and_then(|x| x.leader(p.partition)),
                 index: p.partition,
                 offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
@@ -117,7 +117,49 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
         }
         shells[w.topic].partitions.push(data);
     }
-    ResponseKind::Fetch(FetchResponse::default().with_responses(shells))
+    let mut response = FetchResponse::default().with_responses(shells);
+    if version >= 12 {
+        name_leaders(broker, &mut response, version);
+    }
+    ResponseKind::Fetch(response)
+}
+
+/// KIP-951: each partition answered NOT_LEADER_OR_FOLLOWER carries its
+/// current leader and epoch (v12+), and the response those leaders'
+/// endpoints (v16+).
+fn name_leaders(broker: &Broker, response: &mut FetchResponse, version: i16) {
+    use kafka_protocol::messages::fetch_response::{LeaderIdAndEpoch, NodeEndpoint};
+    use kafka_protocol::messages::BrokerId;
+    use kafka_protocol::protocol::StrBytes;
+    let image = broker.image();
+    let mut leaders = std::collections::BTreeSet::new();
+    for t in &mut response.responses {
+        for p in &mut t.partitions {
+            if p.error_code != ResponseError::NotLeaderOrFollower.code() {
+                continue;
+            }
+            let found = broker.partition_leader(&image, &t.topic, t.topic_id, p.partition_index);
+            if let Some((leader, epoch)) = found {
+                p.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader))
+                    .with_leader_epoch(epoch);
+                leaders.insert(leader);
+            }
+        }
+    }
+    if version >= 16 {
+        response.node_endpoints = leaders
+            .into_iter()
+            .filter_map(|id| broker.endpoint_of(&image, id))
+            .map(|e| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(e.node_id))
+                    .with_host(StrBytes::from_string(e.host))
+                    .with_port(e.port)
+                    .with_rack(e.rack.map(StrBytes::from_string))
+            })
+            .collect();
+    }
 }
 
 /// Reads every wanted partition once. Returns the partition answers, the

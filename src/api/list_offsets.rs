@@ -32,7 +32,7 @@ pub fn handle(broker: &Arc<Broker>, req: ListOffsetsRequest, version: i16) -> Re
                 .map(|p| {
                     let base = ListOffsetsPartitionResponse::default()
                         .with_partition_index(p.partition_index);
-                    match topic.as_ref().and_then(|x| x.partition(p.partition_index)) {
+                    match topic.as_ref().and_then(|x| x.leader(p.partition_index)) {
                         Some(partition) => {
                             lookup(&partition, p.timestamp, read_committed, base, version)
                         }

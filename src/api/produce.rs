@@ -89,7 +89,10 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
             r
         })
         .collect();
-    let response = ProduceResponse::default().with_responses(responses);
+    let mut response = ProduceResponse::default().with_responses(responses);
+    if version >= 10 {
+        name_leaders(broker, &mut response);
+    }
     count_errors(&response);
     if acks == 0 && valid_acks {
         return Reply::None;
@@ -121,6 +124,43 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
     )
 }
 
+/// KIP-951: each partition answered NOT_LEADER_OR_FOLLOWER carries its
+/// current leader and epoch, and the response those leaders' endpoints, so
+/// the client goes there without a Metadata round trip.
+fn name_leaders(broker: &Broker, response: &mut ProduceResponse) {
+    use kafka_protocol::messages::produce_response::{LeaderIdAndEpoch, NodeEndpoint};
+    use kafka_protocol::messages::BrokerId;
+    use kafka_protocol::protocol::StrBytes;
+    let image = broker.image();
+    let mut leaders = std::collections::BTreeSet::new();
+    for t in &mut response.responses {
+        for p in &mut t.partition_responses {
+            if p.error_code != ResponseError::NotLeaderOrFollower.code() {
+                continue;
+            }
+            if let Some((leader, epoch)) =
+                broker.partition_leader(&image, &t.name, t.topic_id, p.index)
+            {
+                p.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader))
+                    .with_leader_epoch(epoch);
+                leaders.insert(leader);
+            }
+        }
+    }
+    response.node_endpoints = leaders
+        .into_iter()
+        .filter_map(|id| broker.endpoint_of(&image, id))
+        .map(|e| {
+            NodeEndpoint::default()
+                .with_node_id(BrokerId(e.node_id))
+                .with_host(StrBytes::from_string(e.host))
+                .with_port(e.port)
+                .with_rack(e.rack.map(StrBytes::from_string))
+        })
+        .collect();
+}
+
 /// Counts each partition answered with an error, by code.
 fn count_errors(response: &ProduceResponse) {
     let metrics = crate::metrics::global();
@@ -147,7 +187,7 @@ fn append(
     now: i64,
     version: i16,
 ) -> (PartitionProduceResponse, Option<(Arc<Partition>, i64)>) {
-    let Some(partition) = topic.and_then(|t| t.partition(data.index)) else {
+    let Some(partition) = topic.and_then(|t| t.leader(data.index)) else {
         return (error(data.index, unhosted_code(topic, data.index)), None);
     };
     if topic.is_some_and(|t| t.is_internal()) {

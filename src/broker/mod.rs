@@ -353,6 +353,7 @@ impl Broker {
         for (group, configs) in &group_configs {
             broker.apply_group_config(group, configs);
         }
+        broker.follow_leadership(&image);
         broker.publish_topics();
         Ok(broker)
     }
@@ -428,6 +429,24 @@ impl Broker {
         let t = image.topic(topic)?;
         let p = crate::group::coordinator::partition_for(key, t.partitions.len() as i32);
         t.partitions.get(&p).map(|p| p.leader).filter(|l| *l >= 0)
+    }
+
+    /// The leader and leader epoch of a partition in `image`, by topic name
+    /// or (when the name is empty) id, if it has a leader.
+    pub fn partition_leader(
+        &self,
+        image: &MetadataImage,
+        topic: &str,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Option<(i32, i32)> {
+        let t = if topic.is_empty() {
+            image.topic_by_id(&topic_id)
+        } else {
+            image.topic(topic)
+        }?;
+        let p = t.partitions.get(&partition)?;
+        (p.leader >= 0).then_some((p.leader, p.leader_epoch))
     }
 
     /// Whether this broker coordinates `key` (see `coordinator_of`).
@@ -759,11 +778,31 @@ impl Broker {
                 }
             }
         }
+        self.follow_leadership(&image);
         self.follow_dynamic_configs(&image);
         *applied = image.offset;
         self.followed.send_replace(image.offset);
         self.publish_topics();
         Ok(())
+    }
+
+    /// Marks each local replica leading or not, as the image says.
+    fn follow_leadership(&self, image: &MetadataImage) {
+        for t in image.topics() {
+            let Some(topic) = self.topic(&t.name) else {
+                continue;
+            };
+            for p in topic.partitions() {
+                let leads = t
+                    .partitions
+                    .get(&p.index)
+                    .is_some_and(|r| r.leader == self.node_id);
+                if p.is_leading() != leads {
+                    tracing::info!(topic = %t.name, partition = p.index, leads, "leadership changed");
+                    p.set_leading(leads);
+                }
+            }
+        }
     }
 
     /// Keeps the local partitions in step with every image the metadata log
@@ -1398,6 +1437,47 @@ pub(crate) mod tests {
         assert!(broker.topic("elsewhere").is_none());
         assert!(!partition_dir(dir.path(), "elsewhere", 0).exists());
 
+        shutdown.trigger();
+        following.await.unwrap();
+        broker.stop_metadata().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_replica_serves_clients_only_while_the_image_names_it_leader() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Arc::new(Broker::open(config(dir.path())).await.unwrap());
+        let (shutdown, stopping) = Shutdown::new();
+        let following = tokio::spawn(broker.clone().follow_metadata(stopping));
+        let topic = broker
+            .create_topic("led", 2, 1, TopicConfig::default(), false)
+            .await
+            .unwrap();
+        assert!(topic.leader(1).is_some());
+        // The controller took leadership away (as when it fenced this broker).
+        let mut moved = broker.image().topic("led").unwrap().partitions[&1].clone();
+        moved.leader = -1;
+        moved.leader_epoch += 1;
+        let index = broker
+            .metadata
+            .propose(
+                vec![MetadataRecord::Partition(moved.clone())],
+                METADATA_TIMEOUT,
+            )
+            .await
+            .unwrap();
+        followed(&broker, index).await;
+        assert!(topic.leader(1).is_none(), "not served without leadership");
+        assert!(topic.partition(1).is_some(), "the replica stays");
+        assert!(topic.leader(0).is_some());
+        moved.leader = broker.node_id;
+        moved.leader_epoch += 1;
+        let index = broker
+            .metadata
+            .propose(vec![MetadataRecord::Partition(moved)], METADATA_TIMEOUT)
+            .await
+            .unwrap();
+        followed(&broker, index).await;
+        assert!(topic.leader(1).is_some());
         shutdown.trigger();
         following.await.unwrap();
         broker.stop_metadata().await;

@@ -65,6 +65,9 @@ pub struct Partition {
     flush_queued: AtomicBool,
     /// Set when an append rolled a segment, until [`Partition::take_roll`].
     rolled: AtomicBool,
+    /// Whether the metadata image names this broker the leader (set by
+    /// `Broker::follow_image`); clients are served only while it does.
+    leading: AtomicBool,
     /// Bytes and messages produced to and fetched from this partition.
     pub stats: PartitionStats,
     /// Corrupt batches (file, position) already logged and counted, so a
@@ -87,9 +90,20 @@ impl Partition {
             }),
             flush_queued: AtomicBool::new(false),
             rolled: AtomicBool::new(false),
+            leading: AtomicBool::new(true),
             stats: PartitionStats::default(),
             corrupt_reported: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Whether this broker leads the partition, as the last image it
+    /// followed says.
+    pub fn is_leading(&self) -> bool {
+        self.leading.load(Ordering::Acquire)
+    }
+
+    pub(super) fn set_leading(&self, leading: bool) {
+        self.leading.store(leading, Ordering::Release);
     }
 
     /// Validates and appends one produce request's batches for this partition.

@@ -61,6 +61,12 @@ impl Topic {
         self.partitions.read().get(&index).cloned()
     }
 
+    /// This node's replica of partition `index` while it leads it: what
+    /// Produce, Fetch, ListOffsets and DeleteRecords serve.
+    pub fn leader(&self, index: i32) -> Option<Arc<Partition>> {
+        self.partition(index).filter(|p| p.is_leading())
+    }
+
     /// A snapshot of this node's replicas, in index order.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
         self.partitions.read().values().cloned().collect()
