@@ -17,8 +17,8 @@ use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    DescribeQuorumRequest, GroupId, HeartbeatRequest, MetadataRequest, MetadataResponse,
-    ProduceRequest, TopicName,
+    DescribeQuorumRequest, GroupId, HeartbeatRequest, InitProducerIdRequest, MetadataRequest,
+    MetadataResponse, ProduceRequest, ProducerId, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -163,6 +163,36 @@ fn three_nodes_form_one_cluster_from_kafka_server_properties() {
             i32::from(cluster.addr(elsewhere_leader).port())
         )]
     );
+
+    // Producer ids come from blocks the controller grants each broker:
+    // never the same twice across the cluster.
+    let mut ids: Vec<i64> = (1..=3)
+        .flat_map(|id| [id, id])
+        .map(|id| {
+            // COORDINATOR_LOAD_IN_PROGRESS while the broker's first block of
+            // ids is being granted (Kafka), asked again.
+            let deadline = Instant::now() + PROPAGATION;
+            loop {
+                let r = RawClient::connect(cluster.addr(id)).send(
+                    4,
+                    &InitProducerIdRequest::default()
+                        .with_transactional_id(None)
+                        .with_transaction_timeout_ms(60_000)
+                        .with_producer_id(ProducerId(-1))
+                        .with_producer_epoch(-1),
+                );
+                if r.error_code == 14 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                assert_eq!(r.error_code, 0, "{r:?}");
+                break r.producer_id.0;
+            }
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6, "{ids:?}");
 
     // Keyed records from one producer bootstrapped from every node.
     let bootstrap = cluster.bootstrap();
