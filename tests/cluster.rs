@@ -725,3 +725,46 @@ fn three_controllers_and_two_brokers_with_separate_roles() {
         assert_eq!(value_str(&messages[0]), Some(format!("split-{p}")));
     }
 }
+
+#[test]
+fn three_nodes_from_flags_alone() {
+    // No config file: --node-id, --listen, --data-dir and the voters as an
+    // override; each node listens for the quorum on its voter entry.
+    let ports = common::cluster::free_ports(6);
+    let voters = (0..3)
+        .map(|i| format!("{}@127.0.0.1:{}", i + 1, ports[2 * i + 1]))
+        .collect::<Vec<_>>()
+        .join(",");
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes: Vec<TestBroker> = (0..3)
+        .map(|i| {
+            let listen = format!("127.0.0.1:{}", ports[2 * i]);
+            let data = dirs[i].path().display().to_string();
+            let id = (i + 1).to_string();
+            let voters = format!("controller.quorum.voters={voters}");
+            TestBroker::launch_raw(&[
+                "--node-id",
+                &id,
+                "--listen",
+                &listen,
+                "--data-dir",
+                &data,
+                "--override",
+                &voters,
+            ])
+        })
+        .collect();
+    for node in &mut nodes {
+        node.wait_ready();
+    }
+    create_topic(&nodes[2].bootstrap(), "flags", 3);
+    let m = wait_for_topic(nodes[0].addr(), "flags", 3);
+    assert_eq!(broker_ids(&m), vec![1, 2, 3]);
+    let mut leaders: Vec<i32> = m.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.leader_id.0)
+        .collect();
+    leaders.sort();
+    assert_eq!(leaders, vec![1, 2, 3]);
+}

@@ -69,7 +69,7 @@ fn java(libs: &std::path::Path, log4j: &std::path::Path) -> std::process::Comman
 }
 
 /// Ports nobody listens on right now (bound to port 0 and released).
-fn free_ports(n: usize) -> Vec<u16> {
+pub fn free_ports(n: usize) -> Vec<u16> {
     let held: Vec<std::net::TcpListener> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
