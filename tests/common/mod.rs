@@ -93,12 +93,19 @@ impl TestBroker {
     }
 
     fn start_inner(extra_args: &[&str], raw: bool) -> TestBroker {
+        let mut broker = TestBroker::new(extra_args, raw);
+        broker.spawn();
+        broker
+    }
+
+    /// A broker not yet started, with its temp dir.
+    fn new(extra_args: &[&str], raw: bool) -> TestBroker {
         let dir = tempfile::Builder::new()
             .prefix("vltava-it-")
             .tempdir()
             .expect("create temp dir");
         std::fs::create_dir_all(dir.path().join("data")).expect("create data dir");
-        let mut broker = TestBroker {
+        TestBroker {
             child: None,
             addr: "127.0.0.1:0".parse().unwrap(),
             dir,
@@ -109,32 +116,14 @@ impl TestBroker {
             admin: None,
             pinned_port: None,
             launched: None,
-        };
-        broker.spawn();
-        broker
+        }
     }
 
     /// Launches `vltava server` with exactly `args` like `start_raw`, without
     /// waiting for its ready line (a cluster's nodes are ready only once a
     /// quorum of them runs); `wait_ready` waits for it.
     pub fn launch_raw(args: &[&str]) -> TestBroker {
-        let dir = tempfile::Builder::new()
-            .prefix("vltava-it-")
-            .tempdir()
-            .expect("create temp dir");
-        std::fs::create_dir_all(dir.path().join("data")).expect("create data dir");
-        let mut broker = TestBroker {
-            child: None,
-            addr: "127.0.0.1:0".parse().unwrap(),
-            dir,
-            extra_args: args.iter().map(|s| s.to_string()).collect(),
-            starts: 0,
-            raw: true,
-            admin_rx: None,
-            admin: None,
-            pinned_port: None,
-            launched: None,
-        };
+        let mut broker = TestBroker::new(args, true);
         broker.launch();
         broker
     }
