@@ -81,6 +81,21 @@ fn three_nodes_form_one_cluster_from_kafka_server_properties() {
 
     // Created through node 2 only.
     create_topic(&cluster.addr(2).to_string(), "orders", 12);
+    // More replicas than brokers cannot be placed.
+    let admin = admin_client(&cluster.addr(3).to_string());
+    let four = rdkafka::admin::NewTopic::new("four", 1, rdkafka::admin::TopicReplication::Fixed(4));
+    let refused = block_on(
+        Duration::from_secs(20),
+        admin.create_topics([&four], &admin_opts()),
+    )
+    .expect("CreateTopics");
+    assert_eq!(
+        refused,
+        vec![Err((
+            "four".to_string(),
+            rdkafka::types::RDKafkaErrorCode::InvalidReplicationFactor
+        ))]
+    );
 
     let views: Vec<View> = (1..=3)
         .map(|id| view(&wait_for_topic(cluster.addr(id), "orders", 12)))
@@ -767,4 +782,37 @@ fn three_nodes_from_flags_alone() {
         .collect();
     leaders.sort();
     assert_eq!(leaders, vec![1, 2, 3]);
+}
+
+#[test]
+fn a_node_stopped_with_sigterm_is_fenced_before_it_exits() {
+    // A session long enough that only the controlled shutdown can fence
+    // the node while the test waits.
+    let mut cluster = Cluster::start(3, "broker.session.timeout.ms=60000\n");
+    create_topic(&cluster.addr(1).to_string(), "graceful", 3);
+    let m = wait_for_topic(cluster.addr(1), "graceful", 3);
+    let on_three: Vec<i32> = m.topics[0]
+        .partitions
+        .iter()
+        .filter(|p| p.leader_id.0 == 3)
+        .map(|p| p.partition_index)
+        .collect();
+    assert_eq!(on_three.len(), 1, "{m:?}");
+    cluster.stop(3);
+    wait_until(
+        cluster.addr(1),
+        "graceful",
+        "fenced the stopped node",
+        |m| {
+            broker_ids(m) == vec![1, 2]
+                && m.topics[0]
+                    .partitions
+                    .iter()
+                    .all(|p| (p.leader_id.0 == -1) == on_three.contains(&p.partition_index))
+        },
+    );
+    cluster.restart(3);
+    wait_until(cluster.addr(1), "graceful", "took node 3 back", |m| {
+        broker_ids(m) == vec![1, 2, 3] && m.topics[0].partitions.iter().all(|p| p.leader_id.0 >= 0)
+    });
 }

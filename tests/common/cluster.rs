@@ -289,6 +289,28 @@ impl Cluster {
         }
     }
 
+    /// SIGTERMs node `id` and waits until it exits (Kafka's controlled
+    /// shutdown, then the clean one).
+    pub fn stop(&mut self, id: i32) {
+        match self.brokers[(id - 1) as usize].take() {
+            Some(Process::Vltava(mut b)) => {
+                let status = b.terminate();
+                assert!(status.success(), "node {id} exited with {status}");
+            }
+            Some(Process::Kafka(mut k)) => {
+                let pid = k.child.id().to_string();
+                let sent = std::process::Command::new("kill")
+                    .args(["-TERM", &pid])
+                    .status()
+                    .expect("kill -TERM");
+                assert!(sent.success());
+                let status = k.child.wait().expect("wait for Kafka");
+                assert!(status.success() || status.code() == Some(143), "{status}");
+            }
+            None => {}
+        }
+    }
+
     /// Starts a stopped node `id` again on its data dir and waits until ready.
     pub fn restart(&mut self, id: i32) {
         self.launch(id);
