@@ -48,8 +48,8 @@ pub struct QuorumConfig {
     /// nothing from a leader for between this and twice this starts an election.
     pub election_timeout: Duration,
     /// Kafka's `broker.session.timeout.ms`: the active controller fences a
-    /// broker it has not heard from for this long (only with other voters:
-    /// a lone node is alive while it runs).
+    /// broker it has not heard from for this long (only when the quorum
+    /// serves other nodes: a lone combined node is alive while it runs).
     pub session_timeout: Duration,
 }
 
@@ -121,8 +121,9 @@ impl MetadataQuorum {
     }
 
     /// Opens this node's metadata log and joins the quorum, serving its RPCs on
-    /// `listener` (bound by the caller, so tests can use port 0). A lone voter
-    /// needs no listener: nobody else votes or appends.
+    /// `listener` (bound by the caller, so tests can use port 0). A lone
+    /// combined node needs no listener: nobody else votes, appends or
+    /// fetches; with one, it also watches the brokers' heartbeats.
     pub async fn start(
         config: QuorumConfig,
         listener: Option<TcpListener>,
@@ -146,6 +147,9 @@ impl MetadataQuorum {
         let raft = Raft::new(config.node_id, Arc::new(raft_config), Network, log, state).await?;
         let liveness = Arc::new(Liveness::new(config.session_timeout));
         let mut tasks = Vec::new();
+        // Served to other nodes, so there are brokers to watch (a lone
+        // combined node, with no listener, is alive while it runs).
+        let watches_brokers = listener.is_some();
         if let Some(l) = listener {
             let handler = Handler {
                 raft: raft.clone(),
@@ -154,7 +158,7 @@ impl MetadataQuorum {
             };
             tasks.push(tokio::spawn(serve(l, handler)));
         }
-        if config.voters.len() > 1 {
+        if watches_brokers {
             tasks.push(tokio::spawn(watch_brokers(
                 raft.clone(),
                 liveness.clone(),
