@@ -353,18 +353,9 @@ impl MetadataQuorum {
                 Err(e) => return Err(ProposeError::Failed(e.to_string())),
             };
             if let Some(leader) = forward_to {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let mut peer = Peer::new(leader.addr);
-                match peer.call(&Request::Propose(records.clone()), left).await {
-                    Ok(Response::Propose(Ok(index))) => break (index, Ok(())),
-                    Ok(Response::Propose(Err(ProposeRefused::Refused { index, why }))) => {
-                        break (index, Err(why))
-                    }
-                    Ok(Response::Propose(Err(ProposeRefused::Failed(e)))) => {
-                        return Err(ProposeError::Failed(e))
-                    }
-                    // Not (or no longer) the leader, or unreachable: wait for news.
-                    _ => {}
+                // Not (or no longer) the leader, or unreachable: wait for news.
+                if let Some(done) = forward(leader.addr, &records, deadline).await {
+                    break done?;
                 }
             }
             // Until the leader changes, or a short backoff for a leader that
@@ -389,17 +380,9 @@ impl MetadataQuorum {
         timeout: Duration,
     ) -> Result<u64, ProposeError> {
         let (index, outcome) = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let mut peer = Peer::new(observer.target());
-            match peer.call(&Request::Propose(records.clone()), left).await {
-                Ok(Response::Propose(Ok(index))) => break (index, Ok(())),
-                Ok(Response::Propose(Err(ProposeRefused::Refused { index, why }))) => {
-                    break (index, Err(why))
-                }
-                Ok(Response::Propose(Err(ProposeRefused::Failed(e)))) => {
-                    return Err(ProposeError::Failed(e))
-                }
-                _ => observer.forget_leader(),
+            match forward(observer.target(), &records, deadline).await {
+                Some(done) => break done?,
+                None => observer.forget_leader(),
             }
             if Instant::now() >= deadline {
                 return Err(ProposeError::Timeout(timeout));
@@ -456,6 +439,29 @@ impl MetadataQuorum {
                 tracing::warn!("metadata quorum shutdown: {e}");
             }
         }
+    }
+}
+
+/// Sends a proposal to the voter at `addr`: the index of its entry and
+/// whether it was applied or refused, an error that ends the proposal, or
+/// `None` when that voter does not lead (or did not answer) and another
+/// should be asked.
+async fn forward(
+    addr: String,
+    records: &RecordBatch,
+    deadline: Instant,
+) -> Option<Result<(u64, Result<(), Refused>), ProposeError>> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    match Peer::new(addr)
+        .call(&Request::Propose(records.clone()), left)
+        .await
+    {
+        Ok(Response::Propose(Ok(index))) => Some(Ok((index, Ok(())))),
+        Ok(Response::Propose(Err(ProposeRefused::Refused { index, why }))) => {
+            Some(Ok((index, Err(why))))
+        }
+        Ok(Response::Propose(Err(ProposeRefused::Failed(e)))) => Some(Err(ProposeError::Failed(e))),
+        _ => None,
     }
 }
 
