@@ -79,6 +79,16 @@ impl Liveness {
     /// leaders for partitions without one. Empty when nothing changes.
     pub fn duties(&self, image: &MetadataImage, leading_since: Instant) -> Vec<MetadataRecord> {
         let now = Instant::now();
+        {
+            // A registration counts as a heartbeat: an incarnation this
+            // voter sees for the first time gets a full session from now.
+            let mut seen = self.seen.lock();
+            for b in image.brokers().filter(|b| !b.fenced) {
+                if seen.get(&b.id).is_none_or(|(i, _)| *i != b.incarnation) {
+                    seen.insert(b.id, (b.incarnation, now));
+                }
+            }
+        }
         let changed: Vec<(i32, Uuid, bool)> = image
             .brokers()
             .filter_map(|b| {
@@ -244,6 +254,7 @@ mod tests {
         let liveness = Liveness::new(Duration::from_secs(9));
         let mut image = image(&[1, 2], &[(vec![2], 2)]);
         let since = liveness.leading(true).unwrap();
+        assert!(liveness.duties(&image, since).is_empty());
         tokio::time::advance(Duration::from_secs(5)).await;
         liveness.heartbeat(1, Uuid::from_u128(1));
         assert!(
@@ -259,5 +270,22 @@ mod tests {
         image.apply_all(&liveness.duties(&image, since));
         assert!(!image.broker(2).unwrap().fenced);
         assert_eq!(leaders(&image), vec![(2, 2, vec![2])]);
+
+        // Long after, broker 2 restarts (a new incarnation): its
+        // registration starts a session, it is not fenced before its first
+        // heartbeat is due.
+        tokio::time::advance(Duration::from_secs(60)).await;
+        liveness.heartbeat(1, Uuid::from_u128(1));
+        image.apply(&MetadataRecord::RegisterBroker(BrokerRegistration {
+            id: 2,
+            incarnation: Uuid::from_u128(22),
+            endpoints: Vec::new(),
+            rack: None,
+            fenced: false,
+        }));
+        assert!(liveness.duties(&image, since).is_empty());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        liveness.heartbeat(1, Uuid::from_u128(1));
+        assert!(liveness.duties(&image, since).is_empty());
     }
 }
