@@ -14,7 +14,6 @@ use crate::admin::AdminListener;
 use crate::broker::{Broker, Startup};
 use crate::config::BrokerConfig;
 use crate::metadata::records::Endpoint;
-use crate::metadata::{MetadataQuorum, QuorumConfig};
 use crate::net::Listener;
 use crate::shutdown::{Shutdown, Stopping};
 
@@ -232,25 +231,7 @@ async fn run_controller(config: BrokerConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the controller address {own}"))?;
     let bound = listener.local_addr()?;
-    let dir = config.data_dir.clone();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let store = crate::broker::metadata::MetadataStore::new(&dir);
-    let stored = store.load_cluster(node_id)?;
-    let mut quorum = QuorumConfig::new(
-        node_id as u64,
-        voters.into_iter().map(|(id, a)| (id as u64, a)).collect(),
-        dir.join(crate::broker::METADATA_DIR),
-    );
-    quorum.election_timeout = config.election_timeout();
-    quorum.session_timeout = config.broker_session_timeout();
-    let metadata = MetadataQuorum::start(quorum, Some(listener))
-        .await
-        .context("opening the metadata log")?;
-    crate::broker::catch_up(&metadata).await?;
-    let cluster_id = crate::broker::join_cluster(&metadata, stored.as_deref()).await?;
-    if stored.is_none() {
-        store.save_cluster(&cluster_id, node_id)?;
-    }
+    let (metadata, cluster_id) = crate::broker::open_metadata(&config, Some(listener)).await?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     tracing::info!(address = %bound, cluster_id = %cluster_id, node_id, "vltava controller ready");

@@ -97,7 +97,7 @@ pub const METADATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 pub const ACKS_ALL: i16 = -1;
 
 /// Where the metadata log lives in the data directory.
-pub const METADATA_DIR: &str = "vltava-metadata";
+const METADATA_DIR: &str = "vltava-metadata";
 
 /// Writes waiting to be acknowledged as their `acks` asks
 /// (`Broker::acknowledgement`).
@@ -205,44 +205,10 @@ impl Broker {
     /// log is caught up, and registers this broker with its endpoints.
     pub async fn start(config: BrokerConfig, startup: Startup) -> anyhow::Result<Broker> {
         config.validate()?;
-        let dir = config.data_dir.clone();
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("creating data dir {}", dir.display()))?;
         let node_id = config.node_id();
+        let dir = config.data_dir.clone();
         let store = MetadataStore::new(&dir);
-        let stored_cluster_id = store.load_cluster(node_id)?;
-        let voter = u64::try_from(node_id).context("node.id must not be negative")?;
-        let mut voters: BTreeMap<u64, String> = config
-            .voters()
-            .map_err(anyhow::Error::msg)?
-            .into_iter()
-            .map(|(id, addr)| (id as u64, addr))
-            .collect();
-        if voters.is_empty() {
-            voters.insert(voter, config.listen.to_string());
-        }
-        let (_, controller) = config.roles().map_err(anyhow::Error::msg)?;
-        let metadata = if controller {
-            if voters.len() > 1 && startup.controller.is_none() {
-                anyhow::bail!("a quorum of several voters needs this node's controller listener");
-            }
-            let mut quorum_config = QuorumConfig::new(voter, voters, dir.join(METADATA_DIR));
-            quorum_config.election_timeout = config.election_timeout();
-            quorum_config.session_timeout = config.broker_session_timeout();
-            MetadataQuorum::start(quorum_config, startup.controller)
-                .await
-                .context("opening the metadata log")?
-        } else {
-            // A broker-only node fetches the metadata from the controllers.
-            MetadataQuorum::observe(voter, voters)
-        };
-        let metadata = Arc::new(metadata);
-        // An empty proposal is applied after everything committed before it.
-        catch_up(&metadata).await?;
-        let cluster_id = join_cluster(&metadata, stored_cluster_id.as_deref()).await?;
-        if stored_cluster_id.is_none() {
-            store.save_cluster(&cluster_id, node_id)?;
-        }
+        let (metadata, cluster_id) = open_metadata(&config, startup.controller).await?;
         let incarnation = Uuid::new_v4();
         let endpoints = if startup.endpoints.is_empty() {
             vec![crate::metadata::records::Endpoint {
@@ -1069,7 +1035,7 @@ impl Broker {
 /// Waits until this node has applied everything committed before now, for
 /// as long as it takes a quorum of voters to be up (Kafka's brokers wait for
 /// the controllers the same way).
-pub async fn catch_up(metadata: &MetadataQuorum) -> anyhow::Result<()> {
+async fn catch_up(metadata: &MetadataQuorum) -> anyhow::Result<()> {
     loop {
         match metadata.propose(Vec::new(), METADATA_TIMEOUT).await {
             Ok(_) => return Ok(()),
@@ -1081,13 +1047,57 @@ pub async fn catch_up(metadata: &MetadataQuorum) -> anyhow::Result<()> {
     }
 }
 
+/// This node's part in the metadata log, caught up, and the cluster's id
+/// (kept in `meta.properties`): a voter's Raft log on `controller` (which a
+/// quorum of several voters needs), or, for a broker-only node, the image
+/// fetched from the voters. Shared by brokers and controller-only nodes.
+pub async fn open_metadata(
+    config: &BrokerConfig,
+    controller: Option<tokio::net::TcpListener>,
+) -> anyhow::Result<(Arc<MetadataQuorum>, String)> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+    let node_id = config.node_id();
+    let store = MetadataStore::new(dir);
+    let stored_cluster_id = store.load_cluster(node_id)?;
+    let voter = u64::try_from(node_id).context("node.id must not be negative")?;
+    let mut voters: BTreeMap<u64, String> = config
+        .voters()
+        .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .map(|(id, addr)| (id as u64, addr))
+        .collect();
+    if voters.is_empty() {
+        voters.insert(voter, config.listen.to_string());
+    }
+    let (_, is_controller) = config.roles().map_err(anyhow::Error::msg)?;
+    let metadata = if is_controller {
+        if voters.len() > 1 && controller.is_none() {
+            anyhow::bail!("a quorum of several voters needs this node's controller listener");
+        }
+        let mut quorum_config = QuorumConfig::new(voter, voters, dir.join(METADATA_DIR));
+        quorum_config.election_timeout = config.election_timeout();
+        quorum_config.session_timeout = config.broker_session_timeout();
+        MetadataQuorum::start(quorum_config, controller)
+            .await
+            .context("opening the metadata log")?
+    } else {
+        // A broker-only node fetches the metadata from the controllers.
+        MetadataQuorum::observe(voter, voters)
+    };
+    let metadata = Arc::new(metadata);
+    catch_up(&metadata).await?;
+    let cluster_id = join_cluster(&metadata, stored_cluster_id.as_deref()).await?;
+    if stored_cluster_id.is_none() {
+        store.save_cluster(&cluster_id, node_id)?;
+    }
+    Ok((metadata, cluster_id))
+}
+
 /// The cluster's id: the one in the metadata log, set there first by this
 /// node when it is the first to start (its `meta.properties` id, after an
 /// upgrade, or a new one). A data directory of another cluster is refused.
-pub async fn join_cluster(
-    metadata: &MetadataQuorum,
-    stored: Option<&str>,
-) -> anyhow::Result<String> {
+async fn join_cluster(metadata: &MetadataQuorum, stored: Option<&str>) -> anyhow::Result<String> {
     if metadata.image().cluster_id().is_none() {
         let id = stored.map_or_else(
             || metadata::kafka_uuid_string(Uuid::new_v4()),
@@ -1156,18 +1166,23 @@ fn place(
     count: i32,
     replication_factor: i16,
 ) -> Result<Vec<Vec<i32>>, AdminError> {
-    let brokers: Vec<Candidate> = image
+    let brokers = live_candidates(image);
+    let random = Uuid::new_v4().as_u128();
+    let (start, shift) = (random as u32 as usize, (random >> 32) as u32 as usize);
+    placement::assign(&brokers, first, count, replication_factor, start, shift)
+        .map_err(AdminError::InvalidReplicationFactor)
+}
+
+/// The registered, unfenced brokers, as candidates for replicas.
+fn live_candidates(image: &MetadataImage) -> Vec<Candidate> {
+    image
         .brokers()
         .filter(|b| !b.fenced)
         .map(|b| Candidate {
             id: b.id,
             rack: b.rack.clone(),
         })
-        .collect();
-    let random = Uuid::new_v4().as_u128();
-    let (start, shift) = (random as u32 as usize, (random >> 32) as u32 as usize);
-    placement::assign(&brokers, first, count, replication_factor, start, shift)
-        .map_err(AdminError::InvalidReplicationFactor)
+        .collect()
 }
 
 /// The records that create a topic: the topic, its partitions (replicas as
@@ -1232,14 +1247,7 @@ fn first_start_records(
             .map(|id| Candidate { id, rack: None })
             .collect()
     } else {
-        image
-            .brokers()
-            .filter(|b| !b.fenced)
-            .map(|b| Candidate {
-                id: b.id,
-                rack: b.rack.clone(),
-            })
-            .collect()
+        live_candidates(image)
     };
     if brokers.is_empty() {
         brokers.push(Candidate {
