@@ -13,29 +13,11 @@ const VERSION: &str = "0";
 
 /// Reads a checkpoint; a missing file is an empty map, a malformed one an error.
 pub fn read_checkpoint(path: &Path) -> Result<HashMap<(String, i32), i64>, LogError> {
-    let text = match fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-            return Err(malformed(path, "not valid UTF-8"))
-        }
-        Err(e) => return Err(LogError::io_at(path, e)),
-    };
-    let mut lines = text.lines();
-    match lines.next() {
-        Some(v) if v.trim() == VERSION => {}
-        Some(v) => return Err(malformed(path, &format!("unsupported version line {v:?}"))),
-        None => return Err(malformed(path, "empty file")),
-    }
-    let count: usize = match lines.next().map(|l| l.trim().parse::<usize>()) {
-        Some(Ok(n)) => n,
-        _ => return Err(malformed(path, "missing or bad entry count")),
+    let Some(lines) = read_entry_lines(path)? else {
+        return Ok(HashMap::new());
     };
     let mut map = HashMap::new();
-    for i in 0..count {
-        let line = lines
-            .next()
-            .ok_or_else(|| malformed(path, &format!("expected {count} entries, found {i}")))?;
+    for line in lines {
         let mut fields = line.split(' ');
         let (Some(topic), Some(partition), Some(offset), None) =
             (fields.next(), fields.next(), fields.next(), fields.next())
@@ -53,10 +35,42 @@ pub fn read_checkpoint(path: &Path) -> Result<HashMap<(String, i32), i64>, LogEr
         }
         map.insert((topic.to_string(), partition), offset);
     }
+    Ok(map)
+}
+
+/// The entry lines of a checkpoint file in Kafka's text layout (version `0`,
+/// entry count, one line per entry), after checking the version and that
+/// exactly that many entries follow. `None` when the file does not exist.
+pub(crate) fn read_entry_lines(path: &Path) -> Result<Option<Vec<String>>, LogError> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(malformed(path, "not valid UTF-8"))
+        }
+        Err(e) => return Err(LogError::io_at(path, e)),
+    };
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(v) if v.trim() == VERSION => {}
+        Some(v) => return Err(malformed(path, &format!("unsupported version line {v:?}"))),
+        None => return Err(malformed(path, "empty file")),
+    }
+    let count: usize = match lines.next().map(|l| l.trim().parse::<usize>()) {
+        Some(Ok(n)) => n,
+        _ => return Err(malformed(path, "missing or bad entry count")),
+    };
+    let mut entries = Vec::with_capacity(count.min(1024));
+    for i in 0..count {
+        let line = lines
+            .next()
+            .ok_or_else(|| malformed(path, &format!("expected {count} entries, found {i}")))?;
+        entries.push(line.to_string());
+    }
     if lines.any(|l| !l.trim().is_empty()) {
         return Err(malformed(path, &format!("more than {count} entries")));
     }
-    Ok(map)
+    Ok(Some(entries))
 }
 
 fn malformed(path: &Path, what: &str) -> LogError {
@@ -65,9 +79,20 @@ fn malformed(path: &Path, what: &str) -> LogError {
 
 /// Atomically replaces the checkpoint at `path` with `entries`.
 pub fn write_checkpoint(path: &Path, entries: &[(String, i32, i64)]) -> Result<(), LogError> {
-    let mut text = format!("{VERSION}\n{}\n", entries.len());
-    for (topic, partition, offset) in entries {
-        text.push_str(&format!("{topic} {partition} {offset}\n"));
+    let lines: Vec<String> = entries
+        .iter()
+        .map(|(topic, partition, offset)| format!("{topic} {partition} {offset}"))
+        .collect();
+    write_entry_lines(path, &lines)
+}
+
+/// Atomically replaces the file at `path` with a checkpoint of `lines` in
+/// Kafka's text layout: temp file, fsync, rename, fsync of the directory.
+pub(crate) fn write_entry_lines(path: &Path, lines: &[String]) -> Result<(), LogError> {
+    let mut text = format!("{VERSION}\n{}\n", lines.len());
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
     }
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");

@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod cleaner;
 pub mod error;
 pub mod index;
+pub mod leader_epoch;
 pub mod partition_log;
 pub mod producer_state;
 pub mod recovery;
@@ -23,6 +24,7 @@ pub mod verified;
 
 pub use batch::{BatchError, BatchHeader, ControlMarker};
 pub use error::LogError;
+pub use leader_epoch::{EpochEntry, LeaderEpochFileCache, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 pub use partition_log::{AppendInfo, AppendOrigin, FetchSlice, Log, LogConfig, TimestampType};
 pub use producer_state::ProducerError;
 pub use txn_index::AbortedTxn;
