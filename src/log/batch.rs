@@ -1,5 +1,6 @@
 //! Record-batch (magic v2) header parsing, validation of produced bytes, and
-//! the two in-place patches the log applies (base offset, LogAppendTime).
+//! the in-place patches the log applies (base offset, partition leader
+//! epoch, LogAppendTime).
 //! It never decodes individual records and never touches files.
 
 /// Bytes before the batch-length-covered part of a batch: baseOffset (8) + batchLength (4).
@@ -246,6 +247,65 @@ pub fn validate_batches(
     Ok(headers)
 }
 
+/// Splits a follower's fetched `records` (the leader's batches, offsets
+/// assigned) into whole v2 batches, checking each as written by a leader:
+/// enough bytes (`Corrupt`), magic 2 (`Invalid`), the CRC-32C (`Corrupt`), a
+/// non-negative last offset delta and record count. Unlike
+/// [`validate_batches`] it has no size limit and accepts what compaction
+/// leaves (empty batches, offset gaps inside a batch): the leader accepted
+/// these bytes and the follower must hold the same. Empty input is `Invalid`.
+pub fn validate_replicated_batches(records: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
+    if records.is_empty() {
+        return Err(BatchError::Invalid("no record batch in the records".into()));
+    }
+    let mut headers = Vec::new();
+    let mut pos = 0usize;
+    while pos < records.len() {
+        let rest = &records[pos..];
+        let header = BatchHeader::parse(rest).map_err(|_| {
+            BatchError::Corrupt(format!(
+                "{} trailing bytes at position {pos} are shorter than a batch header",
+                rest.len()
+            ))
+        })?;
+        if header.magic != 2 {
+            return Err(BatchError::Invalid(format!(
+                "magic {} at position {pos} is not supported, only magic 2",
+                header.magic
+            )));
+        }
+        if header.batch_length < MIN_BATCH_LENGTH {
+            return Err(BatchError::Corrupt(format!(
+                "batch length {} at position {pos} is smaller than the minimum {MIN_BATCH_LENGTH}",
+                header.batch_length
+            )));
+        }
+        let size = header.total_size();
+        if size > rest.len() {
+            return Err(BatchError::Corrupt(format!(
+                "batch at position {pos} declares {size} bytes but only {} remain",
+                rest.len()
+            )));
+        }
+        let actual = compute_crc(&rest[..size]);
+        if actual != header.crc {
+            return Err(BatchError::Corrupt(format!(
+                "CRC mismatch in batch at position {pos}: stored {:#010x}, computed {actual:#010x}",
+                header.crc
+            )));
+        }
+        if header.last_offset_delta < 0 || header.records_count < 0 {
+            return Err(BatchError::Invalid(format!(
+                "batch at position {pos} has last offset delta {} and {} records",
+                header.last_offset_delta, header.records_count
+            )));
+        }
+        headers.push(header);
+        pos += size;
+    }
+    Ok(headers)
+}
+
 /// Writes the base offset (not covered by the CRC). A buffer shorter than the
 /// header is left untouched.
 pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
@@ -254,6 +314,16 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
         return;
     }
     batch[BASE_OFFSET_POS..BASE_OFFSET_POS + 8].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+/// Writes the partition leader epoch (bytes 12..16, not covered by the CRC).
+/// A buffer shorter than the header is left untouched.
+pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
+    debug_assert!(batch.len() >= BATCH_HEADER_LEN);
+    if batch.len() < BATCH_HEADER_LEN {
+        return;
+    }
+    batch[LEADER_EPOCH_POS..LEADER_EPOCH_POS + 4].copy_from_slice(&epoch.to_be_bytes());
 }
 
 /// Marks the batch as LogAppendTime with `timestamp` as its max timestamp and
@@ -340,6 +410,18 @@ pub fn control_marker_type(batch: &[u8]) -> Option<bool> {
         CONTROL_TYPE_ABORT => Some(false),
         _ => None,
     }
+}
+
+/// Reads a transaction marker's coordinator epoch (the int32 after the
+/// version in the control record's value), `None` when the batch is not a
+/// well-formed marker.
+pub fn control_coordinator_epoch(batch: &[u8]) -> Option<i32> {
+    let rest = skip_varint(batch.get(BATCH_HEADER_LEN..)?)?;
+    let rest = skip_varint(skip_varint(rest.get(1..)?)?)?;
+    let rest = skip_varint(rest)?;
+    let rest = skip_varint(rest.get(4..)?)?;
+    let value = rest.get(..6)?;
+    Some(i32::from_be_bytes([value[2], value[3], value[4], value[5]]))
 }
 
 /// Skips one zig-zag varint.
@@ -572,6 +654,65 @@ mod tests {
         let h = validate_batches(&b, 1 << 20).unwrap()[0];
         assert_eq!(h.base_offset, 12345);
         assert_eq!(h.last_offset(), 12346);
+    }
+
+    #[test]
+    fn set_partition_leader_epoch_writes_bytes_12_to_16_and_keeps_crc_valid() {
+        let mut b = batch(2, 10);
+        let before = b.clone();
+        set_partition_leader_epoch(&mut b, 0x0102_0304);
+        assert_eq!(&b[12..16], &[1, 2, 3, 4]);
+        assert_eq!(&b[..12], &before[..12]);
+        assert_eq!(&b[16..], &before[16..]);
+        let h = validate_batches(&b, 1 << 20).unwrap()[0];
+        assert_eq!(h.partition_leader_epoch, 0x0102_0304);
+    }
+
+    #[test]
+    fn replicated_batches_need_a_crc_but_no_size_limit_or_dense_offsets() {
+        let mut two = batch(3, 10);
+        two.extend(batch(1, 10));
+        let hs = validate_replicated_batches(&two).unwrap();
+        assert_eq!(hs.len(), 2);
+        // What compaction leaves: fewer records than the offset delta spans.
+        let mut sparse = batch(3, 10);
+        sparse[RECORDS_COUNT_POS..RECORDS_COUNT_POS + 4].copy_from_slice(&1i32.to_be_bytes());
+        let crc = compute_crc(&sparse);
+        sparse[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+        assert!(validate_batches(&sparse, 1 << 20).is_err());
+        assert_eq!(
+            validate_replicated_batches(&sparse).unwrap()[0].records_count,
+            1
+        );
+        let mut bad = batch(2, 10);
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(matches!(
+            validate_replicated_batches(&bad),
+            Err(BatchError::Corrupt(m)) if m.contains("CRC")
+        ));
+        let b = batch(2, 10);
+        assert!(matches!(
+            validate_replicated_batches(&b[..b.len() - 1]),
+            Err(BatchError::Corrupt(_))
+        ));
+        assert!(validate_replicated_batches(&[]).is_err());
+    }
+
+    #[test]
+    fn control_batches_carry_their_type_and_coordinator_epoch() {
+        for (commit, coordinator_epoch) in [(true, 7), (false, 123_456)] {
+            let marker = ControlMarker {
+                producer_id: 9,
+                producer_epoch: 2,
+                coordinator_epoch,
+                commit,
+            };
+            let b = control_batch(&marker, 1_000).unwrap();
+            assert_eq!(control_marker_type(&b), Some(commit));
+            assert_eq!(control_coordinator_epoch(&b), Some(coordinator_epoch));
+        }
+        assert_eq!(control_coordinator_epoch(&[0u8; 40]), None);
     }
 
     #[test]

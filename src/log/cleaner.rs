@@ -202,6 +202,7 @@ impl Log {
         if let Some(first) = self.segments.first() {
             self.log_start_offset = self.log_start_offset.max(first.base_offset());
         }
+        self.leader_epochs_follow_log_start();
         self.first_dirty_offset = self.first_dirty_offset.max(cleaned.first_dirty);
         self.tombstone_expiry = cleaned.tombstone_expiry;
         Ok(())

@@ -29,6 +29,12 @@ pub enum LogError {
         log_start_offset: i64,
         log_end_offset: i64,
     },
+    /// A follower's append does not continue the log: its first batch starts
+    /// below the log end offset, or a batch starts at or below the last offset
+    /// of the one before it (Kafka's UnexpectedAppendOffsetException and
+    /// OffsetsOutOfOrderException). Nothing was written.
+    #[error("replicated batch at offset {got} does not follow the log: expected an offset from {expected} on")]
+    UnexpectedAppendOffset { expected: i64, got: i64 },
     #[error("corrupt log data: {0}")]
     Corrupt(String),
     /// A read reached a batch that is unreadable (bad length or magic) or

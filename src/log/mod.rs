@@ -14,6 +14,7 @@ pub mod leader_epoch;
 pub mod partition_log;
 pub mod producer_state;
 pub mod recovery;
+pub mod replication;
 pub mod retention;
 pub mod scrub;
 pub mod segment;

@@ -13,6 +13,7 @@ use super::batch::{self, validate_batches, BatchError, BatchHeader, ControlMarke
 use super::checkpoint::sync_dir;
 use super::cleaner::complete_swaps;
 use super::error::{IoContext, LogError};
+use super::leader_epoch::LeaderEpochFileCache;
 use super::producer_state::{ProducerError, ProducerStateManager, SequenceCheck};
 use super::recovery::{recover_segments, RecoveryStats};
 use super::segment::{AppendFailure, LogSegment};
@@ -209,7 +210,7 @@ pub struct Log {
     pub(super) first_dirty_offset: i64,
     /// When the earliest tombstone the cleaner kept may be removed.
     pub(super) tombstone_expiry: Option<i64>,
-    recovery_point: i64,
+    pub(super) recovery_point: i64,
     /// Set when a failed write could not be undone; appends are refused after that.
     offline: Option<String>,
     /// Producer ids, sequences and open transactions (idempotence, LSO).
@@ -221,6 +222,10 @@ pub struct Log {
     pub(super) recovery: RecoveryStats,
     /// Bytes appended since the last producer-state snapshot.
     pub(super) bytes_since_snapshot: u64,
+    /// Where each leader epoch starts (`leader-epoch-checkpoint`).
+    pub(super) leader_epochs: LeaderEpochFileCache,
+    /// The epoch stamped into batches this replica appends as leader.
+    pub(super) leader_epoch: i32,
 }
 
 /// Parses `<20 digits>.<ext>` into (base offset, ext).
@@ -312,6 +317,7 @@ impl Log {
         let leo = segments
             .last()
             .map_or(log_start_offset, |s| s.next_offset());
+        let (leader_epochs, epochs_load) = LeaderEpochFileCache::open(dir)?;
         let mut txn_indexes = BTreeMap::new();
         for seg in &segments {
             let index = TxnIndex::open(dir, seg.base_offset())?;
@@ -332,8 +338,11 @@ impl Log {
             txn_indexes,
             recovery,
             bytes_since_snapshot: 0,
+            leader_epochs,
+            leader_epoch: 0,
         };
         log.load_producer_state()?;
+        log.load_leader_epochs(epochs_load, recovery_point)?;
         Ok(log)
     }
 
@@ -371,12 +380,7 @@ impl Log {
         origin: AppendOrigin,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        if let Some(why) = &self.offline {
-            return Err(LogError::Io(std::io::Error::other(format!(
-                "log {} is offline after a failed write: {why}",
-                self.dir.display()
-            ))));
-        }
+        self.check_online()?;
         let mut headers = validate_batches(records, self.config.max_message_bytes)?;
         let mut replaced;
         let topic_partition = self.dir.file_name().unwrap_or_default().to_string_lossy();
@@ -401,6 +405,7 @@ impl Log {
         for h in &headers {
             let b = &mut records[pos..pos + h.total_size()];
             batch::set_base_offset(b, next);
+            batch::set_partition_leader_epoch(b, self.leader_epoch);
             if log_append {
                 batch::set_log_append_time(b, now_ms);
             }
@@ -412,21 +417,7 @@ impl Log {
             patched.push(h);
         }
         let last_offset = next - 1;
-        self.maybe_roll(records.len(), last_offset, patched.len(), now_ms)?;
-        let leo_before = self.log_end_offset();
-        let active = self.segments.len() - 1;
-        match self.segments[active].append(records, &patched, now_ms) {
-            Ok(()) => {}
-            Err(AppendFailure::NothingWritten(e)) => return Err(e),
-            Err(AppendFailure::Poisoned(e, why)) => {
-                tracing::error!(dir = %self.dir.display(), error = %e, truncate_error = %why,
-                    "failed write could not be undone; log is offline");
-                self.offline = Some(format!("{e}; cutting back failed: {why}"));
-                return Err(e);
-            }
-        }
-        debug_assert!(self.log_end_offset() > leo_before, "LEO only grows");
-        self.bytes_since_snapshot += records.len() as u64;
+        self.write_batches(records, &patched, now_ms)?;
         let mut pos = 0usize;
         for h in &patched {
             let marker = if h.is_control() {
@@ -444,6 +435,60 @@ impl Log {
             max_timestamp,
             duplicate: false,
         })
+    }
+
+    /// Refuses writes once a failed write could not be undone.
+    pub(super) fn check_online(&self) -> Result<(), LogError> {
+        match &self.offline {
+            Some(why) => Err(LogError::Io(std::io::Error::other(format!(
+                "log {} is offline after a failed write: {why}",
+                self.dir.display()
+            )))),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes batches whose offsets (and epochs) are final: records the new
+    /// leader epochs they start (before the write, as Kafka does, so the
+    /// checkpoint never lags the data), rolls if needed, and appends them to
+    /// the active segment with one write.
+    pub(super) fn write_batches(
+        &mut self,
+        records: &[u8],
+        headers: &[BatchHeader],
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let Some(last) = headers.last() else {
+            return Ok(());
+        };
+        let leo_before = self.log_end_offset();
+        for h in headers {
+            if let Err(e) = self.assign_batch_epoch(h) {
+                self.undo_epochs_past(leo_before);
+                return Err(e);
+            }
+        }
+        if let Err(e) = self.maybe_roll(records.len(), last.last_offset(), headers.len(), now_ms) {
+            self.undo_epochs_past(leo_before);
+            return Err(e);
+        }
+        let active = self.segments.len() - 1;
+        match self.segments[active].append(records, headers, now_ms) {
+            Ok(()) => {}
+            Err(AppendFailure::NothingWritten(e)) => {
+                self.undo_epochs_past(leo_before);
+                return Err(e);
+            }
+            Err(AppendFailure::Poisoned(e, why)) => {
+                tracing::error!(dir = %self.dir.display(), error = %e, truncate_error = %why,
+                    "failed write could not be undone; log is offline");
+                self.offline = Some(format!("{e}; cutting back failed: {why}"));
+                return Err(e);
+            }
+        }
+        debug_assert!(self.log_end_offset() > leo_before, "LEO only grows");
+        self.bytes_since_snapshot += records.len() as u64;
+        Ok(())
     }
 
     /// Checks each producer's batches against its state. Returns the original
@@ -508,7 +553,7 @@ impl Log {
 
     /// Updates producer state with a batch now in the log; an aborted
     /// transaction goes into the active segment's transaction index.
-    fn apply_producer_batch(
+    pub(super) fn apply_producer_batch(
         &mut self,
         h: &BatchHeader,
         marker: Option<bool>,

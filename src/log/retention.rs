@@ -112,6 +112,7 @@ impl Log {
             self.log_start_offset = self.log_start_offset.max(first.base_offset());
         }
         self.first_dirty_offset = self.first_dirty_offset.max(self.log_start_offset);
+        self.leader_epochs_follow_log_start();
         if outcome.segments_deleted > 0 {
             tracing::info!(dir = %self.dir.display(), segments = outcome.segments_deleted,
                 bytes = outcome.bytes_deleted, log_start_offset = self.log_start_offset,

@@ -2,6 +2,8 @@
 //! segment's batches (length, magic, offset order, CRC-32C) and its offset and
 //! time indexes. Files are opened read-only and never changed; it is for a
 //! stopped broker's data (`vltava log verify`), and never opens a `Log`.
+//! Other files in a partition directory (producer snapshots, the
+//! leader-epoch checkpoint) are not its business and are passed over.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -371,6 +373,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let part = dir.path().join("t-0");
         partition(&part);
+        // Files other than segments and their indexes are not looked at.
+        let epochs = part.join(crate::log::leader_epoch::LEADER_EPOCH_CHECKPOINT);
+        assert_eq!(std::fs::read_to_string(&epochs).unwrap(), "0\n1\n0 0\n");
         let before = std::fs::read(part.join(segment_file_name(0, "log"))).unwrap();
         let report = scrub(dir.path()).unwrap();
         assert_eq!(report.problems, vec![]);

@@ -145,7 +145,7 @@ impl Log {
             let base = seg.base_offset();
             // Headers only (61 bytes a batch), not the records: the segment's
             // bytes were validated by recovery or are below the recovery point.
-            let mut batches: Vec<(BatchHeader, Option<bool>)> = Vec::new();
+            let mut batches: Vec<(BatchHeader, Option<Marker>)> = Vec::new();
             let mut position = 0u64;
             loop {
                 let h = match seg.read_header(position) {
@@ -170,7 +170,12 @@ impl Log {
             }
             replayed += batches.len();
             for (h, marker) in batches {
-                if let Some(done) = self.producers.apply(&h, marker) {
+                let applied = self.producers.apply(&h, marker.map(|(commit, _)| commit));
+                if let Some((_, Some(coordinator_epoch))) = marker {
+                    self.producers
+                        .set_coordinator_epoch(h.producer_id, coordinator_epoch);
+                }
+                if let Some(done) = applied {
                     if done.aborted {
                         let lso = self
                             .producers
@@ -200,15 +205,20 @@ impl Log {
     }
 }
 
-/// The marker type of the control batch at `pos`, read back from the file.
-fn read_marker(file: &std::fs::File, h: &BatchHeader, pos: u64) -> Option<bool> {
+/// A transaction marker read back: commit (or abort), and the coordinator
+/// epoch it carries when readable.
+type Marker = (bool, Option<i32>);
+
+/// The marker of the control batch at `pos`, read back from the file.
+fn read_marker(file: &std::fs::File, h: &BatchHeader, pos: u64) -> Option<Marker> {
     let size = h.total_size();
     if !(BATCH_HEADER_LEN..=MAX_CONTROL_BATCH).contains(&size) {
         return None;
     }
     let mut buf = vec![0u8; size];
     file.read_exact_at(&mut buf, pos).ok()?;
-    batch::control_marker_type(&buf)
+    let commit = batch::control_marker_type(&buf)?;
+    Some((commit, batch::control_coordinator_epoch(&buf)))
 }
 
 #[cfg(test)]
