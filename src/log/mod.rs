@@ -19,6 +19,7 @@ pub mod retention;
 pub mod scrub;
 pub mod segment;
 pub mod transactions;
+pub mod truncation;
 pub mod txn_index;
 pub mod validate;
 pub mod verified;

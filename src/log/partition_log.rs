@@ -130,6 +130,10 @@ pub struct FetchSlice {
     pub len: usize,
     /// The segment's verified mark: bytes past it are CRC-checked when read.
     pub verified: Option<Arc<VerifiedMark>>,
+    /// Whether [`FetchSlice::read`] may memory-map the bytes. True from
+    /// [`Log::read`]; a caller whose slice reaches above the high watermark
+    /// sets it false, since truncation may cut those bytes (see `read_unchecked`).
+    pub may_map: bool,
 }
 
 /// Slices at least this long are memory-mapped rather than copied out.
@@ -142,6 +146,7 @@ impl FetchSlice {
             position: 0,
             len: 0,
             verified: None,
+            may_map: true,
         }
     }
 
@@ -167,8 +172,8 @@ impl FetchSlice {
         Ok(bytes)
     }
 
-    /// The slice's bytes: a memory map of the file for a large slice (no copy;
-    /// the pages are the page cache's), a copy for a small one.
+    /// The slice's bytes: a memory map of the file for a large slice that may
+    /// be mapped (no copy; the pages are the page cache's), else a copy.
     fn read_unchecked(&self) -> std::io::Result<bytes::Bytes> {
         if self.len == 0 {
             return Ok(bytes::Bytes::new());
@@ -176,16 +181,22 @@ impl FetchSlice {
         let file = self.file.as_ref().ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "fetch slice has no file")
         })?;
-        if self.len >= MAP_MIN {
+        if self.may_map && self.len >= MAP_MIN {
             let mut options = memmap2::MmapOptions::new();
             options.offset(self.position).len(self.len).populate();
             // SAFETY: a slice covers whole batches that were in the segment
-            // file under the log lock. While the broker runs those bytes are
-            // never rewritten and the file is never cut below them: appends
-            // only go past the end (a failed one cuts back to where it began),
-            // recovery truncates before anything is served, and retention and
-            // compaction unlink or replace whole files, whose pages a mapping
-            // keeps. So the mapped bytes neither change nor vanish.
+            // file under the log lock, and one that may be mapped lies below
+            // the high watermark at read time (`Log::read` slices are mapped
+            // only when the caller's bound kept them there; a caller reading
+            // above it sets `may_map` false and gets a copy). Bytes below the
+            // high watermark are never rewritten and the file is never cut
+            // below them while the broker runs: appends only go past the end
+            // (a failed one cuts back to where it began), recovery truncates
+            // before anything is served, `Log::truncate_to` cuts only above
+            // the high watermark (a follower's divergent tail, KIP-101/279),
+            // and retention and compaction unlink or replace whole files,
+            // whose pages a mapping keeps. So the mapped bytes neither change
+            // nor vanish.
             match unsafe { options.map(&**file) } {
                 Ok(map) => return Ok(bytes::Bytes::from_owner(map)),
                 // Out of mappings (vm.max_map_count) or address space: copy instead.
@@ -869,6 +880,7 @@ mod tests {
         );
         let tail = FetchSlice {
             verified: None,
+            may_map: true,
             file: slice.file.clone(),
             position: skip as u64,
             len: stored.len() - skip,
@@ -876,6 +888,24 @@ mod tests {
         assert!(tail.len >= MAP_MIN);
         assert_eq!(&tail.read().unwrap()[..], &stored[skip..]);
         assert_eq!(headers(&tail.read().unwrap())[0].base_offset, from);
+    }
+
+    #[test]
+    fn a_slice_that_may_not_be_mapped_is_copied_and_a_cut_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = Log::open(dir.path(), small_config(), 0, 0).unwrap();
+        let stored: Vec<u8> = append_batches(&mut log, 100, 50, 1_000).concat();
+        let mut slice = log.read(0, usize::MAX, log.log_end_offset(), true).unwrap();
+        assert!(slice.may_map, "Log::read slices may be mapped");
+        assert!(slice.len >= MAP_MIN);
+        slice.may_map = false;
+        let copied = slice.read().unwrap();
+        assert_eq!(&copied[..], &stored[..]);
+        // Above the high watermark a follower's truncation may cut the file:
+        // a copy then fails cleanly (a mapping would fault on access).
+        log.truncate_to(2).unwrap();
+        assert!(slice.read().is_err());
+        assert_eq!(&copied[..], &stored[..]);
     }
 
     #[test]

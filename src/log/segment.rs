@@ -433,6 +433,63 @@ impl LogSegment {
         Ok(())
     }
 
+    /// Cuts the segment before the batch holding `offset` (a batch is removed
+    /// whole, as Kafka's `LogSegment.truncateTo` does), or before the first
+    /// batch after it, and fsyncs the file. Its indexes, next offset and
+    /// index cursor become what a scan of what remains would give, as for an
+    /// active segment (it becomes the active one). Returns the bytes cut.
+    pub(crate) fn truncate_to(&mut self, offset: i64) -> Result<u64, LogError> {
+        let (_, mut cut) = self.offset_index.lookup(offset);
+        let mut cut_offset = offset;
+        while let Some(h) = self.read_header(cut)? {
+            if h.last_offset() >= offset {
+                cut_offset = h.base_offset;
+                break;
+            }
+            cut += h.total_size() as u64;
+        }
+        let old_size = self.size;
+        if cut < old_size {
+            self.log.set_len(cut).at(&self.log_path)?;
+            self.log.sync_all().at(&self.log_path)?;
+        }
+        self.size = cut;
+        let (mut build, start) = match self.locate_recovery_point(cut_offset) {
+            Some(found) => found,
+            None => (
+                IndexBuild::new(self.cursor.interval as u32, self.base_offset),
+                (0, self.base_offset),
+            ),
+        };
+        let outcome = scan_segment_from(
+            &self.log,
+            &self.log_path,
+            self.base_offset,
+            start,
+            false,
+            |h, p| {
+                build.add(h, p);
+                Ok(())
+            },
+        )?;
+        if outcome.problem.is_some() || outcome.valid_bytes != cut {
+            return Err(self.corrupt(
+                outcome.valid_bytes,
+                &format!(
+                    "truncation to offset {offset} found unreadable batches: {}",
+                    outcome.problem.as_deref().unwrap_or("short segment")
+                ),
+            ));
+        }
+        self.install(build, &outcome, false)?;
+        self.offset_index.sync()?;
+        self.time_index.sync()?;
+        // Bytes past the cut are no longer this segment's, verified or not.
+        let (low, high) = self.verified.range_now();
+        self.verified = VerifiedMark::range(&self.log_path, low, high.min(cut));
+        Ok(old_size - cut)
+    }
+
     /// Called when the segment stops being the active one: records the largest
     /// timestamp in the time index and fsyncs both indexes.
     pub(crate) fn seal(&mut self) -> Result<(), LogError> {
@@ -582,6 +639,7 @@ impl LogSegment {
             position: start,
             len: (end - start) as usize,
             verified: Some(self.verified.clone()),
+            may_map: true,
         }))
     }
 
