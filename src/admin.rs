@@ -105,6 +105,7 @@ pub fn render(broker: &Broker) -> String {
     metrics::global().render(&mut out, api_name);
     render_health(&mut out);
     render_topics(broker, &mut out);
+    render_replication(broker, &mut out);
     render_groups(broker, &mut out);
     out.finish()
 }
@@ -208,6 +209,84 @@ fn render_topics(broker: &Broker, out: &mut Exposition) {
         for r in &rows {
             out.sample_i64(name, &[("topic", &r.0), ("partition", &r.1)], pick(r));
         }
+    }
+}
+
+/// Under-replicated and offline partitions, each led partition's high
+/// watermark, and how far each follower is behind its leader.
+fn render_replication(broker: &Broker, out: &mut Exposition) {
+    use crate::broker::partition::Role;
+    let mut under = 0u64;
+    let mut hws = Vec::new();
+    let mut lags = Vec::new();
+    let mut topics = broker.topics();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    for t in &topics {
+        for p in t.partitions() {
+            let Role::Leader(state) = p.role() else {
+                continue;
+            };
+            if state.isr().len() < state.record.replicas.len() {
+                under += 1;
+            }
+            let leo = p.log_end_offset();
+            hws.push((t.name.clone(), p.index.to_string(), p.high_watermark()));
+            for (replica, f) in &state.followers {
+                let lag = if f.log_end_offset < 0 {
+                    leo
+                } else {
+                    leo - f.log_end_offset
+                };
+                lags.push((
+                    t.name.clone(),
+                    p.index.to_string(),
+                    replica.to_string(),
+                    lag,
+                ));
+            }
+        }
+    }
+    let image = broker.image();
+    let offline = image
+        .topics()
+        .flat_map(|t| t.partitions.values())
+        .filter(|p| p.leader < 0)
+        .count() as u64;
+    let name = "vltava_under_replicated_partitions";
+    out.header(
+        name,
+        "gauge",
+        "Partitions this broker leads whose ISR is smaller than their replicas.",
+    );
+    out.sample(name, &[], under);
+    let name = "vltava_offline_partitions";
+    out.header(
+        name,
+        "gauge",
+        "Partitions of the cluster without a leader, as this broker's metadata image has them.",
+    );
+    out.sample(name, &[], offline);
+    let name = "vltava_partition_high_watermark";
+    out.header(
+        name,
+        "gauge",
+        "The high watermark of each partition this broker leads.",
+    );
+    for (topic, partition, hw) in &hws {
+        out.sample_i64(name, &[("topic", topic), ("partition", partition)], *hw);
+    }
+    let name = "vltava_follower_lag_messages";
+    out.header(name, "gauge", "How many offsets each follower is behind this leader's log end offset, as of its last fetch.");
+    for (topic, partition, replica, lag) in &lags {
+        out.sample_i64(
+            name,
+            &[
+                ("topic", topic),
+                ("partition", partition),
+                ("replica", replica),
+            ],
+            *lag,
+        );
     }
 }
 

@@ -73,6 +73,12 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     defv("controller.quorum.election.timeout.ms", None, ConfigType::Int, "1000", Valid::AtLeast(1), "Maximum time in milliseconds to wait without being able to fetch from the leader before triggering a new election."),
     defv("broker.session.timeout.ms", None, ConfigType::Int, "9000", Valid::AtLeast(1), "The length of time in milliseconds that a broker lease lasts if no heartbeats are made."),
     defv("broker.heartbeat.interval.ms", None, ConfigType::Int, "2000", Valid::AtLeast(1), "The length of time in milliseconds between broker heartbeats."),
+    defv("replica.lag.time.max.ms", None, ConfigType::Long, "30000", Valid::AtLeast(1), "If a follower has not sent any fetch requests or has not consumed up to the leader's log end offset for at least this time, the leader will remove the follower from the ISR."),
+    defv("replica.fetch.wait.max.ms", None, ConfigType::Int, "500", Valid::AtLeast(0), "The maximum wait time for each fetcher request issued by follower replicas."),
+    defv("replica.fetch.min.bytes", None, ConfigType::Int, "1", Valid::AtLeast(0), "Minimum bytes expected for each fetch response. If not enough bytes, wait up to replica.fetch.wait.max.ms."),
+    defv("replica.fetch.max.bytes", None, ConfigType::Int, "1048576", Valid::AtLeast(0), "The number of bytes of messages to attempt to fetch for each partition."),
+    defv("replica.fetch.response.max.bytes", None, ConfigType::Int, "10485760", Valid::AtLeast(0), "Maximum bytes expected for the entire fetch response."),
+    defv("replica.fetch.backoff.ms", None, ConfigType::Int, "1000", Valid::AtLeast(0), "The amount of time to sleep when fetch partition error occurs."),
     def("num.partitions", None, ConfigType::Int, "1", "The default number of partitions per topic."),
     def("default.replication.factor", None, ConfigType::Short, "1", "The default replication factor for automatically created topics."),
     def("auto.create.topics.enable", None, ConfigType::Boolean, "true", "Enable auto creation of topic on the server."),
@@ -134,6 +140,7 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     def("group.max.size", None, ConfigType::Int, "2147483647", "The maximum number of consumers that a single consumer group can accommodate."),
     def("offsets.topic.num.partitions", None, ConfigType::Int, "50", "The number of partitions for the offset commit topic."),
     def("offsets.topic.segment.bytes", None, ConfigType::Int, "104857600", "The offsets topic segment bytes."),
+    defv("offsets.topic.replication.factor", None, ConfigType::Short, "3", Valid::AtLeast(1), "The replication factor for the offsets topic. Vltava creates it with this many replicas, or as many as there are brokers if fewer."),
     def("offsets.retention.minutes", None, ConfigType::Int, "10080", "For subscribed consumers, committed offset of a specific partition will be expired and discarded when the group is empty and this retention period has passed."),
     def("offsets.retention.check.interval.ms", None, ConfigType::Long, "600000", "Frequency at which to check for stale offsets."),
     def("group.consumer.session.timeout.ms", None, ConfigType::Int, "45000", "The timeout to detect client failures when using the consumer group protocol."),
@@ -146,6 +153,8 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     def("offset.metadata.max.bytes", None, ConfigType::Int, "4096", "The maximum size for a metadata entry associated with an offset commit."),
     defv("transaction.state.log.num.partitions", None, ConfigType::Int, "50", Valid::AtLeast(1), "The number of partitions for the transaction topic."),
     defv("transaction.state.log.segment.bytes", None, ConfigType::Int, "104857600", Valid::AtLeast(1), "The transaction topic segment bytes."),
+    defv("transaction.state.log.replication.factor", None, ConfigType::Short, "3", Valid::AtLeast(1), "The replication factor for the transaction topic. Vltava creates it with this many replicas, or as many as there are brokers if fewer."),
+    defv("transaction.state.log.min.isr", None, ConfigType::Int, "2", Valid::AtLeast(1), "The minimum number of replicas that must acknowledge a write to transaction topic in order to be considered successful (at most its replication factor)."),
     defv("transaction.max.timeout.ms", None, ConfigType::Int, "900000", Valid::AtLeast(1), "The maximum allowed timeout for transactions."),
     defv("transaction.abort.timed.out.transaction.cleanup.interval.ms", None, ConfigType::Int, "10000", Valid::AtLeast(1), "The interval at which to rollback transactions that have timed out."),
     defv("transactional.id.expiration.ms", None, ConfigType::Int, "604800000", Valid::AtLeast(1), "The time in ms that the transaction coordinator will wait without receiving any transaction status updates for the current transaction before expiring its transactional id."),
@@ -467,6 +476,24 @@ impl BrokerConfig {
     pub fn broker_session_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.int("broker.session.timeout.ms", 9000))
     }
+    /// `replica.lag.time.max.ms`, in ms.
+    pub fn replica_lag_time_max_ms(&self) -> i64 {
+        self.int("replica.lag.time.max.ms", 30_000)
+    }
+    /// How followers fetch (`replica.fetch.*`).
+    pub fn replica_fetch(&self) -> crate::broker::replica_fetcher::FetchSettings {
+        let ms =
+            |name: &str, fallback: u64| std::time::Duration::from_millis(self.int(name, fallback));
+        crate::broker::replica_fetcher::FetchSettings {
+            node_id: self.node_id(),
+            max_wait: ms("replica.fetch.wait.max.ms", 500),
+            min_bytes: self.int("replica.fetch.min.bytes", 1),
+            max_bytes: self.int("replica.fetch.response.max.bytes", 10 << 20),
+            partition_max_bytes: self.int("replica.fetch.max.bytes", 1 << 20),
+            backoff: ms("replica.fetch.backoff.ms", 1000),
+            fsync: self.durability == Durability::Fsync,
+        }
+    }
     /// Kafka's `broker.heartbeat.interval.ms`.
     pub fn broker_heartbeat_interval(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.int("broker.heartbeat.interval.ms", 2000))
@@ -695,11 +722,6 @@ pub fn validate_group_config(
 pub fn not_honoured(name: &str, value: &str) -> Option<&'static str> {
     let v = value.trim();
     match name {
-        "min.insync.replicas" | "default.replication.factor"
-            if v.parse::<i64>().is_ok_and(|n| n > 1) =>
-        {
-            Some("Vltava keeps one replica of each partition, so a value above 1 cannot be met")
-        }
         "log.flush.interval.messages" | "log.flush.interval.ms" if v != LONG_MAX => Some(
             "Vltava does not fsync by message count or timer; under --durability fsync \
              (the default) every acks=all write is fsynced before it is acknowledged",
@@ -734,6 +756,14 @@ impl TopicConfig {
             return (v.clone(), ConfigSource::Topic);
         }
         broker.resolve(def)
+    }
+
+    /// `min.insync.replicas`: how many in-sync replicas an `acks=all`
+    /// write needs.
+    pub fn min_insync_replicas(&self, broker: &BrokerConfig) -> usize {
+        broker_def("min.insync.replicas")
+            .and_then(|d| self.resolve(d, broker).0.trim().parse().ok())
+            .unwrap_or(1)
     }
 
     /// The log layer's settings for a partition of this topic.
@@ -886,7 +916,7 @@ mod tests {
             Err(DynamicConfigError::Unknown("no.such".into()))
         );
         assert!(matches!(
-            validate_dynamic([("min.insync.replicas", "2")]),
+            validate_dynamic([("min.insync.replicas", "0")]),
             Err(DynamicConfigError::Invalid(_))
         ));
         let b = broker(&[]);
@@ -995,8 +1025,6 @@ mod tests {
     fn broker_values_vltava_cannot_honour_are_refused_with_the_key_named() {
         for (k, v) in [
             ("process.roles", "worker"),
-            ("min.insync.replicas", "2"),
-            ("default.replication.factor", "3"),
             ("log.flush.interval.messages", "1"),
             ("log.flush.interval.ms", "1000"),
         ] {
@@ -1007,8 +1035,8 @@ mod tests {
             );
         }
         for (k, v) in [
-            ("min.insync.replicas", "1"),
-            ("default.replication.factor", "1"),
+            ("min.insync.replicas", "2"),
+            ("default.replication.factor", "3"),
             ("log.flush.interval.messages", LONG_MAX),
             ("unclean.leader.election.enable", "true"),
             ("log.preallocate", "true"),

@@ -151,6 +151,9 @@ pub struct Metrics {
     connections_accepted: AtomicU64,
     fsync: Histogram,
     corrupt_batches: AtomicU64,
+    isr_shrinks: AtomicU64,
+    isr_expands: AtomicU64,
+    leader_elections: AtomicU64,
 }
 
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
@@ -175,6 +178,9 @@ impl Metrics {
             connections_accepted: AtomicU64::new(0),
             fsync: Histogram::new(),
             corrupt_batches: AtomicU64::new(0),
+            isr_shrinks: AtomicU64::new(0),
+            isr_expands: AtomicU64::new(0),
+            leader_elections: AtomicU64::new(0),
         }
     }
 
@@ -213,6 +219,21 @@ impl Metrics {
     /// A read found a corrupt record batch on disk (counted once per batch).
     pub fn corrupt_batch(&self) {
         self.corrupt_batches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A partition this broker leads shrank (`expanded`: grew) its ISR.
+    pub fn isr_changed(&self, expanded: bool) {
+        let counter = if expanded {
+            &self.isr_expands
+        } else {
+            &self.isr_shrinks
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// This broker became the leader of a partition.
+    pub fn leader_elected(&self) {
+        self.leader_elections.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Renders everything kept here; `api_name` names an api key.
@@ -307,6 +328,26 @@ impl Metrics {
             &[],
             self.corrupt_batches.load(Ordering::Relaxed),
         );
+        for (name, help, counter) in [
+            (
+                "vltava_isr_shrinks_total",
+                "ISR shrinks proposed by the partitions this broker leads and taken by the controller.",
+                &self.isr_shrinks,
+            ),
+            (
+                "vltava_isr_expands_total",
+                "ISR expansions proposed by the partitions this broker leads and taken by the controller.",
+                &self.isr_expands,
+            ),
+            (
+                "vltava_leader_elections_total",
+                "Times this broker became the leader of a partition.",
+                &self.leader_elections,
+            ),
+        ] {
+            out.header(name, "counter", help);
+            out.sample(name, &[], counter.load(Ordering::Relaxed));
+        }
     }
 }
 

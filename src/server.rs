@@ -165,6 +165,7 @@ pub async fn run(
     );
     let following = tokio::spawn(broker.clone().follow_metadata(stopping.clone()));
     let heartbeats = tokio::spawn(broker.clone().heartbeats(stopping.clone()));
+    let isr_checks = tokio::spawn(broker.clone().check_isr(stopping.clone()));
     let group_timers = tokio::spawn(broker.groups.clone().run_timers(stopping));
     tracing::info!(
         address = %bound,
@@ -207,6 +208,8 @@ pub async fn run(
     let _ = group_timers.await;
     let _ = following.await;
     let _ = heartbeats.await;
+    let _ = isr_checks.await;
+    broker.stop_replication();
     let _ = txn_timers.await;
     let _ = log_manager.await;
     let b = broker.clone();

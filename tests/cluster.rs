@@ -158,7 +158,7 @@ fn three_nodes_form_one_cluster_from_kafka_server_properties() {
                 .with_name(TopicName(StrBytes::from_static_str("orders")))
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(elsewhere)
-                    .with_records(Some(one_record()))])]),
+                    .with_records(Some(common::raw::one_record_batch(b"misdirected")))])]),
     );
     let p = &produced.responses[0].partition_responses[0];
     assert_eq!(p.error_code, 6, "NOT_LEADER_OR_FOLLOWER");
@@ -328,35 +328,6 @@ fn three_nodes_form_one_cluster_from_kafka_server_properties() {
         })
         .sum();
     assert_eq!(total, 240);
-}
-
-/// A record batch of one record.
-fn one_record() -> bytes::Bytes {
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: None,
-        value: Some(bytes::Bytes::from_static(b"misdirected")),
-        headers: Default::default(),
-    };
-    let mut buf = bytes::BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &[record], &options).expect("encode batch");
-    buf.freeze()
 }
 
 /// Kafka's `partitionFor`: Java's String.hashCode, made positive, modulo.

@@ -435,7 +435,7 @@ fn read_only_unknown_and_bad_broker_configs_get_kafkas_errors() {
         set("x", "log.retention.ms", Some("1")),
         err(INVALID_REQUEST, "Node id must be an integer, but it is: x")
     );
-    assert_eq!(set("", "min.insync.replicas", Some("2")).0, INVALID_REQUEST);
+    assert_eq!(set("", "min.insync.replicas", Some("0")).0, INVALID_REQUEST);
     assert_eq!(
         incremental(
             &mut client,

@@ -112,24 +112,12 @@ fn security_in_server_properties_stops_the_start_naming_the_key() {
 fn durability_settings_vltava_cannot_honour_stop_the_start() {
     for (props, named) in [
         (
-            "min.insync.replicas=2\n",
-            "configuration min.insync.replicas",
-        ),
-        (
-            "default.replication.factor=3\n",
-            "configuration default.replication.factor",
-        ),
-        (
             "log.flush.interval.messages=1\n",
             "configuration log.flush.interval.messages",
         ),
         (
             "log.flush.interval.ms=1000\n",
             "configuration log.flush.interval.ms",
-        ),
-        (
-            "offsets.topic.replication.factor=3\n",
-            "offsets.topic.replication.factor=3: ",
         ),
         ("delete.topic.enable=false\n", "delete.topic.enable=false: "),
     ] {

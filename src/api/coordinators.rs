@@ -2,6 +2,8 @@
 //! coordinate its group or transactional id (the leader of the key's
 //! `__consumer_offsets` / `__transaction_state` partition coordinates it):
 //! the client asks FindCoordinator again and goes there, as with Kafka.
+//! COORDINATOR_LOAD_IN_PROGRESS while this broker, just made leader of the
+//! key's partition, is still loading it.
 //!
 //! Checked before the handlers, for the requests a client sends to one
 //! coordinator with one key. The multi-key admin requests (DescribeGroups,
@@ -17,7 +19,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 };
 use kafka_protocol::messages::*;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Coordination};
 use crate::group::OFFSETS_TOPIC;
 use crate::txn::TRANSACTION_STATE_TOPIC;
 
@@ -28,37 +30,50 @@ pub fn not_coordinator(
     request: &RequestKind,
     version: i16,
 ) -> Option<ResponseKind> {
-    let code = ResponseError::NotCoordinator.code();
-    let elsewhere = |topic: &str, key: &str| !key.is_empty() && !broker.coordinates(topic, key);
+    // The first key found not coordinated here sets the code.
+    let code = std::cell::Cell::new(ResponseError::NotCoordinator.code());
+    let elsewhere = |topic: &str, key: &str| {
+        if key.is_empty() {
+            return false;
+        }
+        match broker.coordination(topic, key) {
+            Coordination::Here => false,
+            Coordination::Loading => {
+                code.set(ResponseError::CoordinatorLoadInProgress.code());
+                true
+            }
+            Coordination::Elsewhere => true,
+        }
+    };
     let group = |key: &str| elsewhere(OFFSETS_TOPIC, key);
     let txn = |key: &str| elsewhere(TRANSACTION_STATE_TOPIC, key);
     let answer = match request {
         RequestKind::JoinGroup(r) if group(&r.group_id) => ResponseKind::JoinGroup(
             JoinGroupResponse::default()
-                .with_error_code(code)
+                .with_error_code(code.get())
                 .with_generation_id(-1),
         ),
         RequestKind::SyncGroup(r) if group(&r.group_id) => {
-            ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(code))
+            ResponseKind::SyncGroup(SyncGroupResponse::default().with_error_code(code.get()))
         }
         RequestKind::Heartbeat(r) if group(&r.group_id) => {
-            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(code))
+            ResponseKind::Heartbeat(HeartbeatResponse::default().with_error_code(code.get()))
         }
         RequestKind::LeaveGroup(r) if group(&r.group_id) => {
-            ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(code))
+            ResponseKind::LeaveGroup(LeaveGroupResponse::default().with_error_code(code.get()))
         }
         RequestKind::ConsumerGroupHeartbeat(r) if group(&r.group_id) => {
             ResponseKind::ConsumerGroupHeartbeat(
                 ConsumerGroupHeartbeatResponse::default()
-                    .with_error_code(code)
+                    .with_error_code(code.get())
                     .with_heartbeat_interval_ms(0),
             )
         }
         RequestKind::OffsetDelete(r) if group(&r.group_id) => {
-            ResponseKind::OffsetDelete(OffsetDeleteResponse::default().with_error_code(code))
+            ResponseKind::OffsetDelete(OffsetDeleteResponse::default().with_error_code(code.get()))
         }
         RequestKind::OffsetFetch(r) if (2..8).contains(&version) && group(&r.group_id) => {
-            ResponseKind::OffsetFetch(OffsetFetchResponse::default().with_error_code(code))
+            ResponseKind::OffsetFetch(OffsetFetchResponse::default().with_error_code(code.get()))
         }
         RequestKind::OffsetCommit(r) if group(&r.group_id) => {
             let topics = r
@@ -74,7 +89,7 @@ pub fn not_coordinator(
                                 .map(|p| {
                                     OffsetCommitResponsePartition::default()
                                         .with_partition_index(p.partition_index)
-                                        .with_error_code(code)
+                                        .with_error_code(code.get())
                                 })
                                 .collect(),
                         )
@@ -95,7 +110,7 @@ pub fn not_coordinator(
                                 .map(|p| {
                                     TxnOffsetCommitResponsePartition::default()
                                         .with_partition_index(p.partition_index)
-                                        .with_error_code(code)
+                                        .with_error_code(code.get())
                                 })
                                 .collect(),
                         )
@@ -106,16 +121,18 @@ pub fn not_coordinator(
         RequestKind::InitProducerId(r) if r.transactional_id.as_ref().is_some_and(|id| txn(id)) => {
             ResponseKind::InitProducerId(
                 InitProducerIdResponse::default()
-                    .with_error_code(code)
+                    .with_error_code(code.get())
                     .with_producer_id(ProducerId(-1))
                     .with_producer_epoch(-1),
             )
         }
         RequestKind::AddOffsetsToTxn(r) if txn(&r.transactional_id) => {
-            ResponseKind::AddOffsetsToTxn(AddOffsetsToTxnResponse::default().with_error_code(code))
+            ResponseKind::AddOffsetsToTxn(
+                AddOffsetsToTxnResponse::default().with_error_code(code.get()),
+            )
         }
         RequestKind::EndTxn(r) if txn(&r.transactional_id) => {
-            ResponseKind::EndTxn(EndTxnResponse::default().with_error_code(code))
+            ResponseKind::EndTxn(EndTxnResponse::default().with_error_code(code.get()))
         }
         _ => return None,
     };

@@ -2,7 +2,7 @@
 
 use kafka_protocol::error::ResponseError;
 
-use crate::broker::{AdminError, StorageError};
+use crate::broker::{AckError, AdminError};
 use crate::config::ConfigError;
 use crate::log::{BatchError, LogError, ProducerError};
 
@@ -60,8 +60,16 @@ pub fn admin_error_code(err: &AdminError) -> i16 {
     }
 }
 
-pub fn storage_error_code(_: &StorageError) -> i16 {
-    ResponseError::KafkaStorageError.code()
+/// The code for a write that was appended but not acknowledged as asked.
+pub fn ack_error_code(err: &AckError) -> i16 {
+    match err {
+        AckError::Storage(_) => ResponseError::KafkaStorageError.code(),
+        AckError::NotLeader => ResponseError::NotLeaderOrFollower.code(),
+        AckError::NotEnoughReplicasAfterAppend => {
+            ResponseError::NotEnoughReplicasAfterAppend.code()
+        }
+        AckError::TimedOut => ResponseError::RequestTimedOut.code(),
+    }
 }
 
 /// The code for a partition this node does not lead (holds no replica of,

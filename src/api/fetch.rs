@@ -22,6 +22,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, Response
 use tokio::time::Instant;
 
 use super::errors::{log_error_code, unhosted_code};
+use super::replica_fetch::check_epoch;
 use crate::broker::{Broker, FetchedData, Partition};
 
 /// The longest a client may ask us to hold a fetch.
@@ -38,6 +39,14 @@ struct Wanted {
 }
 
 pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> ResponseKind {
+    let replica_id = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
+    if replica_id >= 0 {
+        return super::replica_fetch::handle(broker, req, version, replica_id).await;
+    }
     let deadline = Instant::now()
         + Duration::from_millis(u64::try_from(req.max_wait_ms).unwrap_or(0)).min(MAX_WAIT_CAP);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
@@ -62,13 +71,20 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
             )
         };
         for p in &t.partitions {
-            let unknown_code = match &topic {
+            let mut unknown_code = match &topic {
                 Some(topic) => unhosted_code(Some(topic), p.partition),
                 None => unknown_code,
             };
+            let mut partition = topic.as_ref().and_then(|x| x.leader(p.partition));
+            if let Some(leader) = &partition {
+                if let Err(code) = check_epoch(leader.leader_epoch(), p.current_leader_epoch) {
+                    unknown_code = code;
+                    partition = None;
+                }
+            }
             wanted.push(Wanted {
                 topic: ti,
-                partition: topic.as_ref().and_then(|x| x.leader(p.partition)),
+                partition,
                 index: p.partition,
                 offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),

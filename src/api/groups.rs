@@ -27,7 +27,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::authorized_operations::{self, when_requested};
-use super::errors::storage_error_code;
+use super::errors::ack_error_code;
 use crate::broker::{Broker, Endpoint, ACKS_ALL};
 use crate::group::classic::{GroupState, JoinRequest, SyncRequest};
 use crate::group::coordinator::{AssignmentWrite, CommitOffset, DescribeError, DurableWrite};
@@ -797,7 +797,7 @@ pub(super) async fn wait_commit_durable(
         .acknowledged_one(ACKS_ALL, &w.partition, w.offset)
         .await
     {
-        let code = storage_error_code(&e);
+        let code = ack_error_code(&e);
         codes
             .iter_mut()
             .filter(|c| **c == 0)

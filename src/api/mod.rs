@@ -16,8 +16,10 @@ mod fetch;
 mod groups;
 mod list_offsets;
 mod metadata;
+mod offset_for_leader_epoch;
 mod produce;
 mod producer;
+mod replica_fetch;
 mod txn;
 
 use std::net::SocketAddr;
@@ -34,6 +36,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, 3, 13),
     (ApiKey::Fetch, 4, 18),
     (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::Metadata, 0, 13),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
@@ -155,6 +158,9 @@ pub async fn handle(
         RequestKind::Produce(req) => Ok(produce::handle(broker, req, version)),
         RequestKind::Fetch(req) => ready(fetch::handle(broker, req, version).await),
         RequestKind::ListOffsets(req) => ready(list_offsets::handle(broker, req, version)),
+        RequestKind::OffsetForLeaderEpoch(req) => {
+            ready(offset_for_leader_epoch::handle(broker, req))
+        }
         RequestKind::CreateTopics(req) => ready(admin::create_topics(broker, req, version).await),
         RequestKind::DeleteTopics(req) => ready(admin::delete_topics(broker, req, version).await),
         RequestKind::CreatePartitions(req) => {
@@ -686,6 +692,22 @@ mod encode_tests {
                                         .with_partition_index(1),
                                 ]),
                         ]),
+                    ),
+                    ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(
+                        OffsetForLeaderEpochRequest::default()
+                            .with_replica_id(BrokerId(-1))
+                            .with_topics(vec![
+                                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                                    .with_topic(name("t"))
+                                    .with_partitions(vec![
+                                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                            .with_partition(0)
+                                            .with_current_leader_epoch(-1)
+                                            .with_leader_epoch(0),
+                                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                                            .with_partition(9),
+                                    ]),
+                            ]),
                     ),
                     other => panic!("no test request for {other:?}"),
                 };

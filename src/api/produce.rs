@@ -17,7 +17,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{log_error_code, storage_error_code, unhosted_code};
+use super::errors::{ack_error_code, log_error_code, unhosted_code};
 use super::{Reply, Response};
 use crate::broker::{Broker, Partition, Topic};
 use crate::clock::now_ms;
@@ -31,6 +31,7 @@ struct Appended {
 
 pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply {
     let acks = req.acks;
+    let timeout_ms = req.timeout_ms;
     let valid_acks = matches!(acks, -1..=1);
     let now = now_ms();
     let mut appended_at = Vec::new();
@@ -62,7 +63,7 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
                             None,
                         )
                     } else {
-                        append(topic.as_deref(), data, now, version)
+                        append(topic.as_deref(), data, acks, now, version)
                     };
                     response.index = index;
                     if let Some((log, offset)) = &appended {
@@ -97,7 +98,8 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
     if acks == 0 && valid_acks {
         return Reply::None;
     }
-    let ack = broker.acknowledgement(acks, writes);
+    let timeout = std::time::Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
+    let ack = broker.acknowledgement(acks, writes, timeout);
     if ack.is_immediate() {
         return Reply::Ready(Response {
             kind: ResponseKind::Produce(response),
@@ -110,7 +112,7 @@ pub fn handle(broker: &Arc<Broker>, req: ProduceRequest, version: i16) -> Reply 
             for (at, result) in appended_at.iter().zip(ack.wait().await) {
                 if let Err(e) = result {
                     let r = &mut response.responses[at.topic].partition_responses[at.partition];
-                    r.error_code = storage_error_code(&e);
+                    r.error_code = ack_error_code(&e);
                     crate::metrics::global().produce_error(r.error_code);
                     r.base_offset = -1;
                 }
@@ -184,6 +186,7 @@ fn error(index: i32, code: i16) -> PartitionProduceResponse {
 fn append(
     topic: Option<&Topic>,
     data: PartitionProduceData,
+    acks: i16,
     now: i64,
     version: i16,
 ) -> (PartitionProduceResponse, Option<(Arc<Partition>, i64)>) {
@@ -200,6 +203,17 @@ fn append(
     let Some(records) = data.records.filter(|r| !r.is_empty()) else {
         return (error(data.index, ResponseError::InvalidRecord.code()), None);
     };
+    // Kafka refuses an acks=all write before appending it when the ISR is
+    // already too small to ever acknowledge it.
+    if acks == -1 {
+        let min_insync = topic.map_or(1, |t| t.min_insync_replicas());
+        if partition.isr().len() < min_insync {
+            return (
+                error(data.index, ResponseError::NotEnoughReplicas.code()),
+                None,
+            );
+        }
+    }
     // The request buffer is shared; offsets are patched in a private copy,
     // which is then written as is.
     let mut records = records.to_vec();

@@ -13,6 +13,7 @@ use kafka_protocol::messages::{
     InitProducerIdResponse, ProducerId, ResponseKind,
 };
 
+use super::errors::unhosted_code;
 use crate::broker::Broker;
 use crate::txn::metadata::fenced_for_version;
 
@@ -76,9 +77,8 @@ pub fn describe_producers(broker: &Arc<Broker>, req: DescribeProducersRequest) -
                 .iter()
                 .map(|&index| {
                     let response = PartitionResponse::default().with_partition_index(index);
-                    let Some(partition) = topic.as_ref().and_then(|x| x.partition(index)) else {
-                        return response
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    let Some(partition) = topic.as_ref().and_then(|x| x.leader(index)) else {
+                        return response.with_error_code(unhosted_code(topic.as_deref(), index));
                     };
                     let mut active: Vec<ProducerState> = partition.with_log(|log| {
                         log.producer_state()

@@ -20,7 +20,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors::{log_error_code, unhosted_code};
+use super::errors::{ack_error_code, log_error_code, unhosted_code};
 use super::groups::{partition_exists, with_unknown_partitions};
 use crate::broker::Broker;
 use crate::group::coordinator::{partition_for, CommitOffset};
@@ -454,9 +454,7 @@ pub async fn write_txn_markers(broker: &Arc<Broker>, req: WriteTxnMarkersRequest
                                 unhosted_code(hosted.as_deref(), p)
                             }
                             Some(Err(MarkerError::Log(e))) => log_error_code(&e, &t.name, p),
-                            Some(Err(MarkerError::Storage(_))) => {
-                                ResponseError::KafkaStorageError.code()
-                            }
+                            Some(Err(MarkerError::Ack(e))) => ack_error_code(&e),
                         };
                         WritableTxnMarkerPartitionResult::default()
                             .with_partition_index(p)

@@ -1,6 +1,7 @@
-//! Broker state: the topics and partitions this node leads, kept in step with
-//! the metadata image (`metadata/`), the flusher that makes writes durable,
-//! and the checkpoint files that make restarts fast.
+//! Broker state: the topics and partition replicas this node holds, kept in
+//! step with the metadata image (`metadata/`) — leading some, following the
+//! rest through the replica fetchers — the flusher that makes writes
+//! durable, and the checkpoint files that make restarts fast.
 //!
 //! Topic admin is "propose records → committed → applied → the local
 //! partitions follow the new image", the way every node of a cluster will
@@ -13,6 +14,8 @@ pub mod log_manager;
 pub mod metadata;
 pub mod partition;
 pub mod producer_ids;
+pub mod replica;
+pub mod replica_fetcher;
 pub mod topic;
 
 use std::collections::BTreeMap;
@@ -38,9 +41,13 @@ use crate::txn::{TransactionCoordinator, TRANSACTION_STATE_TOPIC};
 use dynamic_config::GroupConfigs;
 use flusher::Flusher;
 use metadata::MetadataStore;
-pub use partition::{FetchedData, Partition, PartitionOffsets, StorageError};
+pub use partition::{FetchedData, NotReplicated, Partition, PartitionOffsets, StorageError};
 use producer_ids::ProducerIdManager;
 pub use topic::Topic;
+
+/// How long a coordinator's write may take to reach the in-sync replicas
+/// (Kafka's `offsets.commit.timeout.ms`).
+const COORDINATOR_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 const LOG_START_FILE: &str = "log-start-offset-checkpoint";
@@ -80,9 +87,9 @@ impl From<ProposeError> for AdminError {
         match e {
             ProposeError::Refused(Refused::TopicExists(name)) => AdminError::TopicExists(name),
             ProposeError::Refused(Refused::UnknownTopic(name)) => AdminError::UnknownTopic(name),
-            ProposeError::Refused(r @ Refused::ProducerIdsTaken(_)) => {
-                AdminError::Storage(anyhow::anyhow!(r))
-            }
+            ProposeError::Refused(
+                r @ (Refused::ProducerIdsTaken(_) | Refused::StalePartition { .. }),
+            ) => AdminError::Storage(anyhow::anyhow!(r)),
             ProposeError::Timeout(_) => AdminError::Timeout(e.to_string()),
             ProposeError::Failed(_) => AdminError::Storage(anyhow::anyhow!(e)),
         }
@@ -99,31 +106,90 @@ pub const ACKS_ALL: i16 = -1;
 /// Where the metadata log lives in the data directory.
 const METADATA_DIR: &str = "vltava-metadata";
 
+/// Why a write was not acknowledged as its `acks` asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AckError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("this broker stopped leading the partition before the write was replicated")]
+    NotLeader,
+    #[error(
+        "the write was replicated, but fewer in-sync replicas remain than min.insync.replicas"
+    )]
+    NotEnoughReplicasAfterAppend,
+    #[error("the in-sync replicas did not all have the write in time")]
+    TimedOut,
+}
+
+/// One write waiting to be acknowledged.
+struct PendingWrite {
+    partition: Arc<Partition>,
+    /// The offset just past the write.
+    offset: i64,
+    /// The leader epoch it was appended in.
+    leader_epoch: i32,
+    min_insync: usize,
+}
+
 /// Writes waiting to be acknowledged as their `acks` asks
 /// (`Broker::acknowledgement`).
 pub struct Acknowledgement {
-    writes: Vec<(Arc<Partition>, i64)>,
+    writes: Vec<PendingWrite>,
+    /// Wait until each write is in every in-sync replica (`acks=all`).
+    replicated: bool,
     durable: bool,
+    /// How long replication may take (the request's `timeout_ms`).
+    timeout: std::time::Duration,
 }
 
 impl Acknowledgement {
     /// Whether the writes can be answered now.
     pub fn is_immediate(&self) -> bool {
-        !self.durable || self.writes.is_empty()
+        let unreplicated = || {
+            self.writes
+                .iter()
+                .any(|w| w.partition.high_watermark() < w.offset)
+        };
+        self.writes.is_empty() || !(self.durable || (self.replicated && unreplicated()))
     }
 
-    /// One result per write, in order, once each is as durable as asked.
-    pub async fn wait(self) -> Vec<Result<(), StorageError>> {
+    /// One result per write, in order, once each is as replicated and as
+    /// durable as asked.
+    pub async fn wait(self) -> Vec<Result<(), AckError>> {
         let mut results = Vec::with_capacity(self.writes.len());
-        for (partition, offset) in &self.writes {
-            results.push(if self.durable {
-                partition.wait_durable(*offset).await
-            } else {
-                Ok(())
-            });
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        for w in &self.writes {
+            let mut result = Ok(());
+            if self.replicated {
+                let replicated =
+                    w.partition
+                        .wait_replicated(w.offset, w.leader_epoch, w.min_insync);
+                result = match tokio::time::timeout_at(deadline, replicated).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(NotReplicated::NotLeader)) => Err(AckError::NotLeader),
+                    Ok(Err(NotReplicated::NotEnoughReplicas)) => {
+                        Err(AckError::NotEnoughReplicasAfterAppend)
+                    }
+                    Err(_) => Err(AckError::TimedOut),
+                };
+            }
+            if result.is_ok() && self.durable {
+                result = w.partition.wait_durable(w.offset).await.map_err(Into::into);
+            }
+            results.push(result);
         }
         results
     }
+}
+
+/// Where a group or transactional id is coordinated, from this broker's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coordination {
+    Here,
+    /// Here, once the key's partition is loaded (COORDINATOR_LOAD_IN_PROGRESS).
+    Loading,
+    /// By another broker, or none now (NOT_COORDINATOR).
+    Elsewhere,
 }
 
 /// Where a broker is reachable, as Metadata reports it.
@@ -182,7 +248,9 @@ pub struct Broker {
     /// Serializes dynamic config changes (each computes the next values from
     /// the current ones).
     config_changes: tokio::sync::Mutex<()>,
-    flusher: Flusher,
+    flusher: Arc<Flusher>,
+    /// Fetch the partitions this broker follows from their leaders.
+    fetchers: replica_fetcher::ReplicaFetchers,
     /// Consumer groups and committed offsets, kept in `__consumer_offsets`.
     pub groups: Arc<GroupCoordinator>,
     /// Transactional ids and their transactions, kept in `__transaction_state`.
@@ -268,6 +336,7 @@ impl Broker {
         let node_id = config.node_id();
         let recovery = read_checkpoint(&dir.join(RECOVERY_POINT_FILE))?;
         let log_start = read_checkpoint(&dir.join(LOG_START_FILE))?;
+        let high_watermarks = read_checkpoint(&dir.join(HIGH_WATERMARK_FILE))?;
         let image = metadata.image();
         let dynamic = dynamic_config::broker_layers(&image, node_id);
         let group_configs = dynamic_config::groups(&image);
@@ -279,10 +348,18 @@ impl Broker {
         for t in image.topics() {
             let topic = open_topic(&dir, &image, t, &current, node_id, |p| {
                 let key = (t.name.clone(), p);
-                (
-                    recovery.get(&key).copied().unwrap_or(0),
-                    log_start.get(&key).copied().unwrap_or(0),
-                )
+                // One replica: the log is the truth, its end the high
+                // watermark. Several: what was known to be replicated.
+                let replicated = t.partitions.get(&p).is_some_and(|r| r.replicas.len() > 1);
+                Start {
+                    recovery_point: recovery.get(&key).copied().unwrap_or(0),
+                    log_start_offset: log_start.get(&key).copied().unwrap_or(0),
+                    high_watermark: if replicated {
+                        high_watermarks.get(&key).copied().unwrap_or(0)
+                    } else {
+                        i64::MAX
+                    },
+                }
             })?;
             topics.insert(t.name.clone(), topic);
         }
@@ -295,10 +372,13 @@ impl Broker {
         let offsets_topic = internal(OFFSETS_TOPIC)?;
         let txn_topic = internal(TRANSACTION_STATE_TOPIC)?;
         log_recovery(&topics, started);
-        let groups = GroupCoordinator::load(config.coordinator(), offsets_topic)
-            .context("loading consumer groups from __consumer_offsets")?;
-        let txns = TransactionCoordinator::load(config.transactions(), txn_topic)
-            .context("loading transactions from __transaction_state")?;
+        // Each loads the partitions this broker leads as `follow_leadership`
+        // finds them.
+        let groups = GroupCoordinator::new(config.coordinator(), offsets_topic);
+        let txns = TransactionCoordinator::new(config.transactions(), txn_topic);
+        let flusher = Arc::new(Flusher::start().context("starting the flusher thread")?);
+        let fetchers =
+            replica_fetcher::ReplicaFetchers::new(config.replica_fetch(), flusher.clone());
         let broker = Broker {
             node_id,
             cluster_id,
@@ -309,7 +389,8 @@ impl Broker {
             followed: tokio::sync::watch::Sender::new(image.offset),
             applied_dynamic: Mutex::new((dynamic, group_configs.clone())),
             config_changes: tokio::sync::Mutex::new(()),
-            flusher: Flusher::start().context("starting the flusher thread")?,
+            flusher,
+            fetchers,
             groups: Arc::new(groups),
             txns: Arc::new(txns),
             producer_ids,
@@ -415,9 +496,25 @@ impl Broker {
         (p.leader >= 0).then_some((p.leader, p.leader_epoch))
     }
 
-    /// Whether this broker coordinates `key` (see `coordinator_of`).
-    pub fn coordinates(&self, topic: &str, key: &str) -> bool {
-        self.coordinator_of(&self.metadata.image(), topic, key) == Some(self.node_id)
+    /// Whether this broker coordinates `key` (see `coordinator_of`): the
+    /// image names it, and its coordinator has loaded the key's partition.
+    pub fn coordination(&self, topic: &str, key: &str) -> Coordination {
+        let image = self.metadata.image();
+        if self.coordinator_of(&image, topic, key) != Some(self.node_id) {
+            return Coordination::Elsewhere;
+        }
+        let count = image.topic(topic).map_or(1, |t| t.partitions.len() as i32);
+        let index = crate::group::coordinator::partition_for(key, count);
+        let loaded = match topic {
+            OFFSETS_TOPIC => self.groups.is_loaded(index),
+            TRANSACTION_STATE_TOPIC => self.txns.is_loaded(index),
+            _ => false,
+        };
+        if loaded {
+            Coordination::Here
+        } else {
+            Coordination::Loading
+        }
     }
 
     /// The metadata quorum as this node sees it (DescribeQuorum).
@@ -460,28 +557,55 @@ impl Broker {
     }
 
     /// What `acks` asks of some writes (partition, offset past the write),
-    /// under the rule above: nothing more, or durability, in which case they
-    /// are queued for fsync now, together, and `Acknowledgement::wait` waits.
+    /// under the rule above: nothing more, or — for `acks=all` — the high
+    /// watermark past each write (every in-sync replica has it) and, under
+    /// `--durability fsync`, durability, in which case they are queued for
+    /// fsync now, together. `Acknowledgement::wait` waits, replication for at
+    /// most `timeout`.
     pub fn acknowledgement(
         &self,
         acks: i16,
         writes: Vec<(Arc<Partition>, i64)>,
+        timeout: std::time::Duration,
     ) -> Acknowledgement {
         let durable = self.waits_for_fsync(acks);
         if durable {
             self.request_durable(writes.iter().map(|(p, offset)| (p, *offset)));
         }
-        Acknowledgement { writes, durable }
+        let writes = writes
+            .into_iter()
+            .map(|(partition, offset)| PendingWrite {
+                leader_epoch: partition.leader_epoch(),
+                min_insync: self.min_insync_replicas(&partition.topic),
+                partition,
+                offset,
+            })
+            .collect();
+        Acknowledgement {
+            writes,
+            replicated: acks == ACKS_ALL,
+            durable,
+            timeout,
+        }
     }
 
-    /// `acknowledgement` for one write, waited for.
+    /// `min.insync.replicas` of a topic (1 if it is gone).
+    pub fn min_insync_replicas(&self, topic: &str) -> usize {
+        self.topic(topic).map_or(1, |t| t.min_insync_replicas())
+    }
+
+    /// `acknowledgement` of a coordinator's write (acks=all), waited for.
     pub async fn acknowledged_one(
         &self,
         acks: i16,
         partition: &Arc<Partition>,
         offset: i64,
-    ) -> Result<(), StorageError> {
-        let ack = self.acknowledgement(acks, vec![(partition.clone(), offset)]);
+    ) -> Result<(), AckError> {
+        let ack = self.acknowledgement(
+            acks,
+            vec![(partition.clone(), offset)],
+            COORDINATOR_WRITE_TIMEOUT,
+        );
         ack.wait().await.remove(0)
     }
 
@@ -532,12 +656,6 @@ impl Broker {
         }
         let image = self.metadata.image();
         let assignment = place(&image, 0, partitions, replication_factor)?;
-        if replication_factor > 1 {
-            return Err(AdminError::InvalidReplicationFactor(format!(
-                "Vltava does not replicate partitions yet: replication factor \
-                 {replication_factor} cannot be kept, only 1"
-            )));
-        }
         if image.topic(name).is_some() {
             return Err(AdminError::TopicExists(name.to_string()));
         }
@@ -551,7 +669,7 @@ impl Broker {
                 partitions,
             )));
         }
-        let records = topic_records(&assignment, name, id, &config);
+        let records = topic_records(&image, &assignment, name, id, &config);
         self.change_metadata(records).await?;
         tracing::info!(topic = name, partitions, "created topic");
         self.topic(name)
@@ -626,7 +744,9 @@ impl Broker {
         }
         let records = (current..count)
             .zip(assignment)
-            .map(|(p, replicas)| MetadataRecord::Partition(new_partition(topic.id, p, replicas)))
+            .map(|(p, replicas)| {
+                MetadataRecord::Partition(new_partition(&image, topic.id, p, replicas))
+            })
             .collect();
         self.change_metadata(records).await?;
         tracing::info!(topic = name, partitions = count, "added partitions");
@@ -717,7 +837,7 @@ impl Broker {
                     t,
                     &current,
                     self.node_id,
-                    |_| (0, 0),
+                    |_| Start::NEW,
                 )?;
                 self.topics.write().insert(t.name.clone(), topic);
                 continue;
@@ -731,13 +851,14 @@ impl Broker {
                     &t.name,
                     local_replicas(t, self.node_id).filter(|p| *p >= have),
                     &log_config,
-                    |_| (0, 0),
+                    |_| Start::NEW,
                 )?;
                 topic.add_partitions(added, want);
             }
             let config = topic_config(&image, &t.name);
             if topic.config().overrides != config.overrides {
                 let log_config = config.log_config(&current);
+                topic.set_min_insync_replicas(config.min_insync_replicas(&current));
                 topic.set_config(config);
                 for p in topic.partitions() {
                     p.set_log_config(log_config.clone());
@@ -752,23 +873,150 @@ impl Broker {
         Ok(())
     }
 
-    /// Marks each local replica leading or not, as the image says.
+    /// Gives each local replica the role the image names: leader (a new
+    /// leader epoch starts at its log end offset) or follower, and hands
+    /// the followed partitions to the replica fetchers, by leader.
     fn follow_leadership(&self, image: &MetadataImage) {
+        let now = crate::clock::now_ms();
+        let mut wanted: BTreeMap<i32, ((String, u16), Vec<replica_fetcher::FetchTarget>)> =
+            BTreeMap::new();
         for t in image.topics() {
             let Some(topic) = self.topic(&t.name) else {
                 continue;
             };
             for p in topic.partitions() {
-                let leads = t
-                    .partitions
-                    .get(&p.index)
-                    .is_some_and(|r| r.leader == self.node_id);
-                if p.is_leading() != leads {
-                    tracing::info!(topic = %t.name, partition = p.index, leads, "leadership changed");
-                    p.set_leading(leads);
+                let Some(record) = t.partitions.get(&p.index) else {
+                    continue;
+                };
+                if record.leader == self.node_id {
+                    if p.lead(self.node_id, record, now) {
+                        tracing::info!(topic = %t.name, partition = p.index,
+                            leader_epoch = record.leader_epoch, "became leader");
+                        crate::metrics::global().leader_elected();
+                        self.coordinator_elected(&t.name, p.index);
+                    }
+                    continue;
+                }
+                if p.follow(record.leader, record.leader_epoch) {
+                    tracing::info!(topic = %t.name, partition = p.index, leader = record.leader,
+                        leader_epoch = record.leader_epoch, "following");
+                    self.coordinator_resigned(&t.name, p.index);
+                }
+                let Some(endpoint) = image
+                    .broker(record.leader)
+                    .and_then(|b| b.endpoints.first())
+                    .map(|e| (e.host.clone(), e.port))
+                else {
+                    continue;
+                };
+                wanted
+                    .entry(record.leader)
+                    .or_insert_with(|| (endpoint, Vec::new()))
+                    .1
+                    .push(replica_fetcher::FetchTarget {
+                        partition: p.clone(),
+                        topic_id: t.id,
+                        leader_epoch: record.leader_epoch,
+                    });
+            }
+        }
+        self.fetchers.assign(wanted);
+    }
+
+    /// This broker became leader of an internal topic's partition: its
+    /// coordinator loads the groups or transactional ids kept there.
+    fn coordinator_elected(&self, topic: &str, index: i32) {
+        let loaded = match topic {
+            OFFSETS_TOPIC => self.groups.load_partition(index),
+            TRANSACTION_STATE_TOPIC => self.txns.load_partition(index),
+            _ => return,
+        };
+        if let Err(e) = loaded {
+            tracing::error!(topic, partition = index, error = %format!("{e:#}"),
+                "loading a coordinator partition failed; its keys are not coordinated here");
+        }
+    }
+
+    /// This broker no longer leads an internal topic's partition: its
+    /// coordinator forgets the keys kept there.
+    fn coordinator_resigned(&self, topic: &str, index: i32) {
+        match topic {
+            OFFSETS_TOPIC => self.groups.unload_partition(index),
+            TRANSACTION_STATE_TOPIC => self.txns.unload_partition(index),
+            _ => {}
+        }
+    }
+
+    /// Proposes a partition's ISR change (Kafka's AlterPartition) for the
+    /// leader replica `partition`; it takes effect when the image holds it.
+    pub fn propose_isr_change(
+        self: &Arc<Self>,
+        partition: Arc<Partition>,
+        record: PartitionRecord,
+    ) {
+        let image = self.metadata.image();
+        // KIP-841: a fenced broker never joins an ISR, however it fetches.
+        if let Some(fenced) = record
+            .isr
+            .iter()
+            .find(|r| image.broker(**r).is_none_or(|b| b.fenced))
+        {
+            tracing::debug!(topic = %partition.topic, partition = partition.index, broker = fenced,
+                "not adding a fenced broker to the ISR");
+            partition.isr_change_failed();
+            return;
+        }
+        let broker = self.clone();
+        let expanded = record.isr.len() > partition.isr().len();
+        tokio::spawn(async move {
+            tracing::info!(topic = %partition.topic, partition = partition.index,
+                isr = ?record.isr, partition_epoch = record.partition_epoch, "proposing an ISR change");
+            let proposed = broker
+                .metadata
+                .propose(vec![MetadataRecord::Partition(record)], METADATA_TIMEOUT)
+                .await;
+            match proposed {
+                Ok(_) => {
+                    crate::metrics::global().isr_changed(expanded);
+                    let b = broker.clone();
+                    let _ = tokio::task::spawn_blocking(move || b.follow_image()).await;
+                }
+                Err(e) => {
+                    tracing::info!(topic = %partition.topic, partition = partition.index,
+                        error = %e, "ISR change not taken; will retry");
+                    partition.isr_change_failed();
+                }
+            }
+        });
+    }
+
+    /// Every `replica.lag.time.max.ms / 2` until shutdown: each partition
+    /// this broker leads drops the followers that lagged too long from its
+    /// ISR (Kafka's `isr-expiration` task).
+    pub async fn check_isr(self: Arc<Self>, mut stopping: Stopping) {
+        let max_lag = self.config.replica_lag_time_max_ms();
+        let every =
+            std::time::Duration::from_millis(u64::try_from(max_lag / 2).unwrap_or(1).max(1));
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopping.wait() => return,
+            }
+            let now = crate::clock::now_ms();
+            for topic in self.topics() {
+                for p in topic.partitions() {
+                    if let Some(record) = p.isr_shrink(now, max_lag) {
+                        self.propose_isr_change(p, record);
+                    }
                 }
             }
         }
+    }
+
+    /// Stops fetching from leaders (shutdown).
+    pub fn stop_replication(&self) {
+        self.fetchers.stop_all();
     }
 
     /// Keeps the local partitions in step with every image the metadata log
@@ -816,6 +1064,7 @@ impl Broker {
             };
             for topic in self.topics() {
                 let log_config = topic.config().log_config(&current);
+                topic.set_min_insync_replicas(topic.config().min_insync_replicas(&current));
                 for p in topic.partitions() {
                     p.set_log_config(log_config.clone());
                 }
@@ -1144,14 +1393,31 @@ fn log_recovery(topics: &BTreeMap<String, Arc<Topic>>, started: std::time::Insta
     );
 }
 
-/// A new partition: every replica in sync, the first one leading from
-/// epoch 0.
-fn new_partition(topic_id: Uuid, partition: i32, replicas: Vec<i32>) -> PartitionRecord {
+/// A new partition: its replicas on registered, unfenced brokers in sync
+/// (as Kafka's controller makes them; the others join the ISR once they
+/// catch up), the first of those leading from epoch 0.
+fn new_partition(
+    image: &MetadataImage,
+    topic_id: Uuid,
+    partition: i32,
+    replicas: Vec<i32>,
+) -> PartitionRecord {
+    let live: Vec<i32> = replicas
+        .iter()
+        .copied()
+        .filter(|r| image.broker(*r).is_some_and(|b| !b.fenced))
+        .collect();
+    // None registered yet (a first start naming brokers to come): all.
+    let isr = if live.is_empty() {
+        replicas.clone()
+    } else {
+        live
+    };
     PartitionRecord {
         topic_id,
         partition,
-        isr: replicas.clone(),
-        leader: replicas.first().copied().unwrap_or(-1),
+        leader: isr.first().copied().unwrap_or(-1),
+        isr,
         replicas,
         leader_epoch: 0,
         partition_epoch: 0,
@@ -1188,6 +1454,7 @@ fn live_candidates(image: &MetadataImage) -> Vec<Candidate> {
 /// The records that create a topic: the topic, its partitions (replicas as
 /// `assignment` gives them), its overrides.
 fn topic_records(
+    image: &MetadataImage,
     assignment: &[Vec<i32>],
     name: &str,
     id: Uuid,
@@ -1203,7 +1470,7 @@ fn topic_records(
         assignment
             .iter()
             .enumerate()
-            .map(|(p, r)| MetadataRecord::Partition(new_partition(id, p as i32, r.clone()))),
+            .map(|(p, r)| MetadataRecord::Partition(new_partition(image, id, p as i32, r.clone()))),
     );
     records.extend(dynamic_config::change_records(
         ConfigResource::Topic,
@@ -1232,7 +1499,7 @@ fn first_start_records(
             overrides: t.configs,
         };
         let here = vec![vec![node_id]; usize::try_from(t.partitions).unwrap_or(0)];
-        records.extend(topic_records(&here, &t.name, t.id, &topic_config));
+        records.extend(topic_records(image, &here, &t.name, t.id, &topic_config));
         names.push(t.name);
     }
     // In a combined cluster every voter is a broker: the coordinators'
@@ -1255,31 +1522,55 @@ fn first_start_records(
             rack: None,
         });
     }
-    for (name, count, segment_key) in [
+    for (name, count, segment_key, replication_key, min_isr) in [
         (
             OFFSETS_TOPIC,
             config.offsets_topic_partitions(),
             "offsets.topic.segment.bytes",
+            "offsets.topic.replication.factor",
+            None,
         ),
         (
             TRANSACTION_STATE_TOPIC,
             config.transaction_state_partitions(),
             "transaction.state.log.segment.bytes",
+            "transaction.state.log.replication.factor",
+            config.value("transaction.state.log.min.isr"),
         ),
     ] {
         if names.iter().any(|n| n == name) {
             continue;
         }
+        // Kafka's default of 3 replicas, or every broker when fewer exist
+        // (a one-node cluster keeps one).
+        let configured: usize = config
+            .value(replication_key)
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(3);
+        let replication_factor = configured.clamp(1, brokers.len());
         let segment_bytes = config
             .value(segment_key)
             .unwrap_or_else(|| "104857600".into());
-        let topic_config = TopicConfig::from_pairs([
-            ("cleanup.policy", "compact"),
-            ("segment.bytes", segment_bytes.as_str()),
-        ])?;
-        let assignment =
-            placement::assign(&brokers, 0, count.max(1), 1, 0, 0).map_err(anyhow::Error::msg)?;
+        let mut pairs = vec![
+            ("cleanup.policy", "compact".to_string()),
+            ("segment.bytes", segment_bytes),
+        ];
+        if let Some(min_isr) = min_isr.and_then(|v| v.trim().parse::<usize>().ok()) {
+            let min_isr = min_isr.clamp(1, replication_factor);
+            pairs.push(("min.insync.replicas", min_isr.to_string()));
+        }
+        let topic_config = TopicConfig::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))?;
+        let assignment = placement::assign(
+            &brokers,
+            0,
+            count.max(1),
+            i16::try_from(replication_factor).unwrap_or(i16::MAX),
+            0,
+            0,
+        )
+        .map_err(anyhow::Error::msg)?;
         records.extend(topic_records(
+            image,
             &assignment,
             name,
             Uuid::new_v4(),
@@ -1307,6 +1598,23 @@ fn local_replicas(t: &TopicImage, node_id: i32) -> impl Iterator<Item = i32> + '
         .map(|p| p.partition)
 }
 
+/// Where a partition's log starts from at open, from the checkpoints.
+struct Start {
+    recovery_point: i64,
+    log_start_offset: i64,
+    /// Clamped to the log; `i64::MAX`: the log end offset.
+    high_watermark: i64,
+}
+
+impl Start {
+    /// A partition created just now.
+    const NEW: Start = Start {
+        recovery_point: 0,
+        log_start_offset: 0,
+        high_watermark: 0,
+    };
+}
+
 /// Opens the logs of this node's replicas of a topic in the image; `start`
 /// as for `open_partitions`.
 fn open_topic(
@@ -1315,42 +1623,50 @@ fn open_topic(
     t: &TopicImage,
     current: &BrokerConfig,
     node_id: i32,
-    start: impl Fn(i32) -> (i64, i64),
+    start: impl Fn(i32) -> Start,
 ) -> anyhow::Result<Arc<Topic>> {
     let config = topic_config(image, &t.name);
     let log_config = config.log_config(current);
     let local = local_replicas(t, node_id);
     let partitions = open_partitions(data_dir, &t.name, local, &log_config, start)?;
-    Ok(Arc::new(Topic::new(
+    let min_insync = config.min_insync_replicas(current);
+    let topic = Topic::new(
         t.name.clone(),
         t.id,
         config,
         partitions,
         t.partitions.len() as i32,
-    )))
+    );
+    topic.set_min_insync_replicas(min_insync);
+    Ok(Arc::new(topic))
 }
 
 /// Opens (or creates) the logs of `topic`'s partitions `indexes`. `start`
-/// gives a partition's recovery point and log start offset from the
-/// checkpoints; 0, 0 for a new partition.
+/// gives a partition's recovery point, log start offset and high watermark
+/// from the checkpoints ([`Start::NEW`] for a new partition).
 fn open_partitions(
     data_dir: &std::path::Path,
     topic: &str,
     indexes: impl Iterator<Item = i32>,
     log_config: &LogConfig,
-    start: impl Fn(i32) -> (i64, i64),
+    start: impl Fn(i32) -> Start,
 ) -> anyhow::Result<Vec<Arc<Partition>>> {
     indexes
         .map(|p| {
-            let (recovery_point, log_start_offset) = start(p);
+            let start = start(p);
             let log = Log::open(
                 &partition_dir(data_dir, topic, p),
                 log_config.clone(),
-                recovery_point,
-                log_start_offset,
+                start.recovery_point,
+                start.log_start_offset,
             )
             .with_context(|| format!("opening log {topic}-{p}"))?;
-            Ok(Arc::new(Partition::new(topic, p, log)))
+            Ok(Arc::new(Partition::with_high_watermark(
+                topic,
+                p,
+                log,
+                start.high_watermark,
+            )))
         })
         .collect()
 }
@@ -1424,7 +1740,13 @@ pub(crate) mod tests {
         // broker's admin calls, as another node's would be.
         let id = Uuid::new_v4();
         let config = TopicConfig::from_pairs([("retention.ms", "1000")]).unwrap();
-        let records = topic_records(&vec![vec![broker.node_id]; 3], "elsewhere", id, &config);
+        let records = topic_records(
+            &broker.image(),
+            &vec![vec![broker.node_id]; 3],
+            "elsewhere",
+            id,
+            &config,
+        );
         let index = broker
             .metadata
             .propose(records, METADATA_TIMEOUT)
@@ -1465,6 +1787,7 @@ pub(crate) mod tests {
         let mut moved = broker.image().topic("led").unwrap().partitions[&1].clone();
         moved.leader = -1;
         moved.leader_epoch += 1;
+        moved.partition_epoch += 1;
         let index = broker
             .metadata
             .propose(
@@ -1479,6 +1802,7 @@ pub(crate) mod tests {
         assert!(topic.leader(0).is_some());
         moved.leader = broker.node_id;
         moved.leader_epoch += 1;
+        moved.partition_epoch += 1;
         let index = broker
             .metadata
             .propose(vec![MetadataRecord::Partition(moved)], METADATA_TIMEOUT)

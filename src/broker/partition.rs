@@ -1,13 +1,16 @@
-//! One partition's leader state: its log, high watermark and durable offset.
+//! One partition replica on this broker: its log, high watermark, durable
+//! offset and its role — leader (tracking its followers, see `replica.rs`)
+//! or follower (appending what the replica fetcher brings from the leader).
 //!
 //! The log sits behind a short lock held only to append (assign offsets and
 //! write) or to locate a read; file contents are read and fsynced outside it.
-//! Fetch long-polls wait on the high-watermark channel, `acks=all` produces on
-//! the durable-offset channel — never on a sleep loop.
+//! Fetch long-polls wait on the high-watermark channel (replica fetches on
+//! the log-end channel), `acks=all` produces on the high-watermark and
+//! durable-offset channels — never on a sleep loop.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -17,7 +20,10 @@ use crate::log::batch::{BatchHeader, BATCH_HEADER_LEN};
 use crate::log::cleaner::{self, CleanStats, CleanerLimits};
 use crate::log::retention::RetentionOutcome;
 use crate::log::{AbortedTxn, AppendInfo, AppendOrigin, ControlMarker, Log, LogConfig, LogError};
+use crate::metadata::records::PartitionRecord;
 use crate::metrics::PartitionStats;
+
+use super::replica::LeaderState;
 
 /// How far the log is known to be on disk, or that making it so failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +58,40 @@ pub struct FetchedData {
     pub aborted: Vec<AbortedTxn>,
 }
 
-/// A leader partition on this broker.
+/// This replica's part in the partition, as the metadata image says.
+#[derive(Debug, Clone)]
+pub enum Role {
+    /// It leads: serves clients and tracks its followers.
+    Leader(Box<LeaderState>),
+    /// It follows `leader` (-1: the partition has no leader now).
+    Follower { leader: i32, leader_epoch: i32 },
+}
+
+/// Why an `acks=all` write was not replicated as asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReplicated {
+    /// This replica stopped leading before the high watermark passed it.
+    NotLeader,
+    /// The high watermark passed it, but the ISR is smaller than
+    /// `min.insync.replicas` (Kafka's NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+    NotEnoughReplicas,
+}
+
+/// A partition replica on this broker.
 pub struct Partition {
     pub topic: String,
     pub index: i32,
     log: Mutex<Log>,
-    /// The high watermark: on one node, the log end offset after each append.
+    /// The high watermark: what every in-sync replica has (with one replica,
+    /// the log end offset after each append). Only moves forward while this
+    /// replica leads; every change of role also wakes its waiters.
     high_watermark: watch::Sender<i64>,
+    /// The log end offset, for replica fetches long-polling the leader.
+    log_end: watch::Sender<i64>,
+    /// Leader or follower, and the leader's view of its followers.
+    role: Mutex<Role>,
+    /// The leader epoch this replica knows (the image's).
+    leader_epoch: AtomicI32,
     /// The offset below which every byte is fsynced.
     durable: watch::Sender<DurableMark>,
     /// Set while this partition waits in the flusher's queue.
@@ -76,14 +109,46 @@ pub struct Partition {
 }
 
 impl Partition {
+    /// A replica opened with its log, leading alone until the image says
+    /// otherwise: its high watermark is the log end offset.
     pub fn new(topic: &str, index: i32, log: Log) -> Partition {
         let leo = log.log_end_offset();
+        Partition::with_high_watermark(topic, index, log, leo)
+    }
+
+    /// A replica whose high watermark is `high_watermark` (the checkpointed
+    /// one, for a replicated partition), within the log.
+    pub fn with_high_watermark(
+        topic: &str,
+        index: i32,
+        log: Log,
+        high_watermark: i64,
+    ) -> Partition {
+        let leo = log.log_end_offset();
+        let hw = high_watermark.clamp(log.log_start_offset(), leo);
         let durable = log.recovery_point();
         Partition {
             topic: topic.to_string(),
             index,
             log: Mutex::new(log),
-            high_watermark: watch::Sender::new(leo),
+            high_watermark: watch::Sender::new(hw),
+            log_end: watch::Sender::new(leo),
+            // Leading alone until the image names the replicas.
+            role: Mutex::new(Role::Leader(Box::new(LeaderState::new(
+                -1,
+                PartitionRecord {
+                    topic_id: uuid::Uuid::nil(),
+                    partition: index,
+                    replicas: vec![-1],
+                    isr: vec![-1],
+                    leader: -1,
+                    leader_epoch: 0,
+                    partition_epoch: 0,
+                },
+                leo,
+                0,
+            )))),
+            leader_epoch: AtomicI32::new(0),
             durable: watch::Sender::new(DurableMark {
                 offset: durable,
                 failed: false,
@@ -102,8 +167,282 @@ impl Partition {
         self.leading.load(Ordering::Acquire)
     }
 
-    pub(super) fn set_leading(&self, leading: bool) {
-        self.leading.store(leading, Ordering::Release);
+    /// The leader epoch of the image this replica last followed.
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// The role, as of now (a copy).
+    pub fn role(&self) -> Role {
+        self.role.lock().clone()
+    }
+
+    /// The ISR while this replica leads; empty while it follows.
+    pub fn isr(&self) -> Vec<i32> {
+        match &*self.role.lock() {
+            Role::Leader(s) => s.isr().to_vec(),
+            Role::Follower { .. } => Vec::new(),
+        }
+    }
+
+    /// The image names this broker (`node_id`) leader of `record`'s
+    /// partition. A new leader epoch starts at the log end offset; the same
+    /// epoch only takes the record's new ISR and replicas. Returns whether
+    /// this replica became leader just now.
+    pub(super) fn lead(&self, node_id: i32, record: &PartitionRecord, now_ms: i64) -> bool {
+        let mut role = self.role.lock();
+        let became = match &mut *role {
+            Role::Leader(s)
+                if s.record.leader_epoch == record.leader_epoch && s.node_id == node_id =>
+            {
+                s.update(record.clone(), now_ms);
+                false
+            }
+            _ => {
+                let leo = {
+                    let mut log = self.log.lock();
+                    if let Err(e) = log.set_leader_epoch(record.leader_epoch) {
+                        tracing::error!(topic = %self.topic, partition = self.index, error = %e,
+                            "writing the leader-epoch checkpoint failed");
+                    }
+                    log.log_end_offset()
+                };
+                *role = Role::Leader(Box::new(LeaderState::new(
+                    node_id,
+                    record.clone(),
+                    leo,
+                    now_ms,
+                )));
+                true
+            }
+        };
+        self.leader_epoch
+            .store(record.leader_epoch, Ordering::Release);
+        self.leading.store(true, Ordering::Release);
+        drop(role);
+        self.advance_high_watermark();
+        // Waiters re-check the role (and min.insync against the new ISR).
+        self.high_watermark.send_modify(|_| {});
+        became
+    }
+
+    /// The image names another broker leader (or none: -1). Returns whether
+    /// the leader or its epoch changed, so the replica fetcher must follow.
+    pub(super) fn follow(&self, leader: i32, leader_epoch: i32) -> bool {
+        let mut role = self.role.lock();
+        let changed = !matches!(&*role, Role::Follower { leader: l, leader_epoch: e }
+            if *l == leader && *e == leader_epoch);
+        *role = Role::Follower {
+            leader,
+            leader_epoch,
+        };
+        self.leader_epoch.store(leader_epoch, Ordering::Release);
+        self.leading.store(false, Ordering::Release);
+        drop(role);
+        // Produces waiting for replication learn they lost leadership.
+        self.high_watermark.send_modify(|_| {});
+        changed
+    }
+
+    /// Moves the high watermark to what the ISR allows, if that is further.
+    /// Only a leader moves it this way.
+    fn advance_high_watermark(&self) {
+        let leo = self.log.lock().log_end_offset();
+        let allowed = match &*self.role.lock() {
+            Role::Leader(s) => s.high_watermark(leo),
+            Role::Follower { .. } => None,
+        };
+        if let Some(hw) = allowed {
+            self.high_watermark.send_if_modified(|cur| {
+                let moved = hw > *cur;
+                if moved {
+                    *cur = hw;
+                }
+                moved
+            });
+        }
+    }
+
+    /// A follower's fetch from `fetch_offset` (its log end offset) reached
+    /// this leader: its state, the high watermark, and the ISR it suggests
+    /// (a change to propose to the controller), if any.
+    pub fn follower_fetched(
+        &self,
+        follower: i32,
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> Option<PartitionRecord> {
+        let leo = self.log.lock().log_end_offset();
+        let change = {
+            let mut role = self.role.lock();
+            let Role::Leader(s) = &mut *role else {
+                return None;
+            };
+            s.fetched(follower, fetch_offset, leo, now_ms);
+            s.isr_to_expand(self.high_watermark()).map(|isr| {
+                s.isr_change_pending = true;
+                s.isr_change(isr)
+            })
+        };
+        self.advance_high_watermark();
+        change
+    }
+
+    /// The ISR without followers that lagged past `max_lag_ms`, as a change
+    /// to propose, if any (the leader's periodic ISR check).
+    pub fn isr_shrink(&self, now_ms: i64, max_lag_ms: i64) -> Option<PartitionRecord> {
+        let mut role = self.role.lock();
+        let Role::Leader(s) = &mut *role else {
+            return None;
+        };
+        let isr = s.isr_to_shrink(now_ms, max_lag_ms)?;
+        s.isr_change_pending = true;
+        Some(s.isr_change(isr))
+    }
+
+    /// A proposed ISR change was not taken (refused as stale, or the
+    /// controller did not answer): the next check may propose again.
+    pub fn isr_change_failed(&self) {
+        if let Role::Leader(s) = &mut *self.role.lock() {
+            s.isr_change_pending = false;
+        }
+    }
+
+    /// Waits until the high watermark passes `offset` (every in-sync replica
+    /// has the write), while this replica leads in `leader_epoch`; then
+    /// checks the ISR against `min_insync`.
+    pub async fn wait_replicated(
+        &self,
+        offset: i64,
+        leader_epoch: i32,
+        min_insync: usize,
+    ) -> Result<(), NotReplicated> {
+        let mut rx = self.high_watermark.subscribe();
+        loop {
+            if !self.is_leading() || self.leader_epoch() != leader_epoch {
+                return Err(NotReplicated::NotLeader);
+            }
+            if *rx.borrow_and_update() >= offset {
+                return if self.isr().len() >= min_insync {
+                    Ok(())
+                } else {
+                    Err(NotReplicated::NotEnoughReplicas)
+                };
+            }
+            if rx.changed().await.is_err() {
+                return Err(NotReplicated::NotLeader);
+            }
+        }
+    }
+
+    /// A receiver that changes whenever the log end offset moves (replica
+    /// fetches long-poll on it).
+    pub fn subscribe_log_end(&self) -> watch::Receiver<i64> {
+        self.log_end.subscribe()
+    }
+
+    /// (log start offset, log end offset), read together.
+    pub fn log_bounds(&self) -> (i64, i64) {
+        let log = self.log.lock();
+        (log.log_start_offset(), log.log_end_offset())
+    }
+
+    /// The log end offset.
+    pub fn log_end_offset(&self) -> i64 {
+        *self.log_end.borrow()
+    }
+
+    /// A replica fetch's read: whole batches from `offset` up to the log end
+    /// offset, copied (never mapped: the bytes above the high watermark may
+    /// be cut if this replica later follows another leader).
+    pub fn read_for_follower(&self, offset: i64, max_bytes: usize) -> Result<Bytes, LogError> {
+        let mut slice = {
+            let log = self.log.lock();
+            let leo = log.log_end_offset();
+            log.read(offset, max_bytes, leo, true)?
+        };
+        slice.may_map = false;
+        slice.read()
+    }
+
+    /// The (epoch, end offset) of `epoch` in this log, Kafka's
+    /// OffsetsForLeaderEpoch answer: (-1, -1) when unknown.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.log.lock().end_offset_for_epoch(epoch)
+    }
+
+    /// The epoch of the last batch in the log, -1 if none.
+    pub fn latest_epoch(&self) -> i32 {
+        self.log.lock().latest_epoch().unwrap_or(-1)
+    }
+
+    /// A follower appends the leader's batches as they are (offsets and
+    /// epochs kept) and takes the leader's high watermark, capped at its
+    /// own log end offset.
+    pub fn append_as_follower(&self, records: &mut [u8], leader_hw: i64) -> Result<(), LogError> {
+        let leo = {
+            let mut log = self.log.lock();
+            let segments = log.segment_count();
+            if !records.is_empty() {
+                log.append_as_follower(records, crate::clock::now_ms())
+                    .inspect_err(|e| {
+                        if matches!(e, LogError::Io(_) | LogError::IoAt { .. }) {
+                            let what = format!("appending to {}-{}: {e}", self.topic, self.index);
+                            crate::health::global().write_failed(what);
+                        }
+                    })?;
+            }
+            if log.segment_count() > segments {
+                self.rolled.store(true, Ordering::Release);
+            }
+            log.log_end_offset()
+        };
+        self.log_end.send_if_modified(|cur| {
+            let moved = *cur != leo;
+            *cur = leo;
+            moved
+        });
+        self.set_follower_high_watermark(leader_hw.min(leo));
+        Ok(())
+    }
+
+    /// A follower's high watermark, as the leader reports it.
+    fn set_follower_high_watermark(&self, hw: i64) {
+        self.high_watermark.send_if_modified(|cur| {
+            let moved = hw > *cur;
+            if moved {
+                *cur = hw;
+            }
+            moved
+        });
+    }
+
+    /// A follower cuts its log at `offset` (its tail diverged from the
+    /// leader's history, KIP-101/279). Only offsets above the high watermark
+    /// are ever cut, so no fetch can hold bytes that vanish.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let offset = offset.max(self.high_watermark());
+        let leo = {
+            let mut log = self.log.lock();
+            log.truncate_to(offset)?;
+            log.log_end_offset()
+        };
+        tracing::info!(topic = %self.topic, partition = self.index, offset = leo,
+            "truncated the log to the leader's history");
+        self.log_end.send_replace(leo);
+        self.durable.send_modify(|m| m.offset = m.offset.min(leo));
+        Ok(())
+    }
+
+    /// The leader's log start offset moved past this follower's (retention
+    /// or DeleteRecords on the leader).
+    pub fn follow_log_start_offset(&self, leader_log_start: i64) -> Result<(), LogError> {
+        let hw = self.high_watermark();
+        let mut log = self.log.lock();
+        if leader_log_start > log.log_start_offset() && leader_log_start <= hw {
+            log.advance_log_start_offset(leader_log_start)?;
+        }
+        Ok(())
     }
 
     /// Validates and appends one produce request's batches for this partition.
@@ -146,7 +485,8 @@ impl Partition {
         };
         crate::health::global().write_succeeded();
         debug_assert!(leo > info.last_offset);
-        self.high_watermark.send_replace(leo);
+        self.log_end.send_replace(leo);
+        self.advance_high_watermark();
         Ok(info)
     }
 
@@ -256,15 +596,15 @@ impl Partition {
     }
 
     /// Calls `f` with every whole batch (header and bytes) from the log start
-    /// offset to the high watermark, in order: how a coordinator replays its
-    /// internal topic at start.
-    /// A corrupt batch (logged by the read) is skipped with the rest of its
-    /// segment, whose batch boundaries may be lost.
+    /// offset to the log end offset, in order: how a coordinator replays its
+    /// partition of an internal topic when its broker becomes the leader
+    /// (whose whole log is the partition's history from then on).
+    /// A corrupt batch is skipped with the rest of its segment, whose batch
+    /// boundaries may be lost.
     pub fn for_each_batch(&self, mut f: impl FnMut(&BatchHeader, &[u8])) -> Result<(), LogError> {
-        let mut offset = self.offsets().log_start_offset;
-        let end = self.high_watermark();
+        let (mut offset, end) = self.log_bounds();
         while offset < end {
-            let (chunk, _) = match self.read(offset, 1 << 20, true) {
+            let chunk = match self.read_for_follower(offset, 1 << 20) {
                 Ok(read) => read,
                 Err(LogError::CorruptBatch { .. }) => {
                     let next = self.with_log(|log| {
@@ -505,5 +845,75 @@ mod tests {
             .chain((bases[1]..leo).step_by(2))
             .collect();
         assert_eq!(seen, expected);
+    }
+
+    fn record(replicas: &[i32], isr: &[i32], leader: i32, leader_epoch: i32) -> PartitionRecord {
+        PartitionRecord {
+            topic_id: uuid::Uuid::nil(),
+            partition: 0,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            leader,
+            leader_epoch,
+            partition_epoch: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_high_watermark_follows_the_slowest_in_sync_follower_and_acks_wait_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
+        let p = std::sync::Arc::new(Partition::new("t", 0, log));
+        assert!(p.lead(1, &record(&[1, 2, 3], &[1, 2, 3], 1, 4), 0));
+        let mut b = batch(3, 1_000);
+        let info = p.append(&mut b, AppendOrigin::Client, 1_000).unwrap();
+        assert_eq!((info.base_offset, info.last_offset), (0, 2));
+        // The batch carries the leader epoch it was appended in.
+        let (read, _) = p.with_log(|l| (l.read(0, 1 << 20, 3, true).unwrap(), ()));
+        let read = read.read().unwrap();
+        assert_eq!(BatchHeader::parse(&read).unwrap().partition_leader_epoch, 4);
+        assert_eq!(p.high_watermark(), 0, "no follower has it yet");
+
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move { p.wait_replicated(3, 4, 2).await })
+        };
+        assert_eq!(p.follower_fetched(2, 3, 10), None);
+        assert_eq!(p.high_watermark(), 0, "follower 3 has not fetched");
+        assert_eq!(p.follower_fetched(3, 1, 10), None);
+        assert_eq!(p.high_watermark(), 1);
+        assert!(!waiter.is_finished());
+        assert_eq!(p.follower_fetched(3, 3, 20), None);
+        assert_eq!(p.high_watermark(), 3);
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+
+        // Leadership moves away: a write waiting for replication hears so.
+        let mut b = batch(1, 2_000);
+        p.append(&mut b, AppendOrigin::Client, 2_000).unwrap();
+        let waiter = {
+            let p = p.clone();
+            tokio::spawn(async move { p.wait_replicated(4, 4, 2).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(p.follow(2, 5));
+        assert_eq!(waiter.await.unwrap(), Err(NotReplicated::NotLeader));
+        assert!(!p.is_leading());
+    }
+
+    #[test]
+    fn a_caught_up_follower_outside_the_isr_is_proposed_for_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), LogConfig::default(), 0, 0).unwrap();
+        let p = Partition::new("t", 0, log);
+        p.lead(1, &record(&[1, 2], &[1], 1, 0), 0);
+        let mut b = batch(2, 1_000);
+        p.append(&mut b, AppendOrigin::Client, 1_000).unwrap();
+        assert_eq!(p.high_watermark(), 2, "alone in the ISR");
+        assert_eq!(p.follower_fetched(2, 1, 5), None, "behind");
+        let change = p.follower_fetched(2, 2, 6).expect("caught up");
+        assert_eq!((change.isr, change.partition_epoch), (vec![1, 2], 1));
+        assert_eq!(p.follower_fetched(2, 2, 7), None, "already proposed");
+        p.isr_change_failed();
+        assert!(p.follower_fetched(2, 2, 8).is_some(), "proposed again");
     }
 }

@@ -5,7 +5,7 @@
 //! snapshot.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -37,6 +37,8 @@ pub struct Topic {
     partitions: RwLock<BTreeMap<i32, Arc<Partition>>>,
     /// How many partitions the topic has across the cluster.
     count: AtomicI32,
+    /// `min.insync.replicas`, as the topic's and the broker's configs say.
+    min_insync: AtomicUsize,
 }
 
 impl Topic {
@@ -53,7 +55,17 @@ impl Topic {
             config: RwLock::new(config),
             partitions: RwLock::new(partitions.into_iter().map(|p| (p.index, p)).collect()),
             count: AtomicI32::new(count),
+            min_insync: AtomicUsize::new(1),
         }
+    }
+
+    /// How many in-sync replicas an `acks=all` write needs.
+    pub fn min_insync_replicas(&self) -> usize {
+        self.min_insync.load(Ordering::Acquire)
+    }
+
+    pub(super) fn set_min_insync_replicas(&self, n: usize) {
+        self.min_insync.store(n.max(1), Ordering::Release);
     }
 
     /// This node's replica of partition `index`, if it holds one.

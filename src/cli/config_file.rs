@@ -232,8 +232,7 @@ pub fn from_properties(text: &str) -> anyhow::Result<ConfigFile> {
 }
 
 /// Why `key=value` must stop the start, if it must: security Vltava does not
-/// have yet (TLS, SASL, authorization), and durability or replication it
-/// cannot give on one node. Broker settings Vltava knows are checked the same
+/// have yet (TLS, SASL, authorization), and durability it cannot give. Broker settings Vltava knows are checked the same
 /// way by `config::not_honoured`, so `--override` is refused alike.
 fn refused(key: &str, value: &str) -> Option<&'static str> {
     const NO_SECURITY: &str = "Vltava has no TLS, SASL or authorization yet, and will not \
@@ -246,19 +245,9 @@ fn refused(key: &str, value: &str) -> Option<&'static str> {
     if security || (key == "authorizer.class.name" && !v.is_empty()) {
         return Some(NO_SECURITY);
     }
-    let above_one = || v.parse::<i64>().is_ok_and(|n| n > 1);
     match key {
         "security.inter.broker.protocol" if !v.eq_ignore_ascii_case("PLAINTEXT") => {
             Some(NO_SECURITY)
-        }
-        "offsets.topic.replication.factor"
-        | "transaction.state.log.replication.factor"
-        | "share.coordinator.state.topic.replication.factor"
-        | "transaction.state.log.min.isr"
-        | "share.coordinator.state.topic.min.isr"
-            if above_one() =>
-        {
-            Some("Vltava keeps one replica of each partition, so a value above 1 cannot be met")
         }
         "log.flush.scheduler.interval.ms" if v != i64::MAX.to_string() => Some(
             "Vltava does not fsync on a timer; under --durability fsync (the default) \
@@ -534,11 +523,8 @@ log.retention.check.interval.ms=300000
                 "num.io.threads",
                 "socket.receive.buffer.bytes",
                 "num.recovery.threads.per.data.dir",
-                "offsets.topic.replication.factor",
                 "share.coordinator.state.topic.replication.factor",
                 "share.coordinator.state.topic.min.isr",
-                "transaction.state.log.replication.factor",
-                "transaction.state.log.min.isr",
             ]
         );
     }
@@ -636,9 +622,6 @@ log.retention.check.interval.ms=300000
     #[test]
     fn durability_keys_are_refused_when_vltava_cannot_honour_them() {
         for key in [
-            "offsets.topic.replication.factor=3",
-            "transaction.state.log.replication.factor=3",
-            "transaction.state.log.min.isr=2",
             "log.flush.scheduler.interval.ms=1000",
             "delete.topic.enable=false",
             "log.dirs=/a,/b",

@@ -231,6 +231,9 @@ pub struct GroupCoordinator {
     overrides: Mutex<BTreeMap<String, consumer::GroupOverrides>>,
     /// Wakes the timer task when a deadline may have moved earlier.
     wake: Notify,
+    /// The `__consumer_offsets` partitions this broker leads and has loaded:
+    /// it coordinates exactly their groups.
+    loaded: Mutex<std::collections::BTreeSet<i32>>,
 }
 
 /// One uncompressed v2 batch of key/value records stamped `now`, written
@@ -295,23 +298,61 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
 }
 
 impl GroupCoordinator {
-    /// Builds the coordinator over `__consumer_offsets`, replaying it.
-    pub fn load(config: CoordinatorConfig, topic: Arc<Topic>) -> anyhow::Result<GroupCoordinator> {
-        let coordinator = GroupCoordinator {
+    /// The coordinator over `__consumer_offsets`, with no partition loaded:
+    /// the broker loads each one it becomes leader of
+    /// ([`load_partition`](Self::load_partition)).
+    pub fn new(config: CoordinatorConfig, topic: Arc<Topic>) -> GroupCoordinator {
+        GroupCoordinator {
             config,
             topic,
             topics_image: Mutex::new(TopicsImage::new()),
             groups: Mutex::new(BTreeMap::new()),
             overrides: Mutex::new(BTreeMap::new()),
             wake: Notify::new(),
+            loaded: Mutex::new(std::collections::BTreeSet::new()),
+        }
+    }
+
+    /// This broker became leader of `__consumer_offsets` partition `index`:
+    /// its groups and offsets are rebuilt from the log (Kafka's
+    /// `onElection`), and from then on coordinated here.
+    pub fn load_partition(&self, index: i32) -> anyhow::Result<()> {
+        self.unload_partition(index);
+        let Some(partition) = self.topic.leader(index) else {
+            return Ok(());
         };
-        coordinator.replay()?;
-        Ok(coordinator)
+        self.replay(&[partition])?;
+        self.loaded.lock().insert(index);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// This broker no longer leads partition `index` (Kafka's
+    /// `onResignation`): its groups are forgotten here; their members find
+    /// the new coordinator.
+    pub fn unload_partition(&self, index: i32) {
+        if !self.loaded.lock().remove(&index) {
+            return;
+        }
+        let count = self.topic.partition_count();
+        let mut groups = self.groups.lock();
+        let before = groups.len();
+        groups.retain(|name, _| partition_for(name, count) != index);
+        tracing::info!(
+            partition = index,
+            groups = before - groups.len(),
+            "unloaded the groups of a __consumer_offsets partition"
+        );
+    }
+
+    /// Whether the groups of partition `index` are loaded here.
+    pub fn is_loaded(&self, index: i32) -> bool {
+        self.loaded.lock().contains(&index)
     }
 
     fn partition_of(&self, group_id: &str) -> Option<Arc<Partition>> {
         self.topic
-            .partition(partition_for(group_id, self.topic.partition_count()))
+            .leader(partition_for(group_id, self.topic.partition_count()))
     }
 
     fn entry(&self, group_id: &str) -> Option<Arc<Mutex<GroupEntry>>> {
@@ -1060,15 +1101,16 @@ impl GroupCoordinator {
         }
     }
 
-    /// Rebuilds groups and offsets from `__consumer_offsets`.
-    fn replay(&self) -> anyhow::Result<()> {
+    /// Rebuilds the groups and offsets kept in `partitions` of
+    /// `__consumer_offsets`.
+    fn replay(&self, partitions: &[Arc<Partition>]) -> anyhow::Result<()> {
         let mut offsets: BTreeMap<String, BTreeMap<(String, i32), OffsetValue>> = BTreeMap::new();
         let mut snapshots: BTreeMap<String, Option<GroupSnapshot>> = BTreeMap::new();
         let mut consumers: BTreeMap<String, ConsumerGroupImage> = BTreeMap::new();
         let mut skipped = 0usize;
         // Transactional offset records wait for their producer's marker.
         let mut pending: BTreeMap<String, BTreeMap<i64, PendingOffsets>> = BTreeMap::new();
-        for partition in self.topic.partitions() {
+        for partition in partitions {
             // Records of open transactions in this partition, by producer id.
             let mut open: BTreeMap<i64, Vec<Record>> = BTreeMap::new();
             partition.for_each_batch(|header, bytes| {
@@ -1173,7 +1215,11 @@ impl GroupCoordinator {
             entry.pending_txn = group_pending;
             groups.insert(name, Arc::new(Mutex::new(entry)));
         }
-        tracing::info!(groups = groups.len(), "loaded consumer groups");
+        tracing::info!(
+            partitions = ?partitions.iter().map(|p| p.index).collect::<Vec<_>>(),
+            groups = groups.len(),
+            "loaded consumer groups"
+        );
         Ok(())
     }
 

@@ -45,6 +45,14 @@ pub enum Refused {
     /// Another block of producer ids was handed out first: ask again.
     #[error("producer ids from {0} on were handed out meanwhile")]
     ProducerIdsTaken(i64),
+    /// A change of a partition computed from an older state of it (Kafka's
+    /// partition epoch check of AlterPartition): read the image, try again.
+    #[error("partition {partition} of topic {topic_id} changed meanwhile (now at partition epoch {current})")]
+    StalePartition {
+        topic_id: Uuid,
+        partition: i32,
+        current: i32,
+    },
 }
 
 impl MetadataImage {
@@ -63,6 +71,9 @@ impl MetadataImage {
         // Topics as the batch goes: created in it, or removed in it.
         let mut created: BTreeMap<Uuid, &str> = BTreeMap::new();
         let mut removed: Vec<Uuid> = Vec::new();
+        // Partition epochs as the batch goes: each change of an existing
+        // partition must be the next one.
+        let mut epochs: BTreeMap<(Uuid, i32), i32> = BTreeMap::new();
         let exists_id = |id: &Uuid, created: &BTreeMap<Uuid, &str>, removed: &[Uuid]| {
             created.contains_key(id) || (self.topic_names.contains_key(id) && !removed.contains(id))
         };
@@ -79,8 +90,27 @@ impl MetadataImage {
                     }
                     created.insert(*id, name);
                 }
-                MetadataRecord::Partition(p) if !exists_id(&p.topic_id, &created, &removed) => {
-                    return Err(Refused::UnknownTopic(p.topic_id.to_string()));
+                MetadataRecord::Partition(p) => {
+                    if !exists_id(&p.topic_id, &created, &removed) {
+                        return Err(Refused::UnknownTopic(p.topic_id.to_string()));
+                    }
+                    let key = (p.topic_id, p.partition);
+                    let current = epochs.get(&key).copied().or_else(|| {
+                        let name = self.topic_names.get(&p.topic_id)?;
+                        let topic = self.topics.get(name)?;
+                        let existing = topic.partitions.get(&p.partition)?;
+                        Some(existing.partition_epoch)
+                    });
+                    if let Some(current) = current {
+                        if p.partition_epoch != current + 1 {
+                            return Err(Refused::StalePartition {
+                                topic_id: p.topic_id,
+                                partition: p.partition,
+                                current,
+                            });
+                        }
+                    }
+                    epochs.insert(key, p.partition_epoch);
                 }
                 MetadataRecord::RemoveTopic { id } => {
                     if !exists_id(id, &created, &removed) {
@@ -468,5 +498,53 @@ mod tests {
         assert!(image.topic("orders").is_none());
         assert!(image.topic_by_id(&orders).is_none());
         assert!(image.configs(ConfigResource::Topic, "orders").is_none());
+    }
+
+    #[test]
+    fn a_partition_change_must_be_the_next_partition_epoch() {
+        let orders = Uuid::from_u128(7);
+        let mut image = MetadataImage::default();
+        image
+            .apply_batch(&[
+                MetadataRecord::Topic(TopicRecord {
+                    id: orders,
+                    name: "orders".into(),
+                }),
+                partition(orders, 0, 1),
+            ])
+            .unwrap();
+        let at = |isr: Vec<i32>, partition_epoch: i32| {
+            MetadataRecord::Partition(PartitionRecord {
+                topic_id: orders,
+                partition: 0,
+                replicas: vec![1, 2],
+                isr,
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch,
+            })
+        };
+        let stale = Err(Refused::StalePartition {
+            topic_id: orders,
+            partition: 0,
+            current: 0,
+        });
+        assert_eq!(image.apply_batch(&[at(vec![1], 0)]), stale);
+        assert_eq!(image.apply_batch(&[at(vec![1], 2)]), stale);
+        // Two changes in one batch: each the next of the one before.
+        image
+            .apply_batch(&[at(vec![1, 2], 1), at(vec![1], 2)])
+            .unwrap();
+        let p = &image.topic("orders").unwrap().partitions[&0];
+        assert_eq!((p.isr.clone(), p.partition_epoch), (vec![1], 2));
+        // The change computed from epoch 1 lost the race.
+        assert_eq!(
+            image.apply_batch(&[at(vec![1, 2], 2)]),
+            Err(Refused::StalePartition {
+                topic_id: orders,
+                partition: 0,
+                current: 2,
+            })
+        );
     }
 }

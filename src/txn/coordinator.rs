@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 
 use super::metadata::{EndOutcome, InitOutcome, TxnMetadata, TxnState};
 use super::records;
-use crate::broker::StorageError;
+use crate::broker::AckError;
 use crate::broker::{Broker, Topic, ACKS_ALL};
 use crate::clock::now_ms;
 use crate::group::coordinator::{encode_batch, partition_for};
@@ -37,6 +37,10 @@ use kafka_protocol::protocol::StrBytes;
 
 /// The internal topic holding transaction metadata.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+/// How long a marker's write may take to reach a partition's in-sync
+/// replicas.
+const MARKER_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of the coordinator, from Kafka's config names.
 #[derive(Debug, Clone)]
@@ -63,51 +67,89 @@ pub struct TransactionCoordinator {
     config: TxnConfig,
     topic: Arc<Topic>,
     txns: Mutex<HashMap<String, Entry>>,
+    /// The `__transaction_state` partitions this broker leads and has
+    /// loaded.
+    loaded: Mutex<std::collections::BTreeSet<i32>>,
 }
 
 impl TransactionCoordinator {
-    /// Builds the coordinator over `__transaction_state`, replaying it.
-    /// Transactions found prepared are completed, and ongoing ones aborted
-    /// once past their timeout, by [`run_timers`](Self::run_timers).
-    pub fn load(config: TxnConfig, topic: Arc<Topic>) -> anyhow::Result<TransactionCoordinator> {
+    /// The coordinator over `__transaction_state`, with no partition
+    /// loaded: the broker loads each one it becomes leader of
+    /// ([`load_partition`](Self::load_partition)).
+    pub fn new(config: TxnConfig, topic: Arc<Topic>) -> TransactionCoordinator {
+        TransactionCoordinator {
+            config,
+            topic,
+            txns: Mutex::new(HashMap::new()),
+            loaded: Mutex::new(std::collections::BTreeSet::new()),
+        }
+    }
+
+    /// This broker became leader of `__transaction_state` partition
+    /// `index`: its transactional ids are rebuilt from the log, and from
+    /// then on coordinated here. Transactions found prepared are completed,
+    /// and ongoing ones aborted once past their timeout, by
+    /// [`run_timers`](Self::run_timers).
+    pub fn load_partition(&self, index: i32) -> anyhow::Result<()> {
+        self.unload_partition(index);
+        let Some(partition) = self.topic.leader(index) else {
+            return Ok(());
+        };
         let mut state: BTreeMap<String, Option<TxnMetadata>> = BTreeMap::new();
         let mut skipped = 0usize;
-        for partition in topic.partitions() {
-            partition.for_each_batch(|header, bytes| {
-                if header.is_control() {
-                    return;
-                }
-                match RecordBatchDecoder::decode(&mut Bytes::copy_from_slice(bytes)) {
-                    Ok(set) => {
-                        for r in set.records {
-                            if apply(&mut state, &r).is_err() {
-                                skipped += 1;
-                            }
+        partition.for_each_batch(|header, bytes| {
+            if header.is_control() {
+                return;
+            }
+            match RecordBatchDecoder::decode(&mut Bytes::copy_from_slice(bytes)) {
+                Ok(set) => {
+                    for r in set.records {
+                        if apply(&mut state, &r).is_err() {
+                            skipped += 1;
                         }
                     }
-                    Err(_) => skipped += 1,
                 }
-            })?;
-        }
+                Err(_) => skipped += 1,
+            }
+        })?;
         if skipped > 0 {
             tracing::warn!(
                 skipped,
+                partition = index,
                 "skipped unreadable records while loading __transaction_state"
             );
         }
-        let txns: HashMap<String, Entry> = state
-            .into_iter()
-            .filter_map(|(id, m)| m.map(|m| (id, Arc::new(tokio::sync::Mutex::new(Some(m))))))
-            .collect();
+        let mut txns = self.txns.lock();
+        let before = txns.len();
+        txns.extend(
+            state
+                .into_iter()
+                .filter_map(|(id, m)| m.map(|m| (id, Arc::new(tokio::sync::Mutex::new(Some(m)))))),
+        );
         tracing::info!(
-            transactional_ids = txns.len(),
+            partition = index,
+            transactional_ids = txns.len() - before,
             "loaded transaction metadata"
         );
-        Ok(TransactionCoordinator {
-            config,
-            topic,
-            txns: Mutex::new(txns),
-        })
+        self.loaded.lock().insert(index);
+        Ok(())
+    }
+
+    /// This broker no longer leads partition `index`: its transactional ids
+    /// are forgotten here.
+    pub fn unload_partition(&self, index: i32) {
+        if !self.loaded.lock().remove(&index) {
+            return;
+        }
+        let count = self.topic.partition_count();
+        self.txns
+            .lock()
+            .retain(|id, _| partition_for(id, count) != index);
+    }
+
+    /// Whether the transactional ids of partition `index` are loaded here.
+    pub fn is_loaded(&self, index: i32) -> bool {
+        self.loaded.lock().contains(&index)
     }
 
     fn entry(&self, id: &str) -> Option<Entry> {
@@ -339,7 +381,7 @@ impl TransactionCoordinator {
         let unavailable = code(ResponseError::CoordinatorNotAvailable);
         let Some(partition) = self
             .topic
-            .partition(partition_for(id, self.topic.partition_count()))
+            .leader(partition_for(id, self.topic.partition_count()))
         else {
             return Err(unavailable);
         };
@@ -500,7 +542,7 @@ pub enum MarkerError {
     #[error(transparent)]
     Log(#[from] LogError),
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Ack(#[from] AckError),
 }
 
 /// Writes `marker` to this broker's replicas of `partitions`, waits until
@@ -517,7 +559,7 @@ pub async fn write_local_markers(
     let mut written = Vec::new();
     let mut at = Vec::new();
     for (i, (topic, index)) in partitions.iter().enumerate() {
-        let Some(partition) = broker.topic(topic).and_then(|t| t.partition(*index)) else {
+        let Some(partition) = broker.topic(topic).and_then(|t| t.leader(*index)) else {
             results.push(Err(MarkerError::NotHosted));
             continue;
         };
@@ -530,7 +572,10 @@ pub async fn write_local_markers(
             Err(e) => results.push(Err(e.into())),
         }
     }
-    let acked = broker.acknowledgement(ACKS_ALL, written).wait().await;
+    let acked = broker
+        .acknowledgement(ACKS_ALL, written, MARKER_WRITE_TIMEOUT)
+        .wait()
+        .await;
     for (i, result) in at.into_iter().zip(acked) {
         match result {
             Ok(()) => {

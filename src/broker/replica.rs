@@ -1,0 +1,259 @@
+//! A partition leader's view of its replicas (Kafka's `Replica` state and the
+//! ISR rules of `Partition`): each follower's log end offset as its fetches
+//! report it, when it was last caught up, and from those the high watermark
+//! and which followers join or leave the ISR.
+//!
+//! Pure state, no I/O: `Partition` holds one behind its lock, and the ISR
+//! changes it suggests go to the controller as a new partition record.
+
+use std::collections::BTreeMap;
+
+use crate::metadata::records::PartitionRecord;
+
+/// What the leader knows of one follower.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowerState {
+    /// The follower's log end offset: the offset of its last fetch, which
+    /// under `--durability fsync` is also how far it is on disk. -1 until
+    /// it fetches from this leader.
+    pub log_end_offset: i64,
+    /// The last time the follower had every offset the leader had.
+    pub last_caught_up_ms: i64,
+    last_fetch_ms: i64,
+    /// The leader's log end offset at the follower's previous fetch.
+    leader_end_at_last_fetch: i64,
+}
+
+/// The leader's side of a partition while this broker leads it.
+#[derive(Debug, Clone)]
+pub struct LeaderState {
+    pub node_id: i32,
+    /// The partition as the image that made this broker leader (or last
+    /// changed its ISR) has it.
+    pub record: PartitionRecord,
+    /// The log end offset when this leader epoch began: a follower joins the
+    /// ISR only once it has reached it (it then has this epoch's history).
+    pub epoch_start_offset: i64,
+    pub followers: BTreeMap<i32, FollowerState>,
+    /// An ISR change was proposed and is not in the image yet.
+    pub isr_change_pending: bool,
+}
+
+impl LeaderState {
+    /// Leadership of `record`'s partition, taken at log end offset `leo`.
+    /// In-sync followers count as caught up now (as in Kafka), so they have
+    /// `replica.lag.time.max.ms` to fetch before they leave the ISR.
+    pub fn new(node_id: i32, record: PartitionRecord, leo: i64, now_ms: i64) -> LeaderState {
+        let followers = record
+            .replicas
+            .iter()
+            .filter(|r| **r != node_id)
+            .map(|r| {
+                let caught_up = if record.isr.contains(r) { now_ms } else { 0 };
+                (
+                    *r,
+                    FollowerState {
+                        log_end_offset: -1,
+                        last_caught_up_ms: caught_up,
+                        last_fetch_ms: 0,
+                        leader_end_at_last_fetch: -1,
+                    },
+                )
+            })
+            .collect();
+        LeaderState {
+            node_id,
+            record,
+            epoch_start_offset: leo,
+            followers,
+            isr_change_pending: false,
+        }
+    }
+
+    /// A newer image's record of the same leadership (same leader epoch):
+    /// the ISR or replicas may have changed.
+    pub fn update(&mut self, record: PartitionRecord, now_ms: i64) {
+        for r in record.replicas.iter().filter(|r| **r != self.node_id) {
+            self.followers.entry(*r).or_insert(FollowerState {
+                log_end_offset: -1,
+                last_caught_up_ms: now_ms,
+                last_fetch_ms: 0,
+                leader_end_at_last_fetch: -1,
+            });
+        }
+        self.followers.retain(|r, _| record.replicas.contains(r));
+        self.record = record;
+        self.isr_change_pending = false;
+    }
+
+    pub fn isr(&self) -> &[i32] {
+        &self.record.isr
+    }
+
+    /// Follower `id` fetched from `fetch_offset` at `now_ms` while the
+    /// leader's log ended at `leader_end` (Kafka's
+    /// `Replica.updateFetchStateOrThrow` rule for the caught-up time).
+    pub fn fetched(&mut self, id: i32, fetch_offset: i64, leader_end: i64, now_ms: i64) {
+        let Some(f) = self.followers.get_mut(&id) else {
+            return;
+        };
+        if fetch_offset >= leader_end {
+            f.last_caught_up_ms = f.last_caught_up_ms.max(now_ms);
+        } else if fetch_offset >= f.leader_end_at_last_fetch && f.leader_end_at_last_fetch >= 0 {
+            f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
+        }
+        f.log_end_offset = fetch_offset;
+        f.last_fetch_ms = now_ms;
+        f.leader_end_at_last_fetch = leader_end;
+    }
+
+    /// The high watermark the ISR allows: the lowest log end offset among
+    /// the leader (`leader_end`) and its in-sync followers; `None` while an
+    /// in-sync follower has not fetched from this leader yet.
+    pub fn high_watermark(&self, leader_end: i64) -> Option<i64> {
+        let mut hw = leader_end;
+        for r in self.record.isr.iter().filter(|r| **r != self.node_id) {
+            let leo = self.followers.get(r).map_or(-1, |f| f.log_end_offset);
+            if leo < 0 {
+                return None;
+            }
+            hw = hw.min(leo);
+        }
+        Some(hw)
+    }
+
+    /// A follower out of the ISR that has caught up (its log end offset at
+    /// least the high watermark and this epoch's start): the ISR to propose
+    /// with it added.
+    pub fn isr_to_expand(&self, high_watermark: i64) -> Option<Vec<i32>> {
+        if self.isr_change_pending {
+            return None;
+        }
+        let joining: Vec<i32> = self
+            .followers
+            .iter()
+            .filter(|(r, f)| {
+                !self.record.isr.contains(r)
+                    && f.log_end_offset >= high_watermark
+                    && f.log_end_offset >= self.epoch_start_offset
+            })
+            .map(|(r, _)| *r)
+            .collect();
+        if joining.is_empty() {
+            return None;
+        }
+        let mut isr = self.record.isr.clone();
+        isr.extend(joining);
+        isr.sort_unstable();
+        Some(isr)
+    }
+
+    /// In-sync followers not caught up within `max_lag_ms` (Kafka's
+    /// `replica.lag.time.max.ms`): the ISR to propose without them. The
+    /// leader always stays.
+    pub fn isr_to_shrink(&self, now_ms: i64, max_lag_ms: i64) -> Option<Vec<i32>> {
+        if self.isr_change_pending {
+            return None;
+        }
+        let isr: Vec<i32> = self
+            .record
+            .isr
+            .iter()
+            .copied()
+            .filter(|r| {
+                *r == self.node_id
+                    || self
+                        .followers
+                        .get(r)
+                        .is_some_and(|f| now_ms - f.last_caught_up_ms <= max_lag_ms)
+            })
+            .collect();
+        (isr.len() < self.record.isr.len()).then_some(isr)
+    }
+
+    /// The partition record that changes the ISR to `isr` (Kafka's
+    /// AlterPartition): the next partition epoch, so the controller refuses
+    /// it if the partition changed meanwhile.
+    pub fn isr_change(&self, isr: Vec<i32>) -> PartitionRecord {
+        PartitionRecord {
+            isr,
+            partition_epoch: self.record.partition_epoch + 1,
+            ..self.record.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(replicas: &[i32], isr: &[i32]) -> PartitionRecord {
+        PartitionRecord {
+            topic_id: uuid::Uuid::nil(),
+            partition: 0,
+            replicas: replicas.to_vec(),
+            isr: isr.to_vec(),
+            leader: 1,
+            leader_epoch: 3,
+            partition_epoch: 7,
+        }
+    }
+
+    #[test]
+    fn the_high_watermark_is_the_lowest_end_in_the_isr_once_every_member_fetched() {
+        let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2, 3]), 100, 0);
+        assert_eq!(s.high_watermark(120), None);
+        s.fetched(2, 110, 120, 1);
+        assert_eq!(s.high_watermark(120), None);
+        s.fetched(3, 105, 120, 1);
+        assert_eq!(s.high_watermark(120), Some(105));
+        s.fetched(3, 120, 120, 2);
+        assert_eq!(s.high_watermark(120), Some(110));
+        // A follower outside the ISR does not hold the high watermark back.
+        let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2]), 100, 0);
+        s.fetched(2, 118, 120, 1);
+        assert_eq!(s.high_watermark(120), Some(118));
+    }
+
+    #[test]
+    fn a_follower_joins_the_isr_once_it_reaches_the_high_watermark_and_the_epoch_start() {
+        let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2]), 100, 0);
+        s.fetched(3, 90, 120, 1);
+        assert_eq!(s.isr_to_expand(80), None, "below this epoch's start");
+        s.fetched(3, 100, 120, 2);
+        assert_eq!(s.isr_to_expand(110), None, "below the high watermark");
+        assert_eq!(s.isr_to_expand(100), Some(vec![1, 2, 3]));
+        s.isr_change_pending = true;
+        assert_eq!(s.isr_to_expand(100), None, "one change at a time");
+        let change = s.isr_change(vec![1, 2, 3]);
+        assert_eq!((change.partition_epoch, change.isr), (8, vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn a_follower_not_caught_up_within_the_lag_time_leaves_the_isr() {
+        let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2, 3]), 100, 1_000);
+        assert_eq!(s.isr_to_shrink(31_000, 30_000), None);
+        // 2 keeps fetching to the end; 3 fetches but stays behind.
+        s.fetched(2, 100, 100, 20_000);
+        s.fetched(3, 50, 100, 20_000);
+        s.fetched(3, 60, 130, 30_000);
+        s.fetched(2, 130, 130, 30_000);
+        assert_eq!(s.isr_to_shrink(31_001, 30_000), Some(vec![1, 2]));
+        // Reaching the leader's end at the previous fetch counts as caught
+        // up at that fetch's time.
+        s.fetched(3, 130, 150, 40_000);
+        assert_eq!(s.followers[&3].last_caught_up_ms, 30_000);
+        assert_eq!(s.isr_to_shrink(60_000, 30_000), None);
+    }
+
+    #[test]
+    fn an_update_keeps_what_followers_reported_and_clears_the_pending_change() {
+        let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2]), 100, 0);
+        s.fetched(3, 100, 100, 5);
+        s.isr_change_pending = true;
+        s.update(record(&[1, 2, 3], &[1, 2, 3]), 10);
+        assert!(!s.isr_change_pending);
+        assert_eq!(s.followers[&3].log_end_offset, 100);
+        assert_eq!(s.isr(), &[1, 2, 3]);
+    }
+}

@@ -1,0 +1,425 @@
+//! Replicated partitions on three nodes (combined roles), from Kafka
+//! `server.properties` files: a topic with replication factor 3 keeps every
+//! acknowledged record through a kill -9 of its leader (an idempotent
+//! librdkafka producer with acks=all carries on by itself), followers end
+//! byte-identical to the leader, `min.insync.replicas` refuses writes the
+//! ISR cannot keep, and a leader's SIGTERM moves leadership without a single
+//! delivery error.
+//!
+//! With `VLTAVA_CLUSTER_KAFKA_LIBS` set the same tests run against Apache
+//! Kafka (the reference run; see `common/cluster.rs`).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use common::cluster::Cluster;
+use common::raw::RawClient;
+use common::*;
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+use rdkafka::admin::{NewTopic, TopicReplication};
+use rdkafka::Message;
+
+/// How long a change may take to reach every node (a fencing waits for
+/// `broker.session.timeout.ms`, set to 3 s here).
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// Settings every test's nodes share: a short broker session, so a killed
+/// broker is fenced (and leaves ISRs) within seconds.
+const EXTRA: &str = "broker.session.timeout.ms=3000\nbroker.heartbeat.interval.ms=500\n";
+
+fn metadata(addr: std::net::SocketAddr, topic: &str) -> MetadataResponse {
+    let req = MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.to_string()))))]));
+    RawClient::connect(addr).send(12, &req)
+}
+
+/// (leader, isr) of partition 0 of `topic` as node `addr` sees it.
+fn leader_and_isr(addr: std::net::SocketAddr, topic: &str) -> Option<(i32, Vec<i32>)> {
+    let m = metadata(addr, topic);
+    let t = m.topics.first()?;
+    let p = t.partitions.iter().find(|p| p.partition_index == 0)?;
+    let mut isr: Vec<i32> = p.isr_nodes.iter().map(|b| b.0).collect();
+    isr.sort();
+    (t.error_code == 0).then_some((p.leader_id.0, isr))
+}
+
+/// Waits until node `addr` reports partition 0 of `topic` with a leader
+/// that `ok` accepts, and returns it with the ISR.
+fn wait_for(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    what: &str,
+    ok: impl Fn(i32, &[i32]) -> bool,
+) -> (i32, Vec<i32>) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let seen = leader_and_isr(addr, topic);
+        if let Some((leader, isr)) = &seen {
+            if ok(*leader, isr) {
+                return (*leader, isr.clone());
+            }
+        }
+        assert!(Instant::now() < deadline, "{what}: last seen {seen:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn create_replicated(bootstrap: &str, name: &str, min_insync: &str) {
+    let admin = admin_client(bootstrap);
+    let topic =
+        NewTopic::new(name, 1, TopicReplication::Fixed(3)).set("min.insync.replicas", min_insync);
+    let results = block_on(
+        Duration::from_secs(30),
+        admin.create_topics([&topic], &admin_opts()),
+    )
+    .expect("CreateTopics request failed");
+    assert_eq!(results, vec![Ok(name.to_string())]);
+}
+
+fn idempotent_producer(bootstrap: &str) -> RecordingProducer {
+    let mut config = producer_config(bootstrap);
+    config
+        .set("enable.idempotence", "true")
+        .set("message.timeout.ms", "60000")
+        .set("linger.ms", "2");
+    recording_producer(&config)
+}
+
+/// Produces `count` records `r{i}` to partition 0, calling `midway` once
+/// `at` of them are acknowledged; returns every outcome, in order.
+fn produce_through(
+    producer: &RecordingProducer,
+    topic: &str,
+    count: usize,
+    at: usize,
+    mut midway: impl FnMut(),
+) -> Vec<Outcome> {
+    use rdkafka::producer::Producer;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut fired = false;
+    for i in 0..count {
+        let msg = Out {
+            value: format!("r{i}"),
+            partition: Some(0),
+            ..Out::default()
+        };
+        send_one(producer, topic, i, &msg, deadline);
+        producer.poll(Duration::ZERO);
+        if !fired && producer.context().outcomes.lock().unwrap().len() >= at {
+            midway();
+            fired = true;
+        }
+        if i % 100 == 99 {
+            // Keep the stream steady rather than one burst.
+            producer.poll(Duration::from_millis(5));
+        }
+    }
+    if !fired {
+        midway();
+    }
+    producer
+        .flush(Duration::from_secs(90))
+        .expect("every record reported within the timeout");
+    let outcomes = std::mem::take(&mut *producer.context().outcomes.lock().unwrap());
+    assert_eq!(outcomes.len(), count, "one report per record");
+    outcomes.into_values().collect()
+}
+
+/// Every record acknowledged, at offsets 0..count in produce order, and
+/// read back exactly once, in order, at its offset.
+fn assert_all_acked_and_read_once(bootstrap: &str, topic: &str, outcomes: &[Outcome]) {
+    let mut offsets = Vec::new();
+    for (i, o) in outcomes.iter().enumerate() {
+        match o {
+            Ok(acked) => offsets.push(acked.offset),
+            Err(e) => panic!("record {i} was not acknowledged: {e}"),
+        }
+    }
+    let expected: Vec<i64> = (0..outcomes.len() as i64).collect();
+    assert_eq!(offsets, expected, "acknowledged offsets, in produce order");
+    let got = consume_exactly(
+        bootstrap,
+        topic,
+        &BTreeMap::from([(0, outcomes.len())]),
+        Duration::from_secs(60),
+    );
+    let read: Vec<(i64, String)> = got[&0]
+        .iter()
+        .map(|m| (m.offset(), value_str(m).unwrap_or_default()))
+        .collect();
+    let want: Vec<(i64, String)> = (0..outcomes.len())
+        .map(|i| (i as i64, format!("r{i}")))
+        .collect();
+    assert_eq!(read, want, "records read back");
+}
+
+/// The bytes of a replica's log (its segments in order), for comparing
+/// replicas once they are in step.
+fn log_bytes(data_dir: &std::path::Path, topic: &str) -> Vec<u8> {
+    let dir = data_dir.join(format!("{topic}-0"));
+    let mut segments: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    segments.sort();
+    segments
+        .iter()
+        .flat_map(|p| std::fs::read(p).expect("read segment"))
+        .collect()
+}
+
+#[test]
+fn an_idempotent_acks_all_producer_loses_nothing_when_the_leader_is_killed() {
+    let mut cluster = Cluster::start(3, EXTRA);
+    let bootstrap = cluster.bootstrap();
+    let topic = "replicated";
+    create_replicated(&bootstrap, topic, "2");
+    let (leader, _) = wait_for(cluster.addr(1), topic, "all three in sync", |l, isr| {
+        l > 0 && isr == [1, 2, 3]
+    });
+
+    let producer = idempotent_producer(&bootstrap);
+    let outcomes = produce_through(&producer, topic, 6_000, 2_000, || cluster.kill9(leader));
+    drop(producer);
+    let survivor = if leader == 1 { 2 } else { 1 };
+    let (new_leader, isr) = wait_for(cluster.addr(survivor), topic, "a new leader", |l, isr| {
+        l > 0 && l != leader && !isr.contains(&leader)
+    });
+    assert_eq!(isr.len(), 2, "the two survivors are in sync: {isr:?}");
+    assert_all_acked_and_read_once(&cluster.addr(new_leader).to_string(), topic, &outcomes);
+
+    // The killed leader comes back, cuts whatever tail it had that the
+    // others never took, catches up and rejoins the ISR; then every
+    // replica's log is the same bytes.
+    cluster.restart(leader);
+    wait_for(
+        cluster.addr(survivor),
+        topic,
+        "the old leader back in sync",
+        |_, isr| isr == [1, 2, 3],
+    );
+    let logs: Vec<Vec<u8>> = cluster
+        .nodes
+        .iter()
+        .map(|n| log_bytes(&n.data_dir, topic))
+        .collect();
+    assert!(!logs[0].is_empty());
+    assert_eq!(logs[0], logs[1], "replicas on nodes 1 and 2 differ");
+    assert_eq!(logs[0], logs[2], "replicas on nodes 1 and 3 differ");
+    assert_all_acked_and_read_once(&cluster.addr(leader).to_string(), topic, &outcomes);
+}
+
+/// One acks=all produce of one record, straight to `addr`.
+fn produce_raw(addr: std::net::SocketAddr, topic: &str, value: &str) -> (i16, i64) {
+    let batch = common::raw::one_record_batch(value.as_bytes());
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch))])]);
+    let resp: ProduceResponse = RawClient::connect(addr).send(9, &req);
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
+
+#[test]
+fn an_isr_smaller_than_min_insync_replicas_refuses_acks_all_and_stores_nothing() {
+    let mut cluster = Cluster::start(3, EXTRA);
+    let bootstrap = cluster.bootstrap();
+    let topic = "strict";
+    create_replicated(&bootstrap, topic, "3");
+    let (leader, _) = wait_for(cluster.addr(1), topic, "all three in sync", |l, isr| {
+        l > 0 && isr == [1, 2, 3]
+    });
+    let at = cluster.addr(leader);
+    assert_eq!(produce_raw(at, topic, "a"), (0, 0));
+    assert_eq!(produce_raw(at, topic, "b"), (0, 1));
+
+    let follower = (1..=3).find(|id| *id != leader).unwrap();
+    cluster.kill9(follower);
+    wait_for(at, topic, "the follower out of the ISR", |l, isr| {
+        l == leader && isr.len() == 2
+    });
+    const NOT_ENOUGH_REPLICAS: i16 = 19;
+    assert_eq!(produce_raw(at, topic, "refused"), (NOT_ENOUGH_REPLICAS, -1));
+
+    cluster.restart(follower);
+    wait_for(at, topic, "the follower back in sync", |l, isr| {
+        l == leader && isr == [1, 2, 3]
+    });
+    assert_eq!(
+        produce_raw(at, topic, "c"),
+        (0, 2),
+        "nothing refused was stored"
+    );
+    let got = consume_exactly(
+        &bootstrap,
+        topic,
+        &BTreeMap::from([(0, 3)]),
+        Duration::from_secs(30),
+    );
+    let values: Vec<String> = got[&0].iter().filter_map(value_str).collect();
+    assert_eq!(values, ["a", "b", "c"]);
+}
+
+#[test]
+fn a_leader_stopped_with_sigterm_hands_over_without_a_delivery_error() {
+    let mut cluster = Cluster::start(3, EXTRA);
+    let bootstrap = cluster.bootstrap();
+    let topic = "handover";
+    create_replicated(&bootstrap, topic, "2");
+    let (leader, _) = wait_for(cluster.addr(1), topic, "all three in sync", |l, isr| {
+        l > 0 && isr == [1, 2, 3]
+    });
+    let producer = idempotent_producer(&bootstrap);
+    let outcomes = produce_through(&producer, topic, 4_000, 1_500, || cluster.stop(leader));
+    drop(producer);
+    let survivor = if leader == 1 { 2 } else { 1 };
+    let (new_leader, _) = wait_for(cluster.addr(survivor), topic, "a new leader", |l, _| {
+        l > 0 && l != leader
+    });
+    assert_all_acked_and_read_once(&cluster.addr(new_leader).to_string(), topic, &outcomes);
+}
+
+/// The broker FindCoordinator (at `addr`) names for group `group`, once
+/// one is available (Kafka creates `__consumer_offsets` at the first ask and
+/// answers COORDINATOR_NOT_AVAILABLE meanwhile).
+fn group_coordinator(addr: std::net::SocketAddr, group: &str) -> i32 {
+    use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+    const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let found = RawClient::connect(addr).send(
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_string(group.to_string()))
+                .with_key_type(0),
+        );
+        if found.error_code == 0 {
+            return found.node_id.0;
+        }
+        assert_eq!(
+            found.error_code, COORDINATOR_NOT_AVAILABLE,
+            "FindCoordinator for {group}"
+        );
+        assert!(Instant::now() < deadline, "no coordinator for {group}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_consumer_group_keeps_its_offsets_and_carries_on_when_its_coordinator_is_killed() {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let extra = format!(
+        "{EXTRA}offsets.topic.replication.factor=3\n\
+         transaction.state.log.replication.factor=3\n\
+         transaction.state.log.min.isr=2\n\
+         offsets.topic.num.partitions=3\n"
+    );
+    let mut cluster = Cluster::start(3, &extra);
+    let bootstrap = cluster.bootstrap();
+    let topic = "orders";
+    create_replicated(&bootstrap, topic, "2");
+    wait_for(cluster.addr(1), topic, "all three in sync", |l, isr| {
+        l > 0 && isr == [1, 2, 3]
+    });
+    let producer = idempotent_producer(&bootstrap);
+    let outcomes = produce_through(&producer, topic, 2_000, 2_000, || {});
+    drop(producer);
+    assert!(outcomes.iter().all(|o| o.is_ok()));
+
+    let group = "survivors";
+    let coordinator = group_coordinator(cluster.addr(1), group);
+    let mut config = consumer_config(&bootstrap);
+    config
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "500");
+    let consumer: BaseConsumer = config.create().expect("group consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut seen = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let poll_until =
+        |consumer: &BaseConsumer, n: usize, seen: &mut std::collections::BTreeSet<i64>| {
+            while seen.len() < n {
+                assert!(
+                    Instant::now() < deadline,
+                    "the group read {} of {n}",
+                    seen.len()
+                );
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                    assert_eq!(value_str(&m), Some(format!("r{}", m.offset())));
+                    seen.insert(m.offset());
+                }
+            }
+        };
+    poll_until(&consumer, 800, &mut seen);
+    let position = consumer.position().expect("position");
+    consumer
+        .commit(&position, CommitMode::Sync)
+        .expect("commit before the kill");
+    let committed_before = position.elements()[0].offset();
+
+    cluster.kill9(coordinator);
+    let survivor = if coordinator == 1 { 2 } else { 1 };
+    // Another broker coordinates the group now, from the replicated
+    // __consumer_offsets: it has the offsets committed before the kill.
+    let deadline_moved = Instant::now() + SETTLE;
+    let moved = loop {
+        let c = group_coordinator(cluster.addr(survivor), group);
+        if c != coordinator && c > 0 {
+            break c;
+        }
+        assert!(
+            Instant::now() < deadline_moved,
+            "the coordinator never moved"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let reader: BaseConsumer = consumer_config(&cluster.addr(moved).to_string())
+        .set("group.id", group)
+        .create()
+        .expect("offset reader");
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition(topic, 0);
+    let deadline_committed = Instant::now() + SETTLE;
+    let committed = loop {
+        match reader.committed_offsets(wanted.clone(), Duration::from_secs(5)) {
+            Ok(c) => break c,
+            Err(e) => assert!(Instant::now() < deadline_committed, "OffsetFetch: {e}"),
+        }
+    };
+    assert_eq!(
+        committed.elements()[0].offset(),
+        committed_before,
+        "the new coordinator has the offsets committed before the kill"
+    );
+
+    // The member finds the new coordinator by itself and reads on.
+    poll_until(&consumer, 2_000, &mut seen);
+    assert_eq!(seen, (0..2_000).collect());
+    let end = TopicPartitionList::from_topic_map(
+        &[((topic.to_string(), 0), Offset::Offset(2_000))].into(),
+    )
+    .expect("tpl");
+    consumer
+        .commit(&end, CommitMode::Sync)
+        .expect("commit to the new coordinator");
+    let committed = reader
+        .committed_offsets(wanted, Duration::from_secs(10))
+        .expect("OffsetFetch");
+    assert_eq!(committed.elements()[0].offset(), Offset::Offset(2_000));
+}
