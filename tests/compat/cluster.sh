@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs client scenarios (kafkajs, the seeds', NestJS) against a cluster of
 # three Vltava nodes, each started from its own Kafka KRaft
-# server.properties (combined roles, controller.quorum.voters), on loopback:
+# server.properties (combined roles, controller.quorum.voters), on loopback,
+# with every partition replicated three times (topics the scenarios create
+# without a replication factor, and the internal topics) and
+# min.insync.replicas=2, as a production cluster would run:
 #
 #   tests/compat/cluster.sh                 # every scenario file (test/*.test.mjs)
 #   tests/compat/cluster.sh FILE...         # these files (paths under tests/compat)
@@ -51,9 +54,11 @@ inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=$dir/data-$id
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
 group.initial.rebalance.delay.ms=0
 PROPS
   "$VLTAVA_BIN" server --admin-listen off --config "$dir/server-$id.properties" \
@@ -70,4 +75,5 @@ for id in 1 2 3; do
   done
 done
 echo "cluster: three nodes, bootstrap $bootstrap" >&2
-KAFKA_BOOTSTRAP="$bootstrap" ./run.sh "${files[@]}"
+KAFKA_BOOTSTRAP="$bootstrap" KAFKA_REPLICATION_FACTOR=3 KAFKA_MIN_INSYNC_REPLICAS=2 \
+  ./run.sh "${files[@]}"

@@ -14,6 +14,10 @@ const { Kafka, logLevel } = require('kafkajs');
 
 export const COMPAT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const REPO_DIR = resolve(COMPAT_DIR, '..', '..');
+/** The brokers' `default.replication.factor` (cluster.sh runs with 3). */
+export const REPLICATION_FACTOR = Number(process.env.KAFKA_REPLICATION_FACTOR ?? 1);
+/** The brokers' `min.insync.replicas` (cluster.sh runs with 2). */
+export const MIN_INSYNC_REPLICAS = process.env.KAFKA_MIN_INSYNC_REPLICAS ?? '1';
 
 // --- the broker -------------------------------------------------------------
 

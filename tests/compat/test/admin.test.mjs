@@ -4,7 +4,7 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { startBroker, createTopic, scenario, uniq, client, until, failed } from '../lib/harness.mjs';
+import { startBroker, createTopic, scenario, uniq, client, until, failed, REPLICATION_FACTOR } from '../lib/harness.mjs';
 
 const require = createRequire(import.meta.url);
 const { ConfigResourceTypes } = require('kafkajs');
@@ -71,16 +71,23 @@ scenario('admin: createTopics with partitions, listTopics, fetchTopicMetadata (e
   for (const t of [one, three, twelve]) assert.ok(listed.includes(t), `${t} listed`);
   assert.equal(new Set(listed).size, listed.length, 'no duplicates in listTopics');
 
-  // One replica per partition, its leader; the leaders spread evenly.
+  // The brokers' default replication factor (or the one asked for), every
+  // replica in sync, the first one leading; the leaders spread evenly.
   const described = await describeTopics([one, three, twelve]);
-  const leaderOf = (t, i) => described[t][i].leader;
-  const part = (t, i) => ({ partitionId: i, leader: leaderOf(t, i), replicas: [leaderOf(t, i)], isr: [leaderOf(t, i)], error: 0 });
+  const replicasOf = (t, i) => described[t][i].replicas;
+  const part = (t, i) => ({ partitionId: i, leader: replicasOf(t, i)[0], replicas: replicasOf(t, i), isr: replicasOf(t, i), error: 0 });
   const range = (t, n) => Array.from({ length: n }, (_, i) => part(t, i));
   assert.deepEqual(described, {
     [one]: range(one, 1),
     [three]: range(three, 3),
     [twelve]: range(twelve, 12),
   });
+  for (const [t, factor] of [[one, REPLICATION_FACTOR], [three, REPLICATION_FACTOR], [twelve, 1]]) {
+    for (const p of described[t]) {
+      assert.equal(new Set(p.replicas).size, factor, `${t}: ${JSON.stringify(p)}`);
+      for (const r of p.replicas) assert.ok(ids.includes(r), `${t}: ${JSON.stringify(p)}`);
+    }
+  }
   for (const id of ids) {
     assert.equal(described[twelve].filter(p => p.leader === id).length, 12 / ids.length, `broker ${id} leads its share`);
   }
@@ -95,7 +102,8 @@ scenario('admin: createTopics with partitions, listTopics, fetchTopicMetadata (e
   assert.deepEqual(grown.slice(0, 3), described[three], 'the first three unchanged');
   for (const p of grown) {
     assert.ok(ids.includes(p.leader), JSON.stringify(p));
-    assert.deepEqual(p, { partitionId: p.partitionId, leader: p.leader, replicas: [p.leader], isr: [p.leader], error: 0 });
+    assert.deepEqual(p, { partitionId: p.partitionId, leader: p.replicas[0], replicas: p.replicas, isr: p.replicas, error: 0 });
+    assert.equal(new Set(p.replicas).size, REPLICATION_FACTOR, JSON.stringify(p));
   }
   assert.deepEqual(grown.map(p => p.partitionId), [0, 1, 2, 3, 4]);
   await assert.rejects(

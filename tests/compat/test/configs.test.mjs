@@ -4,7 +4,7 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { startBroker, createTopic, scenario, uniq, client, readPartition, failed } from '../lib/harness.mjs';
+import { startBroker, createTopic, scenario, uniq, client, readPartition, failed, MIN_INSYNC_REPLICAS } from '../lib/harness.mjs';
 
 const require = createRequire(import.meta.url);
 const { ConfigResourceTypes } = require('kafkajs');
@@ -178,12 +178,15 @@ scenario('configs: a fresh topic reports every Kafka topic config with its defau
   const described = await describe(topic, Object.keys(KAFKA_TOPIC_CONFIG_DEFAULTS));
   // kafkajs reports an empty list value as null or ''.
   const values = Object.fromEntries(Object.entries(described).map(([k, [v]]) => [k, v ?? '']));
-  assert.deepEqual(values, KAFKA_TOPIC_CONFIG_DEFAULTS);
+  // The brokers' own min.insync.replicas (cluster.sh sets 2).
+  assert.deepEqual(values, { ...KAFKA_TOPIC_CONFIG_DEFAULTS, 'min.insync.replicas': MIN_INSYNC_REPLICAS });
   // Kafka 4.x's storage format writes min.insync.replicas as a cluster
-  // default (DYNAMIC_DEFAULT_BROKER_CONFIG, 3); everything else is a default.
+  // default (DYNAMIC_DEFAULT_BROKER_CONFIG, 3), a server.properties value is
+  // STATIC_BROKER_CONFIG (4); everything else is a default.
   const DYNAMIC_DEFAULT_BROKER_CONFIG = 3;
+  const STATIC_BROKER_CONFIG = 4;
   for (const [k, [, source]] of Object.entries(described)) {
-    const allowed = k === 'min.insync.replicas' ? [DEFAULT_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG] : [DEFAULT_CONFIG];
+    const allowed = k === 'min.insync.replicas' ? [DEFAULT_CONFIG, DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG] : [DEFAULT_CONFIG];
     assert.ok(allowed.includes(source), `${k}: source ${source}`);
   }
 

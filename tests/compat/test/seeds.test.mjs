@@ -5,6 +5,7 @@ import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   startBroker, createTopic, scenario, uniq, client, program, killChildren, readPartition, until, failed, TSX, TSC,
+  REPLICATION_FACTOR,
 } from '../lib/harness.mjs';
 
 let broker;
@@ -26,14 +27,19 @@ after(async () => {
 
 const seedEnv = extra => ({ KAFKA_BROKER: broker.bootstrap, ...extra });
 
-/** Each partition's leader, by partition, and the brokers' ids. */
-async function leaders(topic) {
+/** Each partition's metadata, by partition, its leader one of the brokers. */
+async function partitions(topic) {
   const { brokers } = await admin.describeCluster();
   const ids = brokers.map(b => b.nodeId);
   const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
   const byPartition = [...topics[0].partitions].sort((a, b) => a.partitionId - b.partitionId);
   for (const p of byPartition) assert.ok(ids.includes(p.leader), `leader ${p.leader} is one of ${ids}`);
-  return byPartition.map(p => p.leader);
+  return byPartition;
+}
+
+/** Each partition's leader, by partition. */
+async function leaders(topic) {
+  return (await partitions(topic)).map(p => p.leader);
 }
 
 scenario('seed 001: admin.js creates a 2-partition topic, lists and describes it', 60_000, async () => {
@@ -41,8 +47,14 @@ scenario('seed 001: admin.js creates a 2-partition topic, lists and describes it
   const p = program('node', ['seeds/001/admin.js'], { env: seedEnv({ TOPIC: topic, PARTITIONS: '2' }) });
   const { code } = await p.exited;
   assert.equal(code, 0, p.describe());
-  // One replica each, on whichever broker leads it (the only one, on one node).
-  const [l0, l1] = await leaders(topic);
+  // The brokers' default replication factor (one on one node), every
+  // replica in sync, the first one leading.
+  const [p0, p1] = await partitions(topic);
+  for (const p of [p0, p1]) {
+    assert.equal(new Set(p.replicas).size, REPLICATION_FACTOR, JSON.stringify(p));
+    assert.deepEqual([p.leader, p.isr], [p.replicas[0], p.replicas], JSON.stringify(p));
+  }
+  const line = p => `  partition ${p.partitionId} leader ${p.leader} replicas [${p.replicas}] isr [${p.isr}]`;
   assert.equal(
     p.output(),
     [
@@ -52,8 +64,8 @@ scenario('seed 001: admin.js creates a 2-partition topic, lists and describes it
       `Topic Created Success [${topic}]: true`,
       'Topic listed: true',
       `Topic ${topic}: 2 partitions`,
-      `  partition 0 leader ${l0} replicas [${l0}] isr [${l0}]`,
-      `  partition 1 leader ${l1} replicas [${l1}] isr [${l1}]`,
+      line(p0),
+      line(p1),
       'Disconnecting Admin..',
       '',
     ].join('\n'),
