@@ -15,9 +15,6 @@ use common::*;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rdkafka::admin::{AlterConfig, ConfigSource, ResourceSpecifier};
 
 const TOPIC: i8 = 2;
@@ -311,28 +308,7 @@ fn dynamic_broker_configs_win_by_kafkas_precedence_survive_a_restart_and_reach_t
 
 /// One uncompressed batch holding one record of `size` value bytes.
 fn batch(size: usize) -> Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: 0,
-        producer_id: -1,
-        producer_epoch: -1,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: 1_700_000_000_000,
-        key: None,
-        value: Some(Bytes::from(vec![b'x'; size])),
-        headers: Default::default(),
-    };
-    let mut buf = bytes::BytesMut::new();
-    let options = RecordEncodeOptions {
-        version: 2,
-        compression: Compression::None,
-    };
-    RecordBatchEncoder::encode(&mut buf, &[record], &options).expect("encode batch");
-    buf.freeze()
+    common::raw::one_record_batch(&vec![b'x'; size])
 }
 
 fn produce_error(client: &mut RawClient, topic: &str, size: usize) -> i16 {

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use futures::future::select_all;
 use futures::FutureExt;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::FetchTopic;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
@@ -22,8 +23,7 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, Response
 use tokio::time::Instant;
 
 use super::errors::{log_error_code, unhosted_code};
-use super::replica_fetch::check_epoch;
-use crate::broker::{Broker, FetchedData, Partition};
+use crate::broker::{Broker, FetchedData, Partition, Topic};
 
 /// The longest a client may ask us to hold a fetch.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(60);
@@ -59,29 +59,13 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
     let mut shells = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.into_iter().enumerate() {
-        let (topic, unknown_code) = if version >= 13 {
-            (
-                broker.topic_by_id(t.topic_id),
-                ResponseError::UnknownTopicId.code(),
-            )
-        } else {
-            (
-                broker.topic(&t.topic),
-                ResponseError::UnknownTopicOrPartition.code(),
-            )
-        };
+        let topic = requested_topic(broker, &t, version);
         for p in &t.partitions {
-            let mut unknown_code = match &topic {
-                Some(topic) => unhosted_code(Some(topic), p.partition),
-                None => unknown_code,
-            };
-            let mut partition = topic.as_ref().and_then(|x| x.leader(p.partition));
-            if let Some(leader) = &partition {
-                if let Err(code) = check_epoch(leader.leader_epoch(), p.current_leader_epoch) {
-                    unknown_code = code;
-                    partition = None;
-                }
-            }
+            let (partition, unknown_code) =
+                match leader_of(&topic, p.partition, p.current_leader_epoch) {
+                    Ok(leader) => (Some(leader), 0),
+                    Err(code) => (None, code),
+                };
             wanted.push(Wanted {
                 topic: ti,
                 partition,
@@ -91,13 +75,7 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
                 unknown_code,
             });
         }
-        let mut shell = FetchableTopicResponse::default();
-        if version >= 13 {
-            shell.topic_id = t.topic_id;
-        } else {
-            shell.topic = t.topic;
-        }
-        shells.push(shell);
+        shells.push(response_shell(t, version));
     }
 
     // Subscribe before the first read, so no append between the read and the
@@ -138,6 +116,62 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
         name_leaders(broker, &mut response, version);
     }
     ResponseKind::Fetch(response)
+}
+
+/// A requested topic as this broker holds it (by topic id from v13, else by
+/// name), or the code to answer its partitions when it holds none.
+pub(super) fn requested_topic(
+    broker: &Broker,
+    t: &FetchTopic,
+    version: i16,
+) -> Result<Arc<Topic>, i16> {
+    if version >= 13 {
+        broker
+            .topic_by_id(t.topic_id)
+            .ok_or(ResponseError::UnknownTopicId.code())
+    } else {
+        broker
+            .topic(&t.topic)
+            .ok_or(ResponseError::UnknownTopicOrPartition.code())
+    }
+}
+
+/// The leader replica of a requested partition, its leader epoch checked
+/// against the one the fetcher knows, or the code to answer instead.
+pub(super) fn leader_of(
+    topic: &Result<Arc<Topic>, i16>,
+    partition: i32,
+    current_leader_epoch: i32,
+) -> Result<Arc<Partition>, i16> {
+    let topic = topic.as_ref().map_err(|code| *code)?;
+    let leader = topic
+        .leader(partition)
+        .ok_or_else(|| unhosted_code(Some(topic), partition))?;
+    check_epoch(leader.leader_epoch(), current_leader_epoch)?;
+    Ok(leader)
+}
+
+/// Kafka's leader epoch check of a fetch: an older epoch than the leader's
+/// is fenced, a newer one is not known here yet (-1: not checked).
+fn check_epoch(leader_epoch: i32, requested: i32) -> Result<(), i16> {
+    if requested < 0 || requested == leader_epoch {
+        Ok(())
+    } else if requested < leader_epoch {
+        Err(ResponseError::FencedLeaderEpoch.code())
+    } else {
+        Err(ResponseError::UnknownLeaderEpoch.code())
+    }
+}
+
+/// A topic's response, its partitions still to fill, named as it was asked.
+pub(super) fn response_shell(t: FetchTopic, version: i16) -> FetchableTopicResponse {
+    let mut shell = FetchableTopicResponse::default();
+    if version >= 13 {
+        shell.topic_id = t.topic_id;
+    } else {
+        shell.topic = t.topic;
+    }
+    shell
 }
 
 /// KIP-951: each partition answered NOT_LEADER_OR_FOLLOWER carries its

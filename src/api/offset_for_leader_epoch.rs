@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
@@ -12,8 +13,7 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse, ResponseKind,
 };
 
-use super::errors::unhosted_code;
-use super::replica_fetch::check_epoch;
+use super::fetch::leader_of;
 use crate::broker::Broker;
 
 pub fn handle(broker: &Arc<Broker>, req: OffsetForLeaderEpochRequest) -> ResponseKind {
@@ -21,20 +21,15 @@ pub fn handle(broker: &Arc<Broker>, req: OffsetForLeaderEpochRequest) -> Respons
         .topics
         .into_iter()
         .map(|t| {
-            let topic = broker.topic(&t.topic);
+            let topic = broker
+                .topic(&t.topic)
+                .ok_or(ResponseError::UnknownTopicOrPartition.code());
             let partitions = t
                 .partitions
                 .iter()
                 .map(|p| {
                     let answer = EpochEndOffset::default().with_partition(p.partition);
-                    let leader = topic
-                        .as_ref()
-                        .and_then(|x| x.leader(p.partition))
-                        .ok_or_else(|| unhosted_code(topic.as_deref(), p.partition))
-                        .and_then(|l| {
-                            check_epoch(l.leader_epoch(), p.current_leader_epoch).map(|()| l)
-                        });
-                    match leader {
+                    match leader_of(&topic, p.partition, p.current_leader_epoch) {
                         Ok(leader) => {
                             let (epoch, end) = leader.end_offset_for_epoch(p.leader_epoch);
                             answer.with_leader_epoch(epoch).with_end_offset(end)

@@ -13,14 +13,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::future::select_all;
 use futures::FutureExt;
-use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{
-    EpochEndOffset, FetchableTopicResponse, PartitionData,
-};
+use kafka_protocol::messages::fetch_response::{EpochEndOffset, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ResponseKind};
 use tokio::time::Instant;
 
-use super::errors::{log_error_code, unhosted_code};
+use super::errors::log_error_code;
+use super::fetch::{leader_of, requested_topic, response_shell};
 use crate::broker::{Broker, Partition};
 use crate::clock::now_ms;
 
@@ -56,30 +54,12 @@ pub async fn handle(
     let mut shells = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
     for (ti, t) in req.topics.into_iter().enumerate() {
-        let (topic, unknown_code) = if version >= 13 {
-            (
-                broker.topic_by_id(t.topic_id),
-                ResponseError::UnknownTopicId.code(),
-            )
-        } else {
-            (
-                broker.topic(&t.topic),
-                ResponseError::UnknownTopicOrPartition.code(),
-            )
-        };
+        let topic = requested_topic(broker, &t, version);
         for p in &t.partitions {
-            let leader = match &topic {
-                None => Err(unknown_code),
-                Some(topic) => topic
-                    .leader(p.partition)
-                    .ok_or_else(|| unhosted_code(Some(topic), p.partition)),
-            };
-            let leader = leader
-                .and_then(|l| check_epoch(l.leader_epoch(), p.current_leader_epoch).map(|()| l));
             let mut w = Wanted {
                 topic: ti,
                 index: p.partition,
-                partition: leader,
+                partition: leader_of(&topic, p.partition, p.current_leader_epoch),
                 offset: p.fetch_offset,
                 max_bytes: usize::try_from(p.partition_max_bytes).unwrap_or(0),
                 diverging: None,
@@ -94,13 +74,7 @@ pub async fn handle(
             }
             wanted.push(w);
         }
-        let mut shell = FetchableTopicResponse::default();
-        if version >= 13 {
-            shell.topic_id = t.topic_id;
-        } else {
-            shell.topic = t.topic;
-        }
-        shells.push(shell);
+        shells.push(response_shell(t, version));
     }
 
     let mut watchers: Vec<_> = wanted
@@ -121,18 +95,6 @@ pub async fn handle(
         shells[w.topic].partitions.push(data);
     }
     ResponseKind::Fetch(FetchResponse::default().with_responses(shells))
-}
-
-/// Kafka's leader epoch check of a fetch: an older epoch than the leader's
-/// is fenced, a newer one is not known here yet (-1: not checked).
-pub fn check_epoch(leader_epoch: i32, requested: i32) -> Result<(), i16> {
-    if requested < 0 || requested == leader_epoch {
-        Ok(())
-    } else if requested < leader_epoch {
-        Err(ResponseError::FencedLeaderEpoch.code())
-    } else {
-        Err(ResponseError::UnknownLeaderEpoch.code())
-    }
 }
 
 /// Whether a follower that last fetched a batch of `last_fetched_epoch` and

@@ -385,12 +385,7 @@ impl Partition {
             let segments = log.segment_count();
             if !records.is_empty() {
                 log.append_as_follower(records, crate::clock::now_ms())
-                    .inspect_err(|e| {
-                        if matches!(e, LogError::Io(_) | LogError::IoAt { .. }) {
-                            let what = format!("appending to {}-{}: {e}", self.topic, self.index);
-                            crate::health::global().write_failed(what);
-                        }
-                    })?;
+                    .inspect_err(|e| self.note_write_error(e))?;
             }
             if log.segment_count() > segments {
                 self.rolled.store(true, Ordering::Release);
@@ -472,12 +467,7 @@ impl Partition {
         let (info, leo) = {
             let mut log = self.log.lock();
             let segments = log.segment_count();
-            let info = append(&mut log).inspect_err(|e| {
-                if matches!(e, LogError::Io(_) | LogError::IoAt { .. }) {
-                    let what = format!("appending to {}-{}: {e}", self.topic, self.index);
-                    crate::health::global().write_failed(what);
-                }
-            })?;
+            let info = append(&mut log).inspect_err(|e| self.note_write_error(e))?;
             if log.segment_count() > segments {
                 self.rolled.store(true, Ordering::Release);
             }
@@ -488,6 +478,14 @@ impl Partition {
         self.log_end.send_replace(leo);
         self.advance_high_watermark();
         Ok(info)
+    }
+
+    /// An append that failed on I/O degrades `/health` until a write succeeds.
+    fn note_write_error(&self, e: &LogError) {
+        if matches!(e, LogError::Io(_) | LogError::IoAt { .. }) {
+            let what = format!("appending to {}-{}: {e}", self.topic, self.index);
+            crate::health::global().write_failed(what);
+        }
     }
 
     pub fn high_watermark(&self) -> i64 {

@@ -183,57 +183,23 @@ pub fn validate_batches(
     records: &[u8],
     max_batch_bytes: usize,
 ) -> Result<Vec<BatchHeader>, BatchError> {
-    if records.is_empty() {
-        return Err(BatchError::Invalid("no record batch in the records".into()));
-    }
-    let mut headers = Vec::new();
-    let mut pos = 0usize;
-    while pos < records.len() {
-        let rest = &records[pos..];
+    split_batches(records, |rest, pos| {
         if rest.len() <= MAGIC_POS {
             return Err(BatchError::Corrupt(format!(
                 "{} trailing bytes at position {pos} are not a whole batch",
                 rest.len()
             )));
         }
-        let magic = rest[MAGIC_POS] as i8;
-        if magic != 2 {
-            return Err(BatchError::Invalid(format!(
-                "magic {magic} at position {pos} is not supported, only magic 2"
-            )));
-        }
-        let header = BatchHeader::parse(rest).map_err(|_| {
-            BatchError::Corrupt(format!(
-                "{} trailing bytes at position {pos} are shorter than a batch header",
-                rest.len()
-            ))
-        })?;
-        if header.batch_length < MIN_BATCH_LENGTH {
-            return Err(BatchError::Corrupt(format!(
-                "batch length {} at position {pos} is smaller than the minimum {MIN_BATCH_LENGTH}",
-                header.batch_length
-            )));
-        }
-        let size = header.total_size();
-        if size > rest.len() {
-            return Err(BatchError::Corrupt(format!(
-                "batch at position {pos} declares {size} bytes but only {} remain",
-                rest.len()
-            )));
-        }
+        // Magic before the header is whole: a short old-format message set is `Invalid`.
+        check_magic(rest[MAGIC_POS] as i8, pos)?;
+        let (header, size) = frame_batch(rest, pos)?;
         if size > max_batch_bytes {
             return Err(BatchError::TooLarge {
                 size,
                 limit: max_batch_bytes,
             });
         }
-        let actual = compute_crc(&rest[..size]);
-        if actual != header.crc {
-            return Err(BatchError::Corrupt(format!(
-                "CRC mismatch in batch at position {pos}: stored {:#010x}, computed {actual:#010x}",
-                header.crc
-            )));
-        }
+        check_crc(&rest[..size], &header, pos)?;
         header.check_structure()?;
         if i64::from(header.last_offset_delta) + 1 != i64::from(header.records_count) {
             return Err(BatchError::Invalid(format!(
@@ -241,10 +207,8 @@ pub fn validate_batches(
                 header.last_offset_delta, header.records_count
             )));
         }
-        headers.push(header);
-        pos += size;
-    }
-    Ok(headers)
+        Ok((header, size))
+    })
 }
 
 /// Splits a follower's fetched `records` (the leader's batches, offsets
@@ -255,55 +219,87 @@ pub fn validate_batches(
 /// leaves (empty batches, offset gaps inside a batch): the leader accepted
 /// these bytes and the follower must hold the same. Empty input is `Invalid`.
 pub fn validate_replicated_batches(records: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
-    if records.is_empty() {
-        return Err(BatchError::Invalid("no record batch in the records".into()));
-    }
-    let mut headers = Vec::new();
-    let mut pos = 0usize;
-    while pos < records.len() {
-        let rest = &records[pos..];
-        let header = BatchHeader::parse(rest).map_err(|_| {
-            BatchError::Corrupt(format!(
-                "{} trailing bytes at position {pos} are shorter than a batch header",
-                rest.len()
-            ))
-        })?;
-        if header.magic != 2 {
-            return Err(BatchError::Invalid(format!(
-                "magic {} at position {pos} is not supported, only magic 2",
-                header.magic
-            )));
-        }
-        if header.batch_length < MIN_BATCH_LENGTH {
-            return Err(BatchError::Corrupt(format!(
-                "batch length {} at position {pos} is smaller than the minimum {MIN_BATCH_LENGTH}",
-                header.batch_length
-            )));
-        }
-        let size = header.total_size();
-        if size > rest.len() {
-            return Err(BatchError::Corrupt(format!(
-                "batch at position {pos} declares {size} bytes but only {} remain",
-                rest.len()
-            )));
-        }
-        let actual = compute_crc(&rest[..size]);
-        if actual != header.crc {
-            return Err(BatchError::Corrupt(format!(
-                "CRC mismatch in batch at position {pos}: stored {:#010x}, computed {actual:#010x}",
-                header.crc
-            )));
-        }
+    split_batches(records, |rest, pos| {
+        let (header, size) = frame_batch(rest, pos)?;
+        check_crc(&rest[..size], &header, pos)?;
         if header.last_offset_delta < 0 || header.records_count < 0 {
             return Err(BatchError::Invalid(format!(
                 "batch at position {pos} has last offset delta {} and {} records",
                 header.last_offset_delta, header.records_count
             )));
         }
+        Ok((header, size))
+    })
+}
+
+/// Splits `records` into batches: `check` gets the bytes from each batch's
+/// start to the end of the input and its position, and returns its header
+/// and size, or the first error. Empty input is `Invalid`.
+fn split_batches(
+    records: &[u8],
+    mut check: impl FnMut(&[u8], usize) -> Result<(BatchHeader, usize), BatchError>,
+) -> Result<Vec<BatchHeader>, BatchError> {
+    if records.is_empty() {
+        return Err(BatchError::Invalid("no record batch in the records".into()));
+    }
+    let mut headers = Vec::new();
+    let mut pos = 0usize;
+    while pos < records.len() {
+        let (header, size) = check(&records[pos..], pos)?;
         headers.push(header);
         pos += size;
     }
     Ok(headers)
+}
+
+/// The structural checks of the batch starting `rest` (at `pos` in the
+/// input): a whole header (`Corrupt`), magic 2 (`Invalid`), a batch length
+/// of at least [`MIN_BATCH_LENGTH`] and that many bytes present (`Corrupt`).
+/// Returns the header and the batch's total size.
+fn frame_batch(rest: &[u8], pos: usize) -> Result<(BatchHeader, usize), BatchError> {
+    let header = BatchHeader::parse(rest).map_err(|_| {
+        BatchError::Corrupt(format!(
+            "{} trailing bytes at position {pos} are shorter than a batch header",
+            rest.len()
+        ))
+    })?;
+    check_magic(header.magic, pos)?;
+    if header.batch_length < MIN_BATCH_LENGTH {
+        return Err(BatchError::Corrupt(format!(
+            "batch length {} at position {pos} is smaller than the minimum {MIN_BATCH_LENGTH}",
+            header.batch_length
+        )));
+    }
+    let size = header.total_size();
+    if size > rest.len() {
+        return Err(BatchError::Corrupt(format!(
+            "batch at position {pos} declares {size} bytes but only {} remain",
+            rest.len()
+        )));
+    }
+    Ok((header, size))
+}
+
+/// `Invalid` unless `magic` (of the batch at `pos`) is 2.
+fn check_magic(magic: i8, pos: usize) -> Result<(), BatchError> {
+    if magic != 2 {
+        return Err(BatchError::Invalid(format!(
+            "magic {magic} at position {pos} is not supported, only magic 2"
+        )));
+    }
+    Ok(())
+}
+
+/// `Corrupt` unless the CRC-32C of `batch` (the whole batch at `pos`) is `header.crc`.
+fn check_crc(batch: &[u8], header: &BatchHeader, pos: usize) -> Result<(), BatchError> {
+    let actual = compute_crc(batch);
+    if actual != header.crc {
+        return Err(BatchError::Corrupt(format!(
+            "CRC mismatch in batch at position {pos}: stored {:#010x}, computed {actual:#010x}",
+            header.crc
+        )));
+    }
+    Ok(())
 }
 
 /// Writes the base offset (not covered by the CRC). A buffer shorter than the

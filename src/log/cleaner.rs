@@ -618,6 +618,7 @@ impl ChunkWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::replication::tests::all_batches;
     use kafka_protocol::records::TimestampType;
 
     fn keyed(records: &[(&str, Option<&str>)], ts: i64) -> Vec<u8> {
@@ -671,27 +672,16 @@ mod tests {
 
     /// (offset, key, value) of every record from the log start.
     fn contents(log: &Log) -> Vec<(i64, String, Option<String>)> {
+        let s = |b: &Bytes| String::from_utf8(b.to_vec()).unwrap();
         let mut out = Vec::new();
-        let mut offset = log.log_start_offset();
-        while offset < log.log_end_offset() {
-            let bytes = log
-                .read(offset, usize::MAX, log.log_end_offset(), true)
-                .unwrap()
-                .read()
-                .unwrap();
-            if bytes.is_empty() {
-                break;
-            }
-            let mut b = bytes.clone();
-            for set in RecordBatchDecoder::decode_all(&mut b).unwrap() {
+        for batch in all_batches(log) {
+            for set in RecordBatchDecoder::decode_all(&mut Bytes::from(batch)).unwrap() {
                 for r in set.records {
-                    let s = |b: &Bytes| String::from_utf8(b.to_vec()).unwrap();
                     out.push((
                         r.offset,
                         r.key.as_ref().map(s).unwrap(),
                         r.value.as_ref().map(s),
                     ));
-                    offset = r.offset + 1;
                 }
             }
         }

@@ -185,22 +185,13 @@ impl Log {
             .saturating_sub(1);
         let cache = &mut self.leader_epochs;
         for seg in &self.segments[first..] {
-            let mut position = if from > seg.base_offset() {
+            let position = if from > seg.base_offset() {
                 seg.offset_index().lookup(from).1
             } else {
                 0
             };
-            loop {
-                let h = match seg.read_header(position) {
-                    Ok(Some(h)) => h,
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(dir = %self.dir.display(), error = %e,
-                            "stopped reading leader epochs in a damaged segment");
-                        break;
-                    }
-                };
-                position += h.total_size() as u64;
+            let mut headers = seg.headers_from(position);
+            for (h, _) in &mut headers {
                 let epoch = h.partition_leader_epoch;
                 if h.last_offset() >= from
                     && epoch >= 0
@@ -208,6 +199,10 @@ impl Log {
                 {
                     cache.assign(epoch, h.base_offset)?;
                 }
+            }
+            if let Some(e) = headers.error() {
+                tracing::warn!(dir = %self.dir.display(), error = %e,
+                    "stopped reading leader epochs in a damaged segment");
             }
         }
         Ok(())
@@ -254,6 +249,9 @@ pub(super) mod tests {
                 .unwrap()
                 .read()
                 .unwrap();
+            if bytes.is_empty() {
+                break;
+            }
             let mut pos = 0;
             while pos < bytes.len() {
                 let h = BatchHeader::parse(&bytes[pos..]).unwrap();

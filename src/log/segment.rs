@@ -106,6 +106,42 @@ impl IndexBuild {
     }
 }
 
+/// Iterator over a segment's batch headers: [`LogSegment::headers_from`].
+pub(crate) struct HeaderWalk<'a> {
+    segment: &'a LogSegment,
+    position: u64,
+    error: Option<LogError>,
+}
+
+impl HeaderWalk<'_> {
+    /// Why the walk stopped before the end of the segment, if it did.
+    pub(crate) fn error(&self) -> Option<&LogError> {
+        self.error.as_ref()
+    }
+}
+
+impl Iterator for HeaderWalk<'_> {
+    type Item = (BatchHeader, u64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.error.is_some() {
+            return None;
+        }
+        match self.segment.read_header(self.position) {
+            Ok(Some(h)) => {
+                let at = self.position;
+                self.position += h.total_size() as u64;
+                Some((h, at))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+}
+
 /// One segment of a partition log.
 #[derive(Debug)]
 pub struct LogSegment {
@@ -233,24 +269,7 @@ impl LogSegment {
         recovery_point: i64,
         seal_if_clean: bool,
     ) -> Result<ScanOutcome, LogError> {
-        let (mut build, start) = match self.locate_recovery_point(recovery_point) {
-            Some(found) => found,
-            None => (
-                IndexBuild::new(self.cursor.interval as u32, self.base_offset),
-                (0, self.base_offset),
-            ),
-        };
-        let outcome = scan_segment_from(
-            &self.log,
-            &self.log_path,
-            self.base_offset,
-            start,
-            true,
-            |h, p| {
-                build.add(h, p);
-                Ok(())
-            },
-        )?;
+        let (build, outcome) = self.scan_from_offset(recovery_point, true)?;
         if outcome.problem.is_some() {
             self.log.set_len(outcome.valid_bytes).at(&self.log_path)?;
             self.log.sync_all().at(&self.log_path)?;
@@ -261,6 +280,34 @@ impl LogSegment {
         // recovery point were trusted, not read: a fetch checks them once.
         self.verified = VerifiedMark::range(&self.log_path, outcome.start, outcome.valid_bytes);
         Ok(outcome)
+    }
+
+    /// Scans the batches from the one at `offset` (a batch boundary), or from
+    /// the start when [`Self::locate_recovery_point`] cannot place it, and
+    /// returns the index state for the whole segment with the scan's outcome.
+    fn scan_from_offset(
+        &self,
+        offset: i64,
+        verify_crc: bool,
+    ) -> Result<(IndexBuild, ScanOutcome), LogError> {
+        let (mut build, start) = self.locate_recovery_point(offset).unwrap_or_else(|| {
+            (
+                IndexBuild::new(self.cursor.interval as u32, self.base_offset),
+                (0, self.base_offset),
+            )
+        });
+        let outcome = scan_segment_from(
+            &self.log,
+            &self.log_path,
+            self.base_offset,
+            start,
+            verify_crc,
+            |h, p| {
+                build.add(h, p);
+                Ok(())
+            },
+        )?;
+        Ok((build, outcome))
     }
 
     /// The position of the batch at `recovery_point` (a batch boundary: the log
@@ -454,24 +501,7 @@ impl LogSegment {
             self.log.sync_all().at(&self.log_path)?;
         }
         self.size = cut;
-        let (mut build, start) = match self.locate_recovery_point(cut_offset) {
-            Some(found) => found,
-            None => (
-                IndexBuild::new(self.cursor.interval as u32, self.base_offset),
-                (0, self.base_offset),
-            ),
-        };
-        let outcome = scan_segment_from(
-            &self.log,
-            &self.log_path,
-            self.base_offset,
-            start,
-            false,
-            |h, p| {
-                build.add(h, p);
-                Ok(())
-            },
-        )?;
+        let (build, outcome) = self.scan_from_offset(cut_offset, false)?;
         if outcome.problem.is_some() || outcome.valid_bytes != cut {
             return Err(self.corrupt(
                 outcome.valid_bytes,
@@ -548,6 +578,17 @@ impl LogSegment {
     pub(crate) fn read_header(&self, position: u64) -> Result<Option<BatchHeader>, LogError> {
         self.header_at(position)?
             .map_err(|why| self.corrupt(position, &why))
+    }
+
+    /// The batch headers from `position` (a batch boundary) to the end of the
+    /// segment, each with its position. An unreadable header ends the walk;
+    /// [`HeaderWalk::error`] then says why.
+    pub(crate) fn headers_from(&self, position: u64) -> HeaderWalk<'_> {
+        HeaderWalk {
+            segment: self,
+            position,
+            error: None,
+        }
     }
 
     /// [`Self::read_header`] with the two failures apart: the outer error is

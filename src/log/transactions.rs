@@ -146,17 +146,8 @@ impl Log {
             // Headers only (61 bytes a batch), not the records: the segment's
             // bytes were validated by recovery or are below the recovery point.
             let mut batches: Vec<(BatchHeader, Option<Marker>)> = Vec::new();
-            let mut position = 0u64;
-            loop {
-                let h = match seg.read_header(position) {
-                    Ok(Some(h)) => h,
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(dir = %self.dir.display(), error = %e,
-                            "stopped replaying producer state in a damaged segment");
-                        break;
-                    }
-                };
+            let mut headers = seg.headers_from(0);
+            for (h, position) in &mut headers {
                 if h.last_offset() >= start && h.producer_id >= 0 {
                     let marker = if h.is_control() {
                         read_marker(seg.log_file(), &h, position)
@@ -165,8 +156,11 @@ impl Log {
                     };
                     batches.push((h, marker));
                 }
-                position += h.total_size() as u64;
                 self.recovery.headers_replayed += 1;
+            }
+            if let Some(e) = headers.error() {
+                tracing::warn!(dir = %self.dir.display(), error = %e,
+                    "stopped replaying producer state in a damaged segment");
             }
             replayed += batches.len();
             for (h, marker) in batches {
