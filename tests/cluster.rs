@@ -758,8 +758,9 @@ fn three_nodes_from_flags_alone() {
 #[test]
 fn a_node_stopped_with_sigterm_is_fenced_before_it_exits() {
     // A session long enough that only the controlled shutdown can fence
-    // the node while the test waits.
-    let mut cluster = Cluster::start(3, "broker.session.timeout.ms=60000\n");
+    // the node while the test waits (Vltava probes a silent broker's
+    // listener only after a quarter of it).
+    let mut cluster = Cluster::start(3, "broker.session.timeout.ms=600000\n");
     create_topic(&cluster.addr(1).to_string(), "graceful", 3);
     let m = wait_for_topic(cluster.addr(1), "graceful", 3);
     let on_three: Vec<i32> = m.topics[0]

@@ -423,3 +423,31 @@ fn a_consumer_group_keeps_its_offsets_and_carries_on_when_its_coordinator_is_kil
         .expect("OffsetFetch");
     assert_eq!(committed.elements()[0].offset(), Offset::Offset(2_000));
 }
+
+/// Beyond Kafka, so Vltava only (Kafka waits out the session): a leader
+/// killed with kill -9 is fenced, and its partition led by another replica,
+/// as soon as the active controller finds its listener refusing connections
+/// (probed once its heartbeat is a quarter of a session late), long before
+/// the 40 s session would end.
+#[test]
+fn a_killed_leader_is_replaced_long_before_its_session_ends() {
+    if std::env::var_os("VLTAVA_CLUSTER_KAFKA_LIBS").is_some() {
+        return;
+    }
+    let mut cluster = Cluster::start(
+        3,
+        "broker.session.timeout.ms=40000\nbroker.heartbeat.interval.ms=500\n",
+    );
+    let topic = "probed";
+    create_replicated(&cluster.bootstrap(), topic, "2");
+    let (leader, _) = wait_for(cluster.addr(1), topic, "all three in sync", |l, isr| {
+        l > 0 && isr == [1, 2, 3]
+    });
+    cluster.kill9(leader);
+    let survivor = if leader == 1 { 2 } else { 1 };
+    // SETTLE (30 s) is shorter than the session: only the probe fences in time.
+    let (_, isr) = wait_for(cluster.addr(survivor), topic, "a new leader", |l, isr| {
+        l > 0 && l != leader && !isr.contains(&leader)
+    });
+    assert_eq!(isr.len(), 2, "{isr:?}");
+}

@@ -109,15 +109,29 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// A replica opened with its log, leading alone until the image says
-    /// otherwise: its high watermark is the log end offset.
+    /// A replica leading alone (its high watermark the log end offset) until
+    /// the image says otherwise: a partition on its own, as tests use it.
     pub fn new(topic: &str, index: i32, log: Log) -> Partition {
         let leo = log.log_end_offset();
-        Partition::with_high_watermark(topic, index, log, leo)
+        let p = Partition::with_high_watermark(topic, index, log, leo);
+        let lone = PartitionRecord {
+            topic_id: uuid::Uuid::nil(),
+            partition: index,
+            replicas: vec![-1],
+            isr: vec![-1],
+            leader: -1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        };
+        p.lead(-1, &lone, 0);
+        p
     }
 
-    /// A replica whose high watermark is `high_watermark` (the checkpointed
-    /// one, for a replicated partition), within the log.
+    /// A replica opened by the broker, whose high watermark is
+    /// `high_watermark` (the checkpointed one, for a replicated partition),
+    /// within the log. It serves nobody until the image gives it a role
+    /// (`Broker::follow_leadership`): a client's write reaching it before
+    /// then would fork the partition's history.
     pub fn with_high_watermark(
         topic: &str,
         index: i32,
@@ -133,29 +147,18 @@ impl Partition {
             log: Mutex::new(log),
             high_watermark: watch::Sender::new(hw),
             log_end: watch::Sender::new(leo),
-            // Leading alone until the image names the replicas.
-            role: Mutex::new(Role::Leader(Box::new(LeaderState::new(
-                -1,
-                PartitionRecord {
-                    topic_id: uuid::Uuid::nil(),
-                    partition: index,
-                    replicas: vec![-1],
-                    isr: vec![-1],
-                    leader: -1,
-                    leader_epoch: 0,
-                    partition_epoch: 0,
-                },
-                leo,
-                0,
-            )))),
-            leader_epoch: AtomicI32::new(0),
+            role: Mutex::new(Role::Follower {
+                leader: -1,
+                leader_epoch: -1,
+            }),
+            leader_epoch: AtomicI32::new(-1),
             durable: watch::Sender::new(DurableMark {
                 offset: durable,
                 failed: false,
             }),
             flush_queued: AtomicBool::new(false),
             rolled: AtomicBool::new(false),
-            leading: AtomicBool::new(true),
+            leading: AtomicBool::new(false),
             stats: PartitionStats::default(),
             corrupt_reported: Mutex::new(HashSet::new()),
         }

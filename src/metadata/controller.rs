@@ -12,6 +12,12 @@
 //!
 //! Every voter keeps the heartbeats it receives; only the leader acts, and
 //! a new leader gives every broker a full session before fencing it.
+//!
+//! Beyond Kafka: a broker whose heartbeat is a quarter of a session late is
+//! probed, and one whose listener refuses connections — no process is
+//! there, it crashed or was killed — is fenced at once instead of after the
+//! whole session, so its partitions get new leaders within seconds. A
+//! broker that is merely slow or unreachable still has its full session.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,6 +37,9 @@ pub struct Liveness {
     leading_since: Mutex<Option<Instant>>,
     /// Incarnations that shut down (controlled shutdown).
     stopped: Mutex<Vec<Uuid>>,
+    /// Incarnations whose listener refused a connection since their last
+    /// heartbeat: nothing runs there any more.
+    gone: Mutex<Vec<Uuid>>,
 }
 
 impl Liveness {
@@ -40,6 +49,7 @@ impl Liveness {
             seen: Mutex::new(BTreeMap::new()),
             leading_since: Mutex::new(None),
             stopped: Mutex::new(Vec::new()),
+            gone: Mutex::new(Vec::new()),
         }
     }
 
@@ -50,6 +60,42 @@ impl Liveness {
     pub fn heartbeat(&self, id: i32, incarnation: Uuid) {
         if !self.stopped.lock().contains(&incarnation) {
             self.seen.lock().insert(id, (incarnation, Instant::now()));
+            self.gone.lock().retain(|g| *g != incarnation);
+        }
+    }
+
+    /// The unfenced brokers not heard from for a quarter of a session (a
+    /// healthy broker heartbeats several times a session): worth a probe.
+    pub fn overdue<'a>(
+        &self,
+        image: &'a MetadataImage,
+        leading_since: Instant,
+    ) -> Vec<&'a super::records::BrokerRegistration> {
+        let now = Instant::now();
+        let seen = self.seen.lock();
+        image
+            .brokers()
+            .filter(|b| !b.fenced)
+            .filter(|b| {
+                let heard = match seen.get(&b.id) {
+                    Some((i, at)) if *i == b.incarnation => (*at).max(leading_since),
+                    _ => leading_since,
+                };
+                now.duration_since(heard) >= self.session / 4
+            })
+            .collect()
+    }
+
+    /// Broker `id`'s listener refused a connection: `incarnation` is gone,
+    /// and fenced at the next duty unless it heartbeats first.
+    pub fn refused(&self, id: i32, incarnation: Uuid) {
+        let mut gone = self.gone.lock();
+        if !gone.contains(&incarnation) {
+            tracing::warn!(
+                broker = id,
+                "a broker's listener refuses connections; fencing it now"
+            );
+            gone.push(incarnation);
         }
     }
 
@@ -67,6 +113,9 @@ impl Liveness {
     /// Whether `incarnation` of broker `id` was heard from within a session
     /// (a new controller counts its first moment as a heartbeat from all).
     fn is_alive(&self, id: i32, incarnation: Uuid, leading_since: Instant, now: Instant) -> bool {
+        if self.gone.lock().contains(&incarnation) {
+            return false;
+        }
         let heard = match self.seen.lock().get(&id) {
             Some((i, at)) if *i == incarnation => (*at).max(leading_since),
             _ => leading_since,
@@ -287,5 +336,41 @@ mod tests {
         tokio::time::advance(Duration::from_secs(5)).await;
         liveness.heartbeat(1, Uuid::from_u128(1));
         assert!(liveness.duties(&image, since).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broker_whose_listener_refuses_is_fenced_without_waiting_a_session() {
+        let liveness = Liveness::new(Duration::from_secs(9));
+        let mut image = image(&[1, 2], &[(vec![2, 1], 2)]);
+        let since = liveness.leading(true).unwrap();
+        tokio::time::advance(Duration::from_secs(2)).await;
+        liveness.heartbeat(1, Uuid::from_u128(1));
+        liveness.heartbeat(2, Uuid::from_u128(2));
+        assert!(liveness.overdue(&image, since).is_empty());
+        tokio::time::advance(Duration::from_millis(2_250)).await;
+        liveness.heartbeat(1, Uuid::from_u128(1));
+        let overdue: Vec<i32> = liveness
+            .overdue(&image, since)
+            .iter()
+            .map(|b| b.id)
+            .collect();
+        assert_eq!(overdue, vec![2], "a quarter of a session late");
+        assert!(
+            liveness.duties(&image, since).is_empty(),
+            "not fenced for being late"
+        );
+        liveness.refused(2, Uuid::from_u128(2));
+        let records = liveness.duties(&image, since);
+        image.apply_all(&records);
+        assert!(image.broker(2).unwrap().fenced);
+        assert_eq!(
+            leaders(&image),
+            vec![(1, 1, vec![1])],
+            "the ISR's other member leads"
+        );
+        // It was only a blip: its next heartbeat unfences it.
+        liveness.heartbeat(2, Uuid::from_u128(2));
+        image.apply_all(&liveness.duties(&image, since));
+        assert!(!image.broker(2).unwrap().fenced);
     }
 }

@@ -552,6 +552,7 @@ async fn watch_brokers(
             continue;
         };
         let image = images.borrow().clone();
+        probe_overdue(&liveness, &image, since).await;
         let records = liveness.duties(&image, since);
         if records.is_empty() {
             continue;
@@ -559,6 +560,31 @@ async fn watch_brokers(
         if let Err(e) = raft.client_write(records).await {
             tracing::debug!("the controller's broker changes were not written: {e}");
         }
+    }
+}
+
+/// Tries to connect to each broker whose heartbeat is late; one whose
+/// listener refuses (nothing runs there) is marked gone, to be fenced now.
+async fn probe_overdue(liveness: &Liveness, image: &MetadataImage, since: tokio::time::Instant) {
+    let probes = liveness.overdue(image, since).into_iter().filter_map(|b| {
+        let e = b.endpoints.first()?;
+        let (id, incarnation, addr) = (b.id, b.incarnation, (e.host.clone(), e.port));
+        Some(async move {
+            let connect = tokio::net::TcpStream::connect(addr);
+            match tokio::time::timeout(Duration::from_millis(500), connect).await {
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    Some((id, incarnation))
+                }
+                _ => None,
+            }
+        })
+    });
+    for (id, incarnation) in futures::future::join_all(probes)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        liveness.refused(id, incarnation);
     }
 }
 
