@@ -480,19 +480,11 @@ impl BrokerConfig {
     pub fn replica_lag_time_max_ms(&self) -> i64 {
         self.int("replica.lag.time.max.ms", 30_000)
     }
-    /// How followers fetch (`replica.fetch.*`).
-    pub fn replica_fetch(&self) -> crate::broker::replica_fetcher::FetchSettings {
-        let ms =
-            |name: &str, fallback: u64| std::time::Duration::from_millis(self.int(name, fallback));
-        crate::broker::replica_fetcher::FetchSettings {
-            node_id: self.node_id(),
-            max_wait: ms("replica.fetch.wait.max.ms", 500),
-            min_bytes: self.int("replica.fetch.min.bytes", 1),
-            max_bytes: self.int("replica.fetch.response.max.bytes", 10 << 20),
-            partition_max_bytes: self.int("replica.fetch.max.bytes", 1 << 20),
-            backoff: ms("replica.fetch.backoff.ms", 1000),
-            fsync: self.durability == Durability::Fsync,
-        }
+    /// `replica.fetch.wait.max.ms`, `replica.fetch.min.bytes`,
+    /// `replica.fetch.response.max.bytes`, `replica.fetch.max.bytes`,
+    /// `replica.fetch.backoff.ms`, by name.
+    pub fn replica_fetch_setting(&self, name: &str, fallback: i64) -> i64 {
+        self.int(name, fallback)
     }
     /// Kafka's `broker.heartbeat.interval.ms`.
     pub fn broker_heartbeat_interval(&self) -> std::time::Duration {

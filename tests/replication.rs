@@ -219,9 +219,14 @@ fn an_idempotent_acks_all_producer_loses_nothing_when_the_leader_is_killed() {
 
 /// One acks=all produce of one record, straight to `addr`.
 fn produce_raw(addr: std::net::SocketAddr, topic: &str, value: &str) -> (i16, i64) {
+    produce_raw_acks(addr, topic, value, -1)
+}
+
+/// One produce of one record with `acks`, straight to `addr`.
+fn produce_raw_acks(addr: std::net::SocketAddr, topic: &str, value: &str, acks: i16) -> (i16, i64) {
     let batch = common::raw::one_record_batch(value.as_bytes());
     let req = ProduceRequest::default()
-        .with_acks(-1)
+        .with_acks(acks)
         .with_timeout_ms(10_000)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(TopicName(StrBytes::from_string(topic.to_string())))
@@ -450,4 +455,141 @@ fn a_killed_leader_is_replaced_long_before_its_session_ends() {
         l > 0 && l != leader && !isr.contains(&leader)
     });
     assert_eq!(isr.len(), 2, "{isr:?}");
+}
+
+/// (offset, value) of every record a consumer's Fetch from `addr` gets from
+/// partition 0 of `topic`, from offset 0 up to the high watermark.
+fn read_visible(addr: std::net::SocketAddr, topic: &str) -> Vec<(i64, String)> {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, FetchRequest};
+    use kafka_protocol::records::RecordBatchDecoder;
+    let mut client = RawClient::connect(addr);
+    let mut records = Vec::new();
+    loop {
+        let offset = records.last().map_or(0, |(o, _): &(i64, String)| o + 1);
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(1 << 20)])]);
+        let resp = client.send(12, &req);
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(p.error_code, 0, "fetch from {addr}");
+        let mut bytes = p.records.clone().unwrap_or_default();
+        if bytes.is_empty() {
+            return records;
+        }
+        while !bytes.is_empty() {
+            let set = RecordBatchDecoder::decode(&mut bytes).expect("decode fetched batch");
+            for r in set.records {
+                let v = String::from_utf8(r.value.unwrap_or_default().to_vec()).unwrap();
+                records.push((r.offset, v));
+            }
+        }
+    }
+}
+
+/// KIP-101/279: a leader that took writes its followers never fetched
+/// (acks=1, the followers stopped with SIGSTOP) is killed; the others elect
+/// a leader and take new writes at offsets the old one had filled; the old
+/// leader comes back, cuts its divergent tail and catches up. No consumer ever saw the lost records
+/// (they never passed the high watermark), and every replica ends with the
+/// same bytes. Three controllers and three brokers, so stopping two
+/// brokers leaves the controller quorum whole.
+#[test]
+fn a_returning_leader_cuts_the_tail_nobody_else_took_and_no_reader_saw() {
+    let mut cluster = Cluster::start_roles(
+        &[
+            "controller",
+            "controller",
+            "controller",
+            "broker",
+            "broker",
+            "broker",
+        ],
+        EXTRA,
+    );
+    let bootstrap = [4, 5, 6].map(|id| cluster.addr(id).to_string()).join(",");
+    let topic = "diverging";
+    create_replicated(&bootstrap, topic, "1");
+    let (leader, _) = wait_for(cluster.addr(4), topic, "all three in sync", |l, isr| {
+        l > 0 && isr == [4, 5, 6]
+    });
+    let at = cluster.addr(leader);
+    for i in 0..10 {
+        assert_eq!(produce_raw(at, topic, &format!("kept-{i}")), (0, i));
+    }
+    let mut seen: Vec<Vec<(i64, String)>> = vec![read_visible(at, topic)];
+
+    // The followers stop fetching; the leader takes five acks=1 writes only
+    // it will ever have. Readers see none of them: the high watermark stays.
+    let followers: Vec<i32> = [4, 5, 6].into_iter().filter(|id| *id != leader).collect();
+    for f in &followers {
+        cluster.signal(*f, "STOP");
+    }
+    for i in 0..5 {
+        assert_eq!(
+            produce_raw_acks(at, topic, &format!("lost-{i}"), 1),
+            (0, 10 + i)
+        );
+    }
+    seen.push(read_visible(at, topic));
+    cluster.kill9(leader);
+    for f in &followers {
+        cluster.signal(*f, "CONT");
+    }
+
+    // A follower leads now and takes new writes after what it has. A
+    // stopped follower may still take the one answer to a fetch that was
+    // waiting when it stopped, so it can hold the first lost records; it
+    // cannot hold all five.
+    let (new_leader, isr) = wait_for(
+        cluster.addr(followers[0]),
+        topic,
+        "a new leader",
+        |l, isr| l > 0 && l != leader && !isr.contains(&leader),
+    );
+    assert_eq!(isr, followers);
+    let at = cluster.addr(new_leader);
+    let (code, end) = produce_raw(at, topic, "new-0");
+    assert_eq!(code, 0);
+    assert!(
+        (10..15).contains(&end),
+        "the new leader's log ends at {end}"
+    );
+    for i in 1..3 {
+        assert_eq!(produce_raw(at, topic, &format!("new-{i}")), (0, end + i));
+    }
+    seen.push(read_visible(at, topic));
+
+    // The old leader returns, truncates, catches up and rejoins the ISR.
+    cluster.restart(leader);
+    wait_for(at, topic, "the old leader back in sync", |_, isr| {
+        isr == [4, 5, 6]
+    });
+    let want: Vec<(i64, String)> = (0..10)
+        .map(|i| (i, format!("kept-{i}")))
+        .chain((10..end).map(|o| (o, format!("lost-{}", o - 10))))
+        .chain((0..3).map(|i| (end + i, format!("new-{i}"))))
+        .collect();
+    for id in [4, 5, 6] {
+        assert_eq!(
+            log_bytes(&cluster.nodes[id as usize - 1].data_dir, topic),
+            log_bytes(&cluster.nodes[new_leader as usize - 1].data_dir, topic),
+            "node {id}'s replica"
+        );
+    }
+    seen.push(read_visible(cluster.addr(new_leader), topic));
+    // Every read saw a prefix of the final log: no offset ever held two records.
+    for (i, read) in seen.iter().enumerate() {
+        assert_eq!(read[..], want[..read.len()], "read {i}");
+    }
+    assert_eq!(seen[1].len(), 10, "the lost records were never visible");
+    assert_eq!(seen.last().unwrap(), &want);
 }

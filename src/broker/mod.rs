@@ -377,8 +377,10 @@ impl Broker {
         let groups = GroupCoordinator::new(config.coordinator(), offsets_topic);
         let txns = TransactionCoordinator::new(config.transactions(), txn_topic);
         let flusher = Arc::new(Flusher::start().context("starting the flusher thread")?);
-        let fetchers =
-            replica_fetcher::ReplicaFetchers::new(config.replica_fetch(), flusher.clone());
+        let fetchers = replica_fetcher::ReplicaFetchers::new(
+            replica_fetcher::FetchSettings::from_config(&config),
+            flusher.clone(),
+        );
         let broker = Broker {
             node_id,
             cluster_id,

@@ -53,6 +53,28 @@ pub struct FetchSettings {
     pub fsync: bool,
 }
 
+impl FetchSettings {
+    /// The settings `config` gives (Kafka's defaults otherwise).
+    pub fn from_config(config: &crate::config::BrokerConfig) -> FetchSettings {
+        let get = |name: &str, fallback: i64| config.replica_fetch_setting(name, fallback);
+        let int = |name: &str, fallback: i32| {
+            i32::try_from(get(name, i64::from(fallback))).unwrap_or(fallback)
+        };
+        let ms = |name: &str, fallback: i64| {
+            Duration::from_millis(u64::try_from(get(name, fallback)).unwrap_or(0))
+        };
+        FetchSettings {
+            node_id: config.node_id(),
+            max_wait: ms("replica.fetch.wait.max.ms", 500),
+            min_bytes: int("replica.fetch.min.bytes", 1),
+            max_bytes: int("replica.fetch.response.max.bytes", 10 << 20),
+            partition_max_bytes: int("replica.fetch.max.bytes", 1 << 20),
+            backoff: ms("replica.fetch.backoff.ms", 1000),
+            fsync: config.durability == crate::config::Durability::Fsync,
+        }
+    }
+}
+
 /// The fetcher tasks, by leader.
 pub struct ReplicaFetchers {
     settings: FetchSettings,

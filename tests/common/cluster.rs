@@ -311,6 +311,20 @@ impl Cluster {
         }
     }
 
+    /// Sends signal `sig` (`STOP`, `CONT`, …) to node `id`'s process.
+    pub fn signal(&mut self, id: i32, sig: &str) {
+        let pid = match self.brokers[(id - 1) as usize].as_mut() {
+            Some(Process::Vltava(b)) => b.pid().expect("running"),
+            Some(Process::Kafka(k)) => k.child.id(),
+            None => panic!("node {id} is not running"),
+        };
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{sig}"), pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill -{sig} {pid}");
+    }
+
     /// Starts a stopped node `id` again on its data dir and waits until ready.
     pub fn restart(&mut self, id: i32) {
         self.launch(id);
