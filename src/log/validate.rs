@@ -138,6 +138,25 @@ pub fn check_records(
         let mut bytes = Bytes::copy_from_slice(raw);
         let set = RecordBatchDecoder::decode(&mut bytes)
             .map_err(|e| BatchError::Corrupt(format!("cannot decode records: {e}")))?;
+        // Kafka's inner-record check: the header's count, offsets 0..count
+        // (anything else would be re-encoded into a batch that lies).
+        let sequential = set
+            .records
+            .iter()
+            .enumerate()
+            .all(|(i, r)| r.offset.checked_sub(h.base_offset) == Some(i as i64));
+        if set.records.len() != usize::try_from(h.records_count).unwrap_or(0) || !sequential {
+            return Err(BatchError::Invalid(format!(
+                "batch at position {} declares {} records but holds {} with offset deltas {:?}",
+                pos - raw.len(),
+                h.records_count,
+                set.records.len(),
+                set.records
+                    .iter()
+                    .map(|r| r.offset.wrapping_sub(h.base_offset))
+                    .collect::<Vec<_>>()
+            )));
+        }
         for r in &set.records {
             if config.compact && r.key.is_none() {
                 refused.errors.push(RecordError {
@@ -227,6 +246,36 @@ mod tests {
             check_records(&b, &headers, "t-0", &LogConfig::default(), 100)
                 .unwrap()
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_batch_whose_records_do_not_match_its_header_is_refused_not_rewritten() {
+        // Three records whose third claims offset delta 5 (its CRC made
+        // valid): structurally whole, inconsistent inside.
+        let mut b = batch_with(&[100, 101, 102], 1, Compression::None);
+        let mut pos = 61;
+        for _ in 0..2 {
+            // One-byte zigzag varint lengths: small records.
+            pos += 1 + usize::from(b[pos] >> 1);
+        }
+        // length, attributes, timestamp delta, then the offset delta.
+        assert_eq!(b[pos + 3], 4, "zigzag of offset delta 2");
+        b[pos + 3] = 10;
+        let crc = crate::log::batch::compute_crc(&b);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        let headers = validate_batches(&b, usize::MAX).unwrap();
+        let config = LogConfig {
+            compression: Codec::Gzip,
+            ..config()
+        };
+        let err = check_records(&b, &headers, "t-0", &config, 100).unwrap_err();
+        assert_eq!(
+            err,
+            BatchError::Invalid(
+                "batch at position 0 declares 3 records but holds 3 with offset deltas [0, 1, 5]"
+                    .into()
+            )
         );
     }
 
