@@ -475,9 +475,9 @@ impl Broker {
     /// transactional id in `__transaction_state`): the leader of the key's
     /// partition (Kafka's `partitionFor`), if it has one.
     pub fn coordinator_of(&self, image: &MetadataImage, topic: &str, key: &str) -> Option<i32> {
-        let t = image.topic(topic)?;
-        let p = crate::group::coordinator::partition_for(key, t.partitions.len() as i32);
-        t.partitions.get(&p).map(|p| p.leader).filter(|l| *l >= 0)
+        key_partition(image, topic, key)
+            .map(|p| p.leader)
+            .filter(|l| *l >= 0)
     }
 
     /// The leader and leader epoch of a partition in `image`, by topic name
@@ -502,11 +502,12 @@ impl Broker {
     /// image names it, and its coordinator has loaded the key's partition.
     pub fn coordination(&self, topic: &str, key: &str) -> Coordination {
         let image = self.metadata.image();
-        if self.coordinator_of(&image, topic, key) != Some(self.node_id) {
+        let Some(index) = key_partition(&image, topic, key)
+            .filter(|p| p.leader == self.node_id)
+            .map(|p| p.partition)
+        else {
             return Coordination::Elsewhere;
-        }
-        let count = image.topic(topic).map_or(1, |t| t.partitions.len() as i32);
-        let index = crate::group::coordinator::partition_for(key, count);
+        };
         let loaded = match topic {
             OFFSETS_TOPIC => self.groups.is_loaded(index),
             TRANSACTION_STATE_TOPIC => self.txns.is_loaded(index),
@@ -859,12 +860,7 @@ impl Broker {
             }
             let config = topic_config(&image, &t.name);
             if topic.config().overrides != config.overrides {
-                let log_config = config.log_config(&current);
-                topic.set_min_insync_replicas(config.min_insync_replicas(&current));
-                topic.set_config(config);
-                for p in topic.partitions() {
-                    p.set_log_config(log_config.clone());
-                }
+                topic.reconfigure(config, &current);
             }
         }
         self.follow_leadership(&image);
@@ -1065,11 +1061,7 @@ impl Broker {
                 ..self.config.clone()
             };
             for topic in self.topics() {
-                let log_config = topic.config().log_config(&current);
-                topic.set_min_insync_replicas(topic.config().min_insync_replicas(&current));
-                for p in topic.partitions() {
-                    p.set_log_config(log_config.clone());
-                }
+                topic.reconfigure(topic.config(), &current);
             }
             tracing::info!(dynamic = ?broker, "broker config changed");
         }
@@ -1281,6 +1273,18 @@ impl Broker {
         }
         self.write_checkpoints()
     }
+}
+
+/// The partition of an internal topic that keeps `key` (a group id, a
+/// transactional id): Kafka's `partitionFor`.
+fn key_partition<'a>(
+    image: &'a MetadataImage,
+    topic: &str,
+    key: &str,
+) -> Option<&'a PartitionRecord> {
+    let t = image.topic(topic)?;
+    let index = crate::group::coordinator::partition_for(key, t.partitions.len() as i32);
+    t.partitions.get(&index)
 }
 
 /// Waits until this node has applied everything committed before now, for

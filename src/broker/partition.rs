@@ -256,14 +256,20 @@ impl Partition {
             Role::Follower { .. } => None,
         };
         if let Some(hw) = allowed {
-            self.high_watermark.send_if_modified(|cur| {
-                let moved = hw > *cur;
-                if moved {
-                    *cur = hw;
-                }
-                moved
-            });
+            self.raise_high_watermark(hw);
         }
+    }
+
+    /// Moves the high watermark to `hw` if that is further (it never goes
+    /// back), waking whoever waits on it.
+    fn raise_high_watermark(&self, hw: i64) {
+        self.high_watermark.send_if_modified(|cur| {
+            let moved = hw > *cur;
+            if moved {
+                *cur = hw;
+            }
+            moved
+        });
     }
 
     /// A follower's fetch from `fetch_offset` (its log end offset) reached
@@ -383,36 +389,14 @@ impl Partition {
     /// epochs kept) and takes the leader's high watermark, capped at its
     /// own log end offset.
     pub fn append_as_follower(&self, records: &mut [u8], leader_hw: i64) -> Result<(), LogError> {
-        let leo = {
-            let mut log = self.log.lock();
-            let segments = log.segment_count();
-            if !records.is_empty() {
-                log.append_as_follower(records, crate::clock::now_ms())
-                    .inspect_err(|e| self.note_write_error(e))?;
-            }
-            if log.segment_count() > segments {
-                self.rolled.store(true, Ordering::Release);
-            }
-            log.log_end_offset()
+        let leo = if records.is_empty() {
+            self.log_end_offset()
+        } else {
+            let now = crate::clock::now_ms();
+            self.write(|log| log.append_as_follower(records, now))?.1
         };
-        self.log_end.send_if_modified(|cur| {
-            let moved = *cur != leo;
-            *cur = leo;
-            moved
-        });
-        self.set_follower_high_watermark(leader_hw.min(leo));
+        self.raise_high_watermark(leader_hw.min(leo));
         Ok(())
-    }
-
-    /// A follower's high watermark, as the leader reports it.
-    fn set_follower_high_watermark(&self, hw: i64) {
-        self.high_watermark.send_if_modified(|cur| {
-            let moved = hw > *cur;
-            if moved {
-                *cur = hw;
-            }
-            moved
-        });
     }
 
     /// A follower cuts its log at `offset` (its tail diverged from the
@@ -467,20 +451,31 @@ impl Partition {
         &self,
         append: impl FnOnce(&mut Log) -> Result<AppendInfo, LogError>,
     ) -> Result<AppendInfo, LogError> {
+        let (info, leo) = self.write(append)?;
+        debug_assert!(leo > info.last_offset);
+        self.advance_high_watermark();
+        Ok(info)
+    }
+
+    /// One write to the log, a leader's or a follower's, under the lock:
+    /// notes a roll, keeps `/health` in step, and publishes the new log end
+    /// offset, which it returns with what `write` returned.
+    fn write(
+        &self,
+        write: impl FnOnce(&mut Log) -> Result<AppendInfo, LogError>,
+    ) -> Result<(AppendInfo, i64), LogError> {
         let (info, leo) = {
             let mut log = self.log.lock();
             let segments = log.segment_count();
-            let info = append(&mut log).inspect_err(|e| self.note_write_error(e))?;
+            let info = write(&mut log).inspect_err(|e| self.note_write_error(e))?;
             if log.segment_count() > segments {
                 self.rolled.store(true, Ordering::Release);
             }
             (info, log.log_end_offset())
         };
         crate::health::global().write_succeeded();
-        debug_assert!(leo > info.last_offset);
         self.log_end.send_replace(leo);
-        self.advance_high_watermark();
-        Ok(info)
+        Ok((info, leo))
     }
 
     /// An append that failed on I/O degrades `/health` until a write succeeds.
@@ -508,18 +503,6 @@ impl Partition {
     /// A receiver that changes whenever the high watermark moves.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.high_watermark.subscribe()
-    }
-
-    /// Reads whole batches from `offset` up to the high watermark. The lock is
-    /// held only to find the byte range; the bytes are read after it is freed.
-    pub fn read(
-        &self,
-        offset: i64,
-        max_bytes: usize,
-        min_one: bool,
-    ) -> Result<(Bytes, PartitionOffsets), LogError> {
-        let fetched = self.fetch(offset, max_bytes, min_one, false)?;
-        Ok((fetched.records, fetched.offsets))
     }
 
     /// A fetch's read: up to the high watermark, or with `read_committed` up to

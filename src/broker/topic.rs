@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 use uuid::Uuid;
 
 use super::partition::Partition;
-use crate::config::TopicConfig;
+use crate::config::{BrokerConfig, TopicConfig};
 
 /// Kafka's internal topics (`Topic.INTERNAL_TOPICS`): only the coordinators
 /// write them, Metadata marks them `is_internal`, and subscriptions by
@@ -93,8 +93,15 @@ impl Topic {
         self.config.read().clone()
     }
 
-    pub(super) fn set_config(&self, config: TopicConfig) {
+    /// Takes `config` (new overrides, or the same under new broker
+    /// settings): `min.insync.replicas`, and every replica's log settings.
+    pub(super) fn reconfigure(&self, config: TopicConfig, broker: &BrokerConfig) {
+        let log_config = config.log_config(broker);
+        self.set_min_insync_replicas(config.min_insync_replicas(broker));
         *self.config.write() = config;
+        for p in self.partitions() {
+            p.set_log_config(log_config.clone());
+        }
     }
 
     /// One of Kafka's internal topics; a `__` prefix alone does not make one.
