@@ -19,10 +19,7 @@ if [ -z "${KAFKA_BOOTSTRAP:-}" ] && [ ! -x "$VLTAVA_BIN" ]; then
   exit 2
 fi
 
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "compat: npm ci" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
-fi
+./npm-ci.sh
 
 files=()
 if [ $# -eq 0 ]; then
