@@ -16,6 +16,10 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "Node.js 20 and npm are needed for tests/compat (kafkajs)" >&2
   exit 1
 fi
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  echo "Java 17 and Maven are needed for tests/failover_clients.rs and tests/compat/java" >&2
+  exit 1
+fi
 if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   echo "Python 3 with venv and ensurepip is needed for tests/compat/python" >&2
   exit 1
@@ -25,6 +29,10 @@ cargo fmt --all -- --check
 # The fuzz crate is its own workspace, so the line above does not reach it.
 cargo fmt --manifest-path fuzz/Cargo.toml --all -- --check
 cargo clippy --release --all-targets -- -D warnings
+# tests/failover_clients.rs runs real client programs that cargo does not
+# build: the pinned kafkajs (npm ci) and the Java EOS loop (mvn
+# test-compile, which also writes its classpath file).
+tests/compat/failover/prepare.sh
 cargo test --release -- --test-threads=2
 # Real client programs (kafkajs, the seeds') against the release binary
 # that cargo test just built.
