@@ -268,12 +268,18 @@ impl Program {
         panic!("{} {what}; its stderr (tail):\n{tail}", self.name)
     }
 
+    /// Writes `command` as a line to the program's stdin.
+    fn send(&mut self, command: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{command}").expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
     /// Tells the program to stop (a line on stdin), and returns the events
     /// it reports until `stopped`, once it exited with status 0.
     fn stop(&mut self, deadline: Instant) -> Vec<Value> {
-        let mut stdin = self.stdin.take().expect("stdin");
-        stdin.write_all(b"stop\n").expect("write to stdin");
-        drop(stdin);
+        self.send("stop");
+        drop(self.stdin.take());
         let mut events = Vec::new();
         loop {
             let event = self.next(deadline, "stopping");
@@ -389,6 +395,10 @@ impl PartitionStream {
     }
 }
 
+/// The broker FindCoordinator names for the group is killed once a third
+/// of the records are committed, while the rest are still produced; kafkajs
+/// finds the new coordinator by itself (restarting its consumer if it
+/// gives up on the dead one, as it does against Kafka).
 #[test]
 fn a_kafkajs_group_loses_nothing_when_its_coordinators_broker_is_killed() {
     let compat = Path::new(COMPAT);
@@ -519,6 +529,12 @@ fn read_committed(bootstrap: &str, topic: &str, total: usize) -> BTreeMap<i32, V
     got
 }
 
+/// The killed broker coordinates both the loop's group and its
+/// transactional id (names are picked until FindCoordinator names one node
+/// for both), and dies while a transaction is open: its records sent to the
+/// output leaders and its offsets added (AddOffsetsToTxn, TxnOffsetCommit)
+/// on that broker. The loop commits it through the new coordinators once
+/// FindCoordinator names them, then carries on with the rest of the input.
 #[test]
 fn a_transactional_loop_writes_every_input_exactly_once_when_its_coordinators_broker_is_killed() {
     let java = Path::new(COMPAT).join("java");
@@ -568,17 +584,46 @@ fn a_transactional_loop_writes_every_input_exactly_once_when_its_coordinators_br
             Some("commit_retry") => commit_retries += 1,
             _ => {}
         };
-    let produced = std::thread::scope(|s| {
+    let survivor = if coordinator == 1 { 2 } else { 1 };
+    let (produced, held, moved_group, moved_txn) = std::thread::scope(|s| {
         let producing = s.spawn(|| produce_stream(&bootstrap, input));
         while committed_total(&committed) < TOTAL / 3 {
             let event = eos.next(deadline, "for a third of the input to be committed");
             handle(&event, &mut committed);
         }
+        // The next transaction waits, records sent and offsets added, while
+        // its coordinators' broker is killed and others take over.
+        eos.send("hold");
+        let held = loop {
+            let event = eos.next(deadline, "for a transaction to hold");
+            if event["event"] == "holding" {
+                break offsets(&event);
+            }
+            handle(&event, &mut committed);
+        };
         cluster.kill9(coordinator);
-        producing.join().expect("producer thread")
+        let moved_group = coordinator_moved(cluster.addr(survivor), &group, GROUP, coordinator);
+        let moved_txn = coordinator_moved(
+            cluster.addr(survivor),
+            &transactional_id,
+            TRANSACTION,
+            coordinator,
+        );
+        eos.send("go");
+        // The new coordinators commit it.
+        let event = loop {
+            let event = eos.next(deadline, "for the held transaction to end");
+            handle(&event, &mut committed);
+            if event["event"] != "commit_retry" {
+                break event;
+            }
+        };
+        assert_eq!(event["event"], "committed", "the held transaction: {event}");
+        assert_eq!(offsets(&event), held, "the held transaction's offsets");
+        let produced = producing.join().expect("producer thread");
+        (produced, held, moved_group, moved_txn)
     });
     let end = log_end(&produced);
-    let killed_at = committed.clone();
     while committed != end {
         let event = eos.next(deadline, "for its commits to reach the input's end");
         handle(&event, &mut committed);
@@ -586,14 +631,6 @@ fn a_transactional_loop_writes_every_input_exactly_once_when_its_coordinators_br
     for event in eos.stop(Instant::now() + Duration::from_secs(30)) {
         handle(&event, &mut committed);
     }
-    let survivor = if coordinator == 1 { 2 } else { 1 };
-    let moved_group = coordinator_moved(cluster.addr(survivor), &group, GROUP, coordinator);
-    let moved_txn = coordinator_moved(
-        cluster.addr(survivor),
-        &transactional_id,
-        TRANSACTION,
-        coordinator,
-    );
     assert_eq!(
         fetch_committed(cluster.addr(moved_group), &group, input),
         end,
@@ -608,8 +645,8 @@ fn a_transactional_loop_writes_every_input_exactly_once_when_its_coordinators_br
         .collect();
     assert_eq!(got, want, "the committed output, by partition, in order");
     eprintln!(
-        "EOS loop: node {coordinator} (group and transaction coordinator) killed at commits \
-         {killed_at:?}; now group node {moved_group}, transactions node {moved_txn}; \
+        "EOS loop: node {coordinator} (group and transaction coordinator) killed holding a \
+         transaction to {held:?}; now group node {moved_group}, transactions node {moved_txn}; \
          {} aborts {aborted:?}; {commit_retries} commit retries; {:.1} s",
         aborted.len(),
         started.elapsed().as_secs_f64()

@@ -10,7 +10,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.StringJoiner;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -46,7 +48,13 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * {"event":"committed","offsets":{"P":O,...}} (next offsets of the input, after
  * each committed transaction), {"event":"aborted","error":E},
  * {"event":"commit_retry","error":E}, {"event":"fatal","error":E} (exit 1),
- * {"event":"stopped"} last. It stops at a line on stdin or when stdin closes.
+ * {"event":"holding","offsets":...}, {"event":"stopped"} last.
+ *
+ * <p>Commands on stdin, one a line: {@code stop} (also stdin closing) ends the
+ * loop between transactions; {@code hold} makes the next transaction wait,
+ * once its records are sent and its offsets added, until {@code go}, so the
+ * test can kill the coordinator with that transaction open (the only thing
+ * here a Kafka user would not write).
  * Environment: BOOTSTRAP, INPUT, OUTPUT, GROUP_ID, TRANSACTIONAL_ID.
  */
 public final class EosLoop {
@@ -59,14 +67,14 @@ public final class EosLoop {
     String bootstrap = System.getenv("BOOTSTRAP");
     String input = System.getenv("INPUT");
     String output = System.getenv("OUTPUT");
-    AtomicBoolean stop = new AtomicBoolean();
+    BlockingQueue<String> commands = new LinkedBlockingQueue<>();
     Thread stdin = new Thread(() -> {
       try (BufferedReader r = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
-        r.readLine();
+        for (String line = r.readLine(); line != null; line = r.readLine()) commands.add(line.trim());
       } catch (Exception e) {
         // stdin gone: stop as well
       }
-      stop.set(true);
+      commands.add("stop");
     });
     stdin.setDaemon(true);
     stdin.start();
@@ -98,7 +106,14 @@ public final class EosLoop {
         }
       });
       producer.initTransactions();
-      while (!stop.get()) {
+      boolean stop = false;
+      boolean hold = false;
+      while (!stop) {
+        for (String command = commands.poll(); command != null; command = commands.poll()) {
+          stop |= command.equals("stop");
+          hold |= command.equals("hold");
+        }
+        if (stop) break;
         ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(100));
         if (records.isEmpty()) continue;
         try {
@@ -109,9 +124,18 @@ public final class EosLoop {
             next.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
           }
           producer.sendOffsetsToTransaction(next, consumer.groupMetadata());
-          commit(producer);
           StringJoiner offsets = new StringJoiner(",", "{", "}");
           next.forEach((tp, o) -> offsets.add("\"" + tp.partition() + "\":" + o.offset()));
+          if (hold) {
+            hold = false;
+            emit("{\"event\":\"holding\",\"offsets\":" + offsets + "}");
+            String go = commands.poll(120, TimeUnit.SECONDS);
+            if (!"go".equals(go)) {
+              emit("{\"event\":\"fatal\",\"error\":" + quote("held, then got " + go) + "}");
+              System.exit(1);
+            }
+          }
+          commit(producer);
           emit("{\"event\":\"committed\",\"offsets\":" + offsets + "}");
         } catch (ProducerFencedException | OutOfOrderSequenceException | AuthorizationException
             | UnsupportedVersionException | FencedInstanceIdException e) {
