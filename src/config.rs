@@ -73,6 +73,9 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     defv("controller.quorum.election.timeout.ms", None, ConfigType::Int, "1000", Valid::AtLeast(1), "Maximum time in milliseconds to wait without being able to fetch from the leader before triggering a new election."),
     defv("broker.session.timeout.ms", None, ConfigType::Int, "9000", Valid::AtLeast(1), "The length of time in milliseconds that a broker lease lasts if no heartbeats are made."),
     defv("broker.heartbeat.interval.ms", None, ConfigType::Int, "2000", Valid::AtLeast(1), "The length of time in milliseconds between broker heartbeats."),
+    def("auto.leader.rebalance.enable", None, ConfigType::Boolean, "true", "Enables auto leader balancing: the active controller periodically hands leadership back to each partition's preferred replica when it is live and in sync."),
+    defv("leader.imbalance.check.interval.seconds", None, ConfigType::Long, "300", Valid::AtLeast(1), "The frequency with which the partition rebalance check is triggered by the controller."),
+    defv("leader.imbalance.per.broker.percentage", None, ConfigType::Int, "10", Valid::AtLeast(0), "The ratio of leader imbalance allowed per broker. Accepted; as Kafka's KRaft controller, Vltava moves every partition not led by its preferred replica at each check."),
     defv("replica.lag.time.max.ms", None, ConfigType::Long, "30000", Valid::AtLeast(1), "If a follower has not sent any fetch requests or has not consumed up to the leader's log end offset for at least this time, the leader will remove the follower from the ISR."),
     defv("replica.fetch.wait.max.ms", None, ConfigType::Int, "500", Valid::AtLeast(0), "The maximum wait time for each fetcher request issued by follower replicas."),
     defv("replica.fetch.min.bytes", None, ConfigType::Int, "1", Valid::AtLeast(0), "Minimum bytes expected for each fetch response. If not enough bytes, wait up to replica.fetch.wait.max.ms."),
@@ -475,6 +478,21 @@ impl BrokerConfig {
     /// Kafka's `broker.session.timeout.ms`: a broker silent this long is fenced.
     pub fn broker_session_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(self.int("broker.session.timeout.ms", 9000))
+    }
+    /// `leader.imbalance.check.interval.seconds` while
+    /// `auto.leader.rebalance.enable`; `None` when it is off.
+    pub fn leader_rebalance_interval(&self) -> Option<std::time::Duration> {
+        let enabled = self
+            .value("auto.leader.rebalance.enable")
+            .is_none_or(|v| v.trim().eq_ignore_ascii_case("true"));
+        enabled.then(|| {
+            std::time::Duration::from_secs(self.int("leader.imbalance.check.interval.seconds", 300))
+        })
+    }
+    /// `unclean.leader.election.enable`: the default for topics that set nothing.
+    pub fn unclean_leader_election(&self) -> bool {
+        self.value("unclean.leader.election.enable")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
     }
     /// `replica.lag.time.max.ms`, in ms.
     pub fn replica_lag_time_max_ms(&self) -> i64 {

@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
+use common::programs::{java_main, require, COMPAT};
 use common::raw::RawClient;
 use common::*;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
@@ -53,18 +54,6 @@ const PARTITIONS: i32 = 3;
 /// Records produced in all; the coordinator is killed once a third of them
 /// is committed, while the rest are still being produced.
 const TOTAL: usize = 6_000;
-
-const COMPAT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/compat");
-
-/// Panics, naming the command that prepares it, if `path` is missing.
-fn require(path: &Path) {
-    assert!(
-        path.exists(),
-        "{} is missing: run tests/compat/failover/prepare.sh (npm ci in tests/compat; \
-         mvn -q -B test-compile in tests/compat/java)",
-        path.display()
-    );
-}
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
@@ -537,12 +526,6 @@ fn read_committed(bootstrap: &str, topic: &str, total: usize) -> BTreeMap<i32, V
 /// FindCoordinator names them, then carries on with the rest of the input.
 #[test]
 fn a_transactional_loop_writes_every_input_exactly_once_when_its_coordinators_broker_is_killed() {
-    let java = Path::new(COMPAT).join("java");
-    let classes = java.join("target/test-classes");
-    let classpath_file = java.join("target/classpath.txt");
-    require(&classes.join("vltava/compat/failover/EosLoop.class"));
-    require(&classpath_file);
-    let classpath = std::fs::read_to_string(&classpath_file).expect("read classpath.txt");
     let started = Instant::now();
     let mut cluster = Cluster::start(3, EXTRA);
     let bootstrap = cluster.bootstrap();
@@ -561,11 +544,8 @@ fn a_transactional_loop_writes_every_input_exactly_once_when_its_coordinators_br
         })
         .expect("a group and a transactional id with one coordinator");
 
-    let mut cmd = Command::new("java");
-    cmd.args(["-Xmx256m", "-cp"])
-        .arg(format!("{}:{}", classes.display(), classpath.trim()))
-        .arg("vltava.compat.failover.EosLoop")
-        .env("BOOTSTRAP", &bootstrap)
+    let mut cmd = java_main("vltava.compat.failover.EosLoop");
+    cmd.env("BOOTSTRAP", &bootstrap)
         .env("INPUT", input)
         .env("OUTPUT", output)
         .env("GROUP_ID", &group)

@@ -593,3 +593,162 @@ fn a_returning_leader_cuts_the_tail_nobody_else_took_and_no_reader_saw() {
     assert_eq!(seen[1].len(), 10, "the lost records were never visible");
     assert_eq!(seen.last().unwrap(), &want);
 }
+
+/// Partition 0 of `topic` as node `addr` sees it: (leader, replicas, isr).
+fn replicas_of(addr: std::net::SocketAddr, topic: &str) -> Option<(i32, Vec<i32>, Vec<i32>)> {
+    let m = metadata(addr, topic);
+    let t = m.topics.first()?;
+    let p = t.partitions.iter().find(|p| p.partition_index == 0)?;
+    let ids = |v: &[kafka_protocol::messages::BrokerId]| v.iter().map(|b| b.0).collect::<Vec<_>>();
+    let mut isr = ids(&p.isr_nodes);
+    isr.sort();
+    (t.error_code == 0).then_some((p.leader_id.0, ids(&p.replica_nodes), isr))
+}
+
+/// The `vltava` CLI against `bootstrap`: (exit success, stdout).
+fn vltava_cli(bootstrap: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vltava"))
+        .args(args)
+        .args(["-b", bootstrap, "--timeout-ms", "30000"])
+        .output()
+        .expect("run vltava");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.is_empty() || out.status.success(),
+        "{args:?}: {stderr}"
+    );
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// The acceptance's reassignment, through the Java AdminClient (the calls
+/// kafka-reassign-partitions.sh makes) while an idempotent producer runs:
+/// partition 0 moves from brokers [1, 2] to [3, 2]. Broker 3 is down when
+/// the move starts, so ListPartitionReassignments shows it in progress
+/// (3 being added, 1 removed); once 3 is back it copies the partition from
+/// the leader, joins the ISR, and the controller drops 1, whose copy is
+/// deleted. Every acknowledged record is there once, in order, and the
+/// new replicas hold the same bytes. Then `vltava topic reassign` reorders
+/// the replicas and `vltava topic elect-leaders` hands leadership to the
+/// new preferred replica.
+#[test]
+fn a_partition_moves_to_new_replicas_under_a_running_producer() {
+    use common::programs::java_main;
+    let mut cluster = Cluster::start(3, EXTRA);
+    let bootstrap = cluster.bootstrap();
+    let topic = "moving";
+    let admin = admin_client(&bootstrap);
+    let new_topic = NewTopic::new(topic, 1, TopicReplication::Variable(&[&[1, 2]]));
+    let created = block_on(
+        Duration::from_secs(30),
+        admin.create_topics([&new_topic], &admin_opts()),
+    )
+    .expect("CreateTopics");
+    assert_eq!(created, vec![Ok(topic.to_string())]);
+    wait_for(
+        cluster.addr(1),
+        topic,
+        "1 leading, 1 and 2 in sync",
+        |l, isr| l == 1 && isr == [1, 2],
+    );
+    cluster.stop(3);
+
+    let producer = idempotent_producer(&bootstrap);
+    let mut listed = String::new();
+    let outcomes = produce_through(&producer, topic, 6_000, 2_000, || {
+        let out = java_main("vltava.compat.cluster.Reassign")
+            .env("BOOTSTRAP", cluster.addr(1).to_string())
+            .env("TOPIC", topic)
+            .env("PARTITION", "0")
+            .env("REPLICAS", "3,2")
+            .output()
+            .expect("run Reassign");
+        listed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(
+            out.status.success(),
+            "{listed} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        cluster.restart(3);
+    });
+    drop(producer);
+    assert_eq!(
+        listed,
+        r#"{"event":"reassigning","replicas":[3, 2, 1],"adding":[3],"removing":[1]}"#
+    );
+
+    let deadline = Instant::now() + SETTLE;
+    let moved = loop {
+        let seen = replicas_of(cluster.addr(2), topic);
+        if let Some((leader, replicas, isr)) = &seen {
+            if replicas == &[3, 2] && isr == &[2, 3] && *leader != 1 {
+                break seen;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the move never completed: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (leader, _, _) = moved.expect("moved");
+    assert_eq!(
+        leader, 3,
+        "the leader left; the first in-sync target replica leads"
+    );
+    assert_all_acked_and_read_once(&bootstrap, topic, &outcomes);
+    let removed = cluster.nodes[0].data_dir.join(format!("{topic}-0"));
+    let deadline = Instant::now() + SETTLE;
+    while removed.exists() {
+        assert!(Instant::now() < deadline, "broker 1 kept its copy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logs: Vec<Vec<u8>> = [1, 2]
+        .iter()
+        .map(|i| log_bytes(&cluster.nodes[*i].data_dir, topic))
+        .collect();
+    assert!(!logs[0].is_empty());
+    assert_eq!(logs[0], logs[1], "replicas on nodes 2 and 3 differ");
+
+    // The CLI: a reorder completes at once (3 stays leader), then a
+    // preferred election makes 2, now first, the leader.
+    let addr = cluster.addr(2).to_string();
+    assert_eq!(
+        vltava_cli(&addr, &["topic", "reassign", topic, "0=2,3", "--wait"]),
+        (
+            true,
+            format!("Reassigning {topic}-0 to [2, 3].\nReassignment of {topic} complete.\n")
+        )
+    );
+    assert_eq!(
+        vltava_cli(&addr, &["topic", "reassignments"]),
+        (
+            true,
+            "No partition reassignment is in progress.\n".to_string()
+        )
+    );
+    assert_eq!(
+        replicas_of(cluster.addr(2), topic).map(|(l, r, _)| (l, r)),
+        Some((3, vec![2, 3]))
+    );
+    assert_eq!(
+        vltava_cli(&addr, &["topic", "elect-leaders", topic]),
+        (
+            true,
+            format!(
+                "Successfully completed leader election (PREFERRED) for partitions {topic}-0\n"
+            )
+        )
+    );
+    wait_for(cluster.addr(3), topic, "2 leading", |l, _| l == 2);
+    assert_eq!(
+        vltava_cli(&addr, &["topic", "elect-leaders", topic]),
+        (
+            true,
+            format!("Valid replica already elected for partitions {topic}-0\n")
+        )
+    );
+    assert_all_acked_and_read_once(&bootstrap, topic, &outcomes);
+}

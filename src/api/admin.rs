@@ -79,8 +79,8 @@ async fn create_one(
             return failed(t.name, admin_error_code(&e), e.to_string(), version);
         }
     };
-    let mut partitions = t.num_partitions;
-    let mut replication = t.replication_factor;
+    let partitions = t.num_partitions;
+    let replication = t.replication_factor;
     if !t.assignments.is_empty() {
         if partitions != -1 || replication != -1 {
             return failed(
@@ -90,32 +90,55 @@ async fn create_one(
                 version,
             );
         }
-        if let Some(bad) = t
+        // Partition i on the replicas its entry names: the entries must
+        // number the partitions 0, 1, 2, ...
+        let mut entries: Vec<(i32, Vec<i32>)> = t
             .assignments
             .iter()
-            .flat_map(|a| a.broker_ids.iter())
-            .find(|b| b.0 != broker.node_id)
+            .map(|a| {
+                (
+                    a.partition_index,
+                    a.broker_ids.iter().map(|b| b.0).collect(),
+                )
+            })
+            .collect();
+        entries.sort_by_key(|(i, _)| *i);
+        if entries
+            .iter()
+            .enumerate()
+            .any(|(n, (i, _))| *i as usize != n)
         {
             return failed(
                 t.name,
                 ResponseError::InvalidReplicaAssignment.code(),
-                format!("Broker {} does not exist.", bad.0),
+                "partitions should be a consecutive 0-based integer sequence".into(),
                 version,
             );
         }
-        partitions = t.assignments.len() as i32;
-        replication = t
-            .assignments
-            .first()
-            .map(|a| a.broker_ids.len() as i16)
-            .unwrap_or(1);
+        let assignment = entries.into_iter().map(|(_, r)| r).collect();
+        let created = broker
+            .create_topic_assigned(&t.name, assignment, config, validate_only)
+            .await;
+        return created_result(broker, t.name, created, -1, validate_only, version);
     }
-    match broker
+    let created = broker
         .create_topic(&t.name, partitions, replication, config, validate_only)
-        .await
-    {
+        .await;
+    created_result(broker, t.name, created, partitions, validate_only, version)
+}
+
+/// The CreateTopics answer for one topic.
+fn created_result(
+    broker: &Arc<Broker>,
+    name: TopicName,
+    created: Result<Arc<crate::broker::Topic>, AdminError>,
+    partitions: i32,
+    validate_only: bool,
+    version: i16,
+) -> CreatableTopicResult {
+    match created {
         Ok(topic) => {
-            let mut r = CreatableTopicResult::default().with_name(t.name);
+            let mut r = CreatableTopicResult::default().with_name(name);
             if version >= 5 {
                 r.num_partitions = if validate_only {
                     if partitions == -1 {
@@ -134,7 +157,7 @@ async fn create_one(
             }
             r
         }
-        Err(e) => failed(t.name, admin_error_code(&e), e.to_string(), version),
+        Err(e) => failed(name, admin_error_code(&e), e.to_string(), version),
     }
 }
 

@@ -2,9 +2,12 @@
 
 use kafka_protocol::error::ResponseError;
 
+use crate::broker::leadership::PartitionAdminError;
 use crate::broker::{AckError, AdminError};
 use crate::config::ConfigError;
 use crate::log::{BatchError, LogError, ProducerError};
+use crate::metadata::election::NotElected;
+use crate::metadata::reassignment::ReassignmentError;
 
 /// The Kafka error code for a log error, logged here once when it is not the
 /// client's fault.
@@ -49,6 +52,7 @@ pub fn admin_error_code(err: &AdminError) -> i16 {
         AdminError::UnknownTopic(_) => ResponseError::UnknownTopicOrPartition.code(),
         AdminError::InvalidPartitions(_) => ResponseError::InvalidPartitions.code(),
         AdminError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor.code(),
+        AdminError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment.code(),
         AdminError::InvalidConfig(ConfigError::Unknown(_) | ConfigError::Invalid { .. }) => {
             ResponseError::InvalidConfig.code()
         }
@@ -57,6 +61,45 @@ pub fn admin_error_code(err: &AdminError) -> i16 {
             tracing::error!(error = %e, "storage error in a topic admin operation");
             ResponseError::KafkaStorageError.code()
         }
+    }
+}
+
+/// The code for a reassignment or leader election not carried out.
+pub fn partition_admin_error_code(err: &PartitionAdminError) -> i16 {
+    match err {
+        PartitionAdminError::UnknownPartition(_) => ResponseError::UnknownTopicOrPartition.code(),
+        PartitionAdminError::Reassignment(r) => match r {
+            ReassignmentError::InvalidReplicaAssignment(_) => {
+                ResponseError::InvalidReplicaAssignment.code()
+            }
+            ReassignmentError::InvalidReplicationFactor(_) => {
+                ResponseError::InvalidReplicationFactor.code()
+            }
+            ReassignmentError::NoReassignmentInProgress => {
+                ResponseError::NoReassignmentInProgress.code()
+            }
+        },
+        PartitionAdminError::NotElected(n) => match n {
+            NotElected::NotNeeded => ResponseError::ElectionNotNeeded.code(),
+            NotElected::PreferredNotAvailable => ResponseError::PreferredLeaderNotAvailable.code(),
+            NotElected::EligibleNotAvailable => ResponseError::EligibleLeadersNotAvailable.code(),
+        },
+        PartitionAdminError::Admin(e) => admin_error_code(e),
+    }
+}
+
+/// Kafka's message for a reassignment or election not carried out.
+pub fn partition_admin_error_message(err: &PartitionAdminError) -> String {
+    match err {
+        PartitionAdminError::NotElected(n) => match n {
+            NotElected::NotNeeded => "Leader election not needed for topic partition.",
+            NotElected::PreferredNotAvailable => "The preferred leader was not available.",
+            NotElected::EligibleNotAvailable => {
+                "Eligible topic partition leaders are not available."
+            }
+        }
+        .to_string(),
+        other => other.to_string(),
     }
 }
 

@@ -11,6 +11,7 @@ mod authorized_operations;
 mod cluster;
 mod configs;
 mod coordinators;
+mod elect_leaders;
 mod errors;
 mod fetch;
 mod groups;
@@ -19,6 +20,7 @@ mod metadata;
 mod offset_for_leader_epoch;
 mod produce;
 mod producer;
+mod reassignments;
 mod replica_fetch;
 mod txn;
 
@@ -46,6 +48,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::ElectLeaders, 0, 2),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::FindCoordinator, 0, 6),
@@ -166,6 +171,11 @@ pub async fn handle(
         RequestKind::CreatePartitions(req) => {
             ready(admin::create_partitions(broker, req, version).await)
         }
+        RequestKind::AlterPartitionReassignments(req) => {
+            ready(reassignments::alter(broker, req, version).await)
+        }
+        RequestKind::ListPartitionReassignments(req) => ready(reassignments::list(broker, req)),
+        RequestKind::ElectLeaders(req) => ready(elect_leaders::handle(broker, req, version).await),
         RequestKind::DescribeConfigs(req) => ready(configs::describe(broker, req, version)),
         RequestKind::AlterConfigs(req) => ready(configs::alter(broker, req).await),
         RequestKind::IncrementalAlterConfigs(req) => {
@@ -433,6 +443,29 @@ mod encode_tests {
                                 .with_count(1),
                         ]),
                     ),
+                    ApiKey::AlterPartitionReassignments => {
+                        RequestKind::AlterPartitionReassignments(
+                            AlterPartitionReassignmentsRequest::default().with_topics(vec![
+                                alter_partition_reassignments_request::ReassignableTopic::default()
+                                    .with_name(name("t"))
+                                    .with_partitions(vec![
+                                        alter_partition_reassignments_request::ReassignablePartition::default()
+                                            .with_partition_index(0)
+                                            .with_replicas(Some(vec![BrokerId(1)])),
+                                    ]),
+                            ]),
+                        )
+                    }
+                    ApiKey::ListPartitionReassignments => RequestKind::ListPartitionReassignments(
+                        ListPartitionReassignmentsRequest::default(),
+                    ),
+                    ApiKey::ElectLeaders => {
+                        RequestKind::ElectLeaders(ElectLeadersRequest::default().with_topic_partitions(
+                            Some(vec![elect_leaders_request::TopicPartitions::default()
+                                .with_topic(name("t"))
+                                .with_partitions(vec![0, 1])]),
+                        ))
+                    }
                     ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
                         DescribeConfigsRequest::default()
                             .with_include_synonyms(true)

@@ -10,6 +10,7 @@
 
 pub mod dynamic_config;
 pub mod flusher;
+pub mod leadership;
 pub mod log_manager;
 pub mod metadata;
 pub mod partition;
@@ -32,6 +33,7 @@ use crate::log::checkpoint::{read_checkpoint, write_checkpoint};
 use crate::log::{Log, LogConfig};
 use crate::metadata::image::TopicImage;
 use crate::metadata::placement::{self, Candidate};
+use crate::metadata::reassignment;
 use crate::metadata::records::{BrokerRegistration, ConfigResource, PartitionRecord};
 use crate::metadata::{
     MetadataImage, MetadataQuorum, MetadataRecord, ProposeError, QuorumConfig, Refused,
@@ -74,6 +76,8 @@ pub enum AdminError {
     InvalidPartitions(String),
     #[error("{0}")]
     InvalidReplicationFactor(String),
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
     #[error(transparent)]
     InvalidConfig(#[from] ConfigError),
     #[error("{0}")]
@@ -659,9 +663,44 @@ impl Broker {
         }
         let image = self.metadata.image();
         let assignment = place(&image, 0, partitions, replication_factor)?;
+        self.create_placed(&image, name, assignment, config, validate_only)
+            .await
+    }
+
+    /// Creates a topic whose partitions' replicas the request names
+    /// (CreateTopics with a manual assignment): partition `i` on
+    /// `assignment[i]`, its first replica the preferred leader. Kafka's
+    /// checks: brokers registered, none twice, one replication factor.
+    pub async fn create_topic_assigned(
+        self: &Arc<Self>,
+        name: &str,
+        assignment: Vec<Vec<i32>>,
+        config: TopicConfig,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, AdminError> {
+        validate_topic_name(name)?;
+        let image = self.metadata.image();
+        let first = assignment.first().map(Vec::len);
+        for replicas in &assignment {
+            reassignment::validate_manual_assignment(&image, replicas, first)
+                .map_err(|e| AdminError::InvalidReplicaAssignment(e.to_string()))?;
+        }
+        self.create_placed(&image, name, assignment, config, validate_only)
+            .await
+    }
+
+    async fn create_placed(
+        self: &Arc<Self>,
+        image: &MetadataImage,
+        name: &str,
+        assignment: Vec<Vec<i32>>,
+        config: TopicConfig,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, AdminError> {
         if image.topic(name).is_some() {
             return Err(AdminError::TopicExists(name.to_string()));
         }
+        let partitions = assignment.len() as i32;
         let id = Uuid::new_v4();
         if validate_only {
             return Ok(Arc::new(Topic::new(
@@ -672,7 +711,7 @@ impl Broker {
                 partitions,
             )));
         }
-        let records = topic_records(&image, &assignment, name, id, &config);
+        let records = topic_records(image, &assignment, name, id, &config);
         self.change_metadata(records).await?;
         tracing::info!(topic = name, partitions, "created topic");
         self.topic(name)
@@ -845,18 +884,32 @@ impl Broker {
                 self.topics.write().insert(t.name.clone(), topic);
                 continue;
             };
-            let have = topic.partition_count();
+            // New partitions, and replicas reassigned here, are opened;
+            // replicas reassigned away are closed and deleted.
+            let hosted: Vec<i32> = topic.partitions().iter().map(|p| p.index).collect();
+            let opening: Vec<i32> = local_replicas(t, self.node_id)
+                .filter(|p| !hosted.contains(p))
+                .collect();
             let want = t.partitions.len() as i32;
-            if want > have {
+            if !opening.is_empty() || want > topic.partition_count() {
                 let log_config = topic.config().log_config(&current);
                 let added = open_partitions(
                     &self.config.data_dir,
                     &t.name,
-                    local_replicas(t, self.node_id).filter(|p| *p >= have),
+                    opening.into_iter(),
                     &log_config,
                     |_| Start::NEW,
                 )?;
                 topic.add_partitions(added, want);
+            }
+            for index in hosted {
+                let kept = t
+                    .partitions
+                    .get(&index)
+                    .is_none_or(|p| p.replicas.contains(&self.node_id));
+                if !kept {
+                    self.remove_replica(&topic, index);
+                }
             }
             let config = topic_config(&image, &t.name);
             if topic.config().overrides != config.overrides {
@@ -869,6 +922,23 @@ impl Broker {
         self.followed.send_replace(image.offset);
         self.publish_topics();
         Ok(())
+    }
+
+    /// This broker's replica of `topic`'s partition `index` was reassigned
+    /// away (the reassignment completed without it): it stops serving and
+    /// fetching, and its log is deleted, as Kafka's StopReplica with delete.
+    fn remove_replica(&self, topic: &Topic, index: i32) {
+        let Some(p) = topic.remove_partition(index) else {
+            return;
+        };
+        p.follow(-1, p.leader_epoch());
+        self.coordinator_resigned(&topic.name, index);
+        tracing::info!(topic = %topic.name, partition = index,
+            "replica reassigned away; deleting its log");
+        if let Err(e) = p.delete() {
+            tracing::warn!(topic = %topic.name, partition = index, error = %e,
+                "could not remove the directory of a replica reassigned away");
+        }
     }
 
     /// Gives each local replica the role the image names: leader (a new
@@ -1333,6 +1403,8 @@ pub async fn open_metadata(
         let mut quorum_config = QuorumConfig::new(voter, voters, dir.join(METADATA_DIR));
         quorum_config.election_timeout = config.election_timeout();
         quorum_config.session_timeout = config.broker_session_timeout();
+        quorum_config.unclean_leader_election = config.unclean_leader_election();
+        quorum_config.leader_rebalance = config.leader_rebalance_interval();
         MetadataQuorum::start(quorum_config, controller)
             .await
             .context("opening the metadata log")?
@@ -1427,6 +1499,7 @@ fn new_partition(
         replicas,
         leader_epoch: 0,
         partition_epoch: 0,
+        ..Default::default()
     }
 }
 

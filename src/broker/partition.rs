@@ -122,6 +122,7 @@ impl Partition {
             leader: -1,
             leader_epoch: 0,
             partition_epoch: 0,
+            ..Default::default()
         };
         p.lead(-1, &lone, 0);
         p
@@ -413,6 +414,21 @@ impl Partition {
             "truncated the log to the leader's history");
         self.log_end.send_replace(leo);
         self.durable.send_modify(|m| m.offset = m.offset.min(leo));
+        Ok(())
+    }
+
+    /// This follower's log ends below the leader's log start offset
+    /// `leader_log_start` (it is new, or was away longer than the leader's
+    /// retention): it empties its log and fetches from there. Its high
+    /// watermark is at most its log end, so nothing a reader was served is
+    /// cut; whole segments are unlinked, never shortened under a mapping.
+    pub fn restart_at(&self, leader_log_start: i64) -> Result<(), LogError> {
+        self.log.lock().restart_at(leader_log_start)?;
+        tracing::info!(topic = %self.topic, partition = self.index, offset = leader_log_start,
+            "a follower below the leader's log start starts over there");
+        self.log_end.send_replace(leader_log_start);
+        self.durable
+            .send_modify(|m| m.offset = m.offset.max(leader_log_start));
         Ok(())
     }
 
@@ -840,6 +856,7 @@ mod tests {
             leader,
             leader_epoch,
             partition_epoch: 0,
+            ..Default::default()
         }
     }
 

@@ -196,6 +196,7 @@ mod tests {
             leader: 1,
             leader_epoch: 3,
             partition_epoch: 7,
+            ..Default::default()
         }
     }
 

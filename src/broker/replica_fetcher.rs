@@ -333,8 +333,21 @@ fn apply(leader: i32, active: &[FetchTarget], response: FetchResponse) -> Applie
             if p.is_leading() || p.leader_epoch() != target.leader_epoch {
                 continue;
             }
+            let error = ResponseError::try_from_code(data.error_code);
+            if error == Some(ResponseError::OffsetOutOfRange)
+                && data.log_start_offset > p.log_end_offset()
+            {
+                match p.restart_at(data.log_start_offset) {
+                    Ok(()) => applied.truncated = true,
+                    Err(e) => {
+                        tracing::error!(topic = %p.topic, partition = p.index, error = %e,
+                            "a follower could not start over at the leader's log start");
+                        applied.retry.push((key, false));
+                    }
+                }
+                continue;
+            }
             if data.error_code != 0 {
-                let error = ResponseError::try_from_code(data.error_code);
                 let soon = matches!(
                     error,
                     Some(ResponseError::UnknownLeaderEpoch | ResponseError::NotLeaderOrFollower)

@@ -1,8 +1,8 @@
 //! A topic: its name, topic id, config overrides and partitions.
 //!
 //! It holds this node's replicas of the topic's partitions; the partition
-//! count is the cluster's. Both only grow (CreatePartitions); readers take a
-//! snapshot.
+//! count is the cluster's. The count only grows (CreatePartitions); the
+//! replicas held here change with reassignments. Readers take a snapshot.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
@@ -109,7 +109,14 @@ impl Topic {
         is_internal(&self.name)
     }
 
-    /// The topic grew to `count` partitions, `added` of them hosted here.
+    /// This node no longer holds a replica of partition `index`
+    /// (reassigned away): the replica, for the caller to close.
+    pub(super) fn remove_partition(&self, index: i32) -> Option<Arc<Partition>> {
+        self.partitions.write().remove(&index)
+    }
+
+    /// The topic has `count` partitions, `added` more of them hosted here
+    /// (new partitions, or replicas reassigned to this node).
     pub(super) fn add_partitions(&self, added: Vec<Arc<Partition>>, count: i32) {
         let mut parts = self.partitions.write();
         parts.extend(added.into_iter().map(|p| (p.index, p)));

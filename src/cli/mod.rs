@@ -3,7 +3,8 @@
 //! configuration merge.
 //!
 //! Client commands speak to any Kafka-compatible cluster through librdkafka
-//! (`rdkafka`); they never reach into the broker's own modules. Shared here:
+//! (`rdkafka`), or with single raw requests (`raw.rs`) for the admin APIs
+//! librdkafka lacks; they never reach into the broker's own modules. Shared here:
 //! the connection flags, output formats and table rendering.
 
 pub mod bench;
@@ -13,6 +14,8 @@ pub mod consume;
 pub mod group;
 pub mod log;
 pub mod produce;
+pub mod raw;
+pub mod reassign;
 pub mod server;
 pub mod topic;
 

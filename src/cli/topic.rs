@@ -1,6 +1,7 @@
 //! `vltava topic`: create, list, describe, delete, add partitions, alter
 //! configs — kafka-topics.sh and kafka-configs.sh for topics, through
-//! librdkafka's AdminClient.
+//! librdkafka's AdminClient — and reassign, reassignments, elect-leaders
+//! (`reassign.rs`).
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -103,6 +104,57 @@ pub enum TopicCommand {
         /// A config override to remove (repeatable)
         #[arg(long = "delete", value_name = "KEY")]
         delete: Vec<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Move partitions' replicas to other brokers (the first listed leads).
+    ///
+    /// New replicas copy the partition from its leader; the old ones are
+    /// dropped once every new one is in sync. Producers and consumers carry on.
+    ///
+    /// Examples:
+    ///   vltava topic reassign orders 0=4,2,3 1=2,3,4 --wait
+    ///   vltava topic reassign orders 0 --cancel
+    #[command(verbatim_doc_comment)]
+    Reassign {
+        topic: String,
+        /// PARTITION=BROKER,BROKER... (or PARTITION with --cancel)
+        #[arg(required = true, value_name = "PARTITION=REPLICAS")]
+        moves: Vec<String>,
+        /// Cancel the partitions' reassignments: back to their old replicas
+        #[arg(long)]
+        cancel: bool,
+        /// Return once the reassignments are complete (within --timeout-ms)
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Show the partition reassignments in progress.
+    ///
+    /// Examples:
+    ///   vltava topic reassignments
+    ///   vltava topic reassignments orders --format json
+    #[command(verbatim_doc_comment)]
+    Reassignments {
+        topic: Option<String>,
+        #[command(flatten)]
+        format: FormatArgs,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Hand leadership back to each partition's preferred (first) replica.
+    ///
+    /// Examples:
+    ///   vltava topic elect-leaders             # every topic
+    ///   vltava topic elect-leaders orders
+    ///   vltava topic elect-leaders orders --unclean   # a leader for partitions without one, even outside the ISR (may lose records)
+    #[command(verbatim_doc_comment)]
+    ElectLeaders {
+        topics: Vec<String>,
+        /// An unclean election: only for partitions without a leader
+        #[arg(long)]
+        unclean: bool,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -234,6 +286,23 @@ pub fn run(cmd: TopicCommand) -> anyhow::Result<()> {
             }
             println!("Altered configs of topic {name}.");
         }
+        TopicCommand::Reassign {
+            topic,
+            moves,
+            cancel,
+            wait,
+            client,
+        } => super::reassign::reassign(&topic, &moves, cancel, wait, &client)?,
+        TopicCommand::Reassignments {
+            topic,
+            format,
+            client,
+        } => super::reassign::list(topic.as_deref(), format.format, &client)?,
+        TopicCommand::ElectLeaders {
+            topics,
+            unclean,
+            client,
+        } => super::reassign::elect_leaders(&topics, unclean, &client)?,
     }
     Ok(())
 }

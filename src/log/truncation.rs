@@ -93,8 +93,35 @@ impl Log {
         Ok(())
     }
 
-    /// Replaces every segment with one empty segment at `offset`, below all of
-    /// them, which becomes the log start offset (Kafka's `truncateFullyAndStartAt`).
+    /// Empties the log and starts it again at `offset`, past its end: a
+    /// follower whose log ends below the leader's log start offset (new, or
+    /// away longer than the leader's retention) cannot catch up by fetching
+    /// and takes the leader's log from its start (Kafka's
+    /// `truncateFullyAndStartAt` on OFFSET_OUT_OF_RANGE). Everything it held
+    /// goes: segments, indexes, producer state, leader epochs.
+    pub fn restart_at(&mut self, offset: i64) -> Result<(), LogError> {
+        let leo = self.log_end_offset();
+        if offset <= leo {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: leo,
+            });
+        }
+        self.check_online()?;
+        self.truncate_fully_and_start_at(offset)?;
+        self.recovery_point = offset;
+        self.first_dirty_offset = offset;
+        self.producers = ProducerStateManager::new();
+        self.bytes_since_snapshot = 0;
+        tracing::info!(dir = %self.dir.display(), offset, previous_log_end_offset = leo,
+            "restarted the log at the leader's log start offset");
+        Ok(())
+    }
+
+    /// Replaces every segment with one empty segment at `offset`, below or
+    /// past all of them, which becomes the log start offset (Kafka's
+    /// `truncateFullyAndStartAt`).
     fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
         let fresh = LogSegment::create(&self.dir, offset, &self.config)?;
         self.segments.insert(0, fresh);
@@ -235,6 +262,50 @@ mod tests {
             let log = reopen(dir.path(), log);
             assert_same_state(&log, &leader);
         }
+    }
+
+    /// A follower below the leader's log start takes the leader's log from
+    /// there: nothing of its own stays, before or after a reopen.
+    #[test]
+    fn a_restart_past_the_end_empties_the_log_and_takes_the_leaders_from_its_start() {
+        let leader_dir = tempfile::tempdir().unwrap();
+        let mut leader = leader_history(leader_dir.path());
+        let start = *leader.segment_base_offsets().last().unwrap();
+        leader.advance_log_start_offset(start).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = reference(
+            dir.path(),
+            &all_batches(&leader_history(leader_dir.path().join("x").as_path()))[..2],
+        );
+        assert!(log.log_end_offset() < start, "{start}");
+        assert!(
+            log.restart_at(log.log_end_offset()).is_err(),
+            "only past the end"
+        );
+        log.restart_at(start).unwrap();
+        assert_eq!(
+            (
+                log.log_start_offset(),
+                log.log_end_offset(),
+                log.recovery_point()
+            ),
+            (start, start, start)
+        );
+        assert!(epochs(&log).is_empty());
+        assert!(log.producer_state().entry(5).is_none());
+        replicate(&leader, &mut log, 300);
+        let same = |log: &Log| {
+            assert_eq!(
+                (log.log_start_offset(), log.log_end_offset()),
+                (leader.log_start_offset(), leader.log_end_offset())
+            );
+            assert_eq!(all_batches(log), all_batches(&leader));
+            assert_eq!(epochs(log), epochs(&leader));
+        };
+        same(&log);
+        let log = reopen(dir.path(), log);
+        same(&log);
+        assert_offsets_read_their_batch(&log);
     }
 
     #[test]

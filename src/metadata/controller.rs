@@ -27,11 +27,15 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::image::MetadataImage;
-use super::records::{MetadataRecord, PartitionRecord};
+use super::records::MetadataRecord;
+use super::{election, reassignment};
 
 /// The heartbeats this voter has received.
 pub struct Liveness {
     session: Duration,
+    /// Kafka's `unclean.leader.election.enable` in the controller's
+    /// `server.properties`: the default for topics that set nothing.
+    unclean_default: bool,
     seen: Mutex<BTreeMap<i32, (Uuid, Instant)>>,
     /// When this voter last became the active controller.
     leading_since: Mutex<Option<Instant>>,
@@ -43,9 +47,10 @@ pub struct Liveness {
 }
 
 impl Liveness {
-    pub fn new(session: Duration) -> Self {
+    pub fn new(session: Duration, unclean_default: bool) -> Self {
         Self {
             session,
+            unclean_default,
             seen: Mutex::new(BTreeMap::new()),
             leading_since: Mutex::new(None),
             stopped: Mutex::new(Vec::new()),
@@ -124,8 +129,9 @@ impl Liveness {
     }
 
     /// The records the active controller proposes now: fence the brokers
-    /// silent for a session, unfence those heard from again, and elect
-    /// leaders for partitions without one. Empty when nothing changes.
+    /// silent for a session, unfence those heard from again, elect leaders
+    /// for partitions without one, and finish the reassignments whose
+    /// target replicas are all in sync. Empty when nothing changes.
     pub fn duties(&self, image: &MetadataImage, leading_since: Instant) -> Vec<MetadataRecord> {
         let now = Instant::now();
         {
@@ -145,9 +151,6 @@ impl Liveness {
                 (alive == b.fenced).then_some((b.id, b.incarnation, alive))
             })
             .collect();
-        if changed.is_empty() {
-            return elect(image);
-        }
         let mut working = image.clone();
         let mut records = Vec::new();
         for (id, incarnation, alive) in changed {
@@ -161,7 +164,12 @@ impl Liveness {
             working.apply_all(&change);
             records.extend(change);
         }
-        records.extend(elect(&working));
+        // Each step sees the one before, so one batch never holds two
+        // records of a partition at the same partition epoch.
+        let elected = election::elect_leaderless(&working, self.unclean_default);
+        working.apply_all(&elected);
+        records.extend(elected);
+        records.extend(reassignment::complete_all(&working));
         records
     }
 
@@ -211,30 +219,10 @@ pub fn fence(image: &MetadataImage, id: i32) -> Vec<MetadataRecord> {
     records
 }
 
-/// Leaders for the partitions that have none, from their live in-sync
-/// replicas (Kafka's clean election: never a replica outside the ISR).
-pub fn elect(image: &MetadataImage) -> Vec<MetadataRecord> {
-    let live = |r: i32| image.broker(r).is_some_and(|b| !b.fenced);
-    let mut records = Vec::new();
-    for t in image.topics() {
-        for p in t.partitions.values().filter(|p| p.leader < 0) {
-            if let Some(leader) = p.isr.iter().copied().find(|r| live(*r)) {
-                records.push(MetadataRecord::Partition(PartitionRecord {
-                    leader,
-                    leader_epoch: p.leader_epoch + 1,
-                    partition_epoch: p.partition_epoch + 1,
-                    ..p.clone()
-                }));
-            }
-        }
-    }
-    records
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::records::{BrokerRegistration, TopicRecord};
+    use crate::metadata::records::{BrokerRegistration, PartitionRecord, TopicRecord};
 
     fn image(brokers: &[i32], partitions: &[(Vec<i32>, i32)]) -> MetadataImage {
         let mut image = MetadataImage::default();
@@ -261,6 +249,7 @@ mod tests {
                 leader: *leader,
                 leader_epoch: 0,
                 partition_epoch: 0,
+                ..Default::default()
             }));
         }
         image
@@ -293,14 +282,17 @@ mod tests {
         assert_eq!(leaders(&image)[1], (-1, 1, vec![3]));
         // Back: registered anew, it leads what waited for it.
         image.apply(&fencing(3, Uuid::from_u128(3), false));
-        image.apply_all(&elect(&image));
+        image.apply_all(&election::elect_leaderless(&image, false));
         assert_eq!(leaders(&image)[1], (3, 2, vec![3]));
-        assert!(elect(&image).is_empty(), "nothing left to elect");
+        assert!(
+            election::elect_leaderless(&image, false).is_empty(),
+            "nothing left to elect"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn silence_for_a_session_fences_and_a_heartbeat_unfences() {
-        let liveness = Liveness::new(Duration::from_secs(9));
+        let liveness = Liveness::new(Duration::from_secs(9), false);
         let mut image = image(&[1, 2], &[(vec![2], 2)]);
         let since = liveness.leading(true).unwrap();
         assert!(liveness.duties(&image, since).is_empty());
@@ -340,7 +332,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_broker_whose_listener_refuses_is_fenced_without_waiting_a_session() {
-        let liveness = Liveness::new(Duration::from_secs(9));
+        let liveness = Liveness::new(Duration::from_secs(9), false);
         let mut image = image(&[1, 2], &[(vec![2, 1], 2)]);
         let since = liveness.leading(true).unwrap();
         tokio::time::advance(Duration::from_secs(2)).await;

@@ -363,6 +363,7 @@ mod tests {
             leader,
             leader_epoch: 0,
             partition_epoch: 0,
+            ..Default::default()
         })
     }
 
@@ -522,6 +523,7 @@ mod tests {
                 leader: 1,
                 leader_epoch: 0,
                 partition_epoch,
+                ..Default::default()
             })
         };
         let stale = Err(Refused::StalePartition {

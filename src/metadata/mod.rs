@@ -9,12 +9,14 @@
 //! `quorum.rs` ties them into the one handle the broker uses.
 
 pub mod controller;
+pub mod election;
 pub mod image;
 pub mod log_store;
 pub mod network;
 pub mod observer;
 pub mod placement;
 pub mod quorum;
+pub mod reassignment;
 pub mod records;
 pub mod state_machine;
 

@@ -26,6 +26,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::controller::{self, Liveness};
+use super::election;
 use super::image::{MetadataImage, Refused};
 use super::log_store::LogStore;
 use super::network::{read_frame, write_frame, Network, Peer, ProposeRefused, Request, Response};
@@ -51,6 +52,13 @@ pub struct QuorumConfig {
     /// broker it has not heard from for this long (only when the quorum
     /// serves other nodes: a lone combined node is alive while it runs).
     pub session_timeout: Duration,
+    /// Kafka's `unclean.leader.election.enable`: the cluster's default for
+    /// topics that set nothing.
+    pub unclean_leader_election: bool,
+    /// Kafka's `leader.imbalance.check.interval.seconds` when
+    /// `auto.leader.rebalance.enable`: how often the active controller hands
+    /// leadership back to preferred replicas. `None`: never.
+    pub leader_rebalance: Option<Duration>,
 }
 
 impl QuorumConfig {
@@ -62,6 +70,8 @@ impl QuorumConfig {
             snapshot_every: 10_000,
             election_timeout: Duration::from_millis(1000),
             session_timeout: Duration::from_millis(9000),
+            unclean_leader_election: false,
+            leader_rebalance: Some(Duration::from_secs(300)),
         }
     }
 }
@@ -115,7 +125,7 @@ impl MetadataQuorum {
             voters,
             member: Member::Observer(observer),
             images,
-            liveness: Arc::new(Liveness::new(Duration::from_secs(9))),
+            liveness: Arc::new(Liveness::new(Duration::from_secs(9), false)),
             tasks: parking_lot::Mutex::new(vec![task]),
         }
     }
@@ -145,7 +155,10 @@ impl MetadataQuorum {
         }
         .validate()?;
         let raft = Raft::new(config.node_id, Arc::new(raft_config), Network, log, state).await?;
-        let liveness = Arc::new(Liveness::new(config.session_timeout));
+        let liveness = Arc::new(Liveness::new(
+            config.session_timeout,
+            config.unclean_leader_election,
+        ));
         let mut tasks = Vec::new();
         // Served to other nodes, so there are brokers to watch (a lone
         // combined node, with no listener, is alive while it runs).
@@ -163,6 +176,7 @@ impl MetadataQuorum {
                 raft.clone(),
                 liveness.clone(),
                 images.clone(),
+                config.leader_rebalance,
             )));
         }
         if !raft.is_initialized().await? {
@@ -536,24 +550,40 @@ impl Handler {
 }
 
 /// While this voter is the active controller: fences brokers silent for a
-/// session, unfences those heard from again, elects leaders where none is.
+/// session, unfences those heard from again, elects leaders where none is,
+/// finishes reassignments, and every `rebalance` period (when nothing else
+/// changes) hands leadership back to preferred replicas.
 async fn watch_brokers(
     raft: Raft<RaftTypes>,
     liveness: Arc<Liveness>,
     images: watch::Receiver<Arc<MetadataImage>>,
+    rebalance: Option<Duration>,
 ) {
     let period =
         (liveness.session() / 8).clamp(Duration::from_millis(10), Duration::from_millis(500));
     let mut tick = tokio::time::interval(period);
+    let mut balanced_at: Option<tokio::time::Instant> = None;
     loop {
         tick.tick().await;
         let is_leader = raft.metrics().borrow().state == ServerState::Leader;
         let Some(since) = liveness.leading(is_leader) else {
+            balanced_at = None;
             continue;
         };
         let image = images.borrow().clone();
         probe_overdue(&liveness, &image, since).await;
-        let records = liveness.duties(&image, since);
+        let mut records = liveness.duties(&image, since);
+        let last = *balanced_at.get_or_insert(since);
+        if let Some(every) = rebalance.filter(|every| last.elapsed() >= *every) {
+            if records.is_empty() {
+                records = election::rebalance(&image);
+                if !records.is_empty() {
+                    tracing::info!(partitions = records.len(), interval = ?every,
+                        "moving leadership back to preferred replicas (auto.leader.rebalance.enable)");
+                }
+                balanced_at = Some(tokio::time::Instant::now());
+            }
+        }
         if records.is_empty() {
             continue;
         }

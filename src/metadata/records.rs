@@ -66,7 +66,7 @@ pub struct TopicRecord {
     pub name: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionRecord {
     pub topic_id: Uuid,
     pub partition: i32,
@@ -77,6 +77,21 @@ pub struct PartitionRecord {
     pub leader_epoch: i32,
     /// Bumped by every change of the partition.
     pub partition_epoch: i32,
+    /// A reassignment in progress (Kafka's `addingReplicas`): replicas in
+    /// `replicas` being filled, not yet in the target's ISR.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adding_replicas: Vec<i32>,
+    /// A reassignment in progress (Kafka's `removingReplicas`): replicas in
+    /// `replicas` to drop once the target replicas are all in sync.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing_replicas: Vec<i32>,
+}
+
+impl PartitionRecord {
+    /// Whether a reassignment of the partition is in progress.
+    pub fn is_reassigning(&self) -> bool {
+        !self.adding_replicas.is_empty() || !self.removing_replicas.is_empty()
+    }
 }
 
 /// Kafka's config resource types, by their wire values.

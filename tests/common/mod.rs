@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod programs;
 pub mod raw;
 
 use std::collections::BTreeMap;
