@@ -15,6 +15,7 @@ pub mod log;
 pub mod produce;
 pub mod server;
 pub mod topic;
+pub mod wire;
 
 use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};
