@@ -115,7 +115,35 @@ fn consumer_fetch(
     leader_epoch: i32,
     max_wait_ms: i32,
 ) -> PartitionData {
-    let req = FetchRequest::default()
+    let req = fetch_request(topic, offset, rack, leader_epoch, max_wait_ms);
+    let mut resp = RawClient::connect(addr).send(version, &req);
+    resp.responses.remove(0).partitions.remove(0)
+}
+
+/// `consumer_fetch` at `isolation_level` (1: read_committed), not waiting.
+fn consumer_fetch_isolated(
+    addr: SocketAddr,
+    version: i16,
+    topic: &str,
+    offset: i64,
+    rack: &str,
+    leader_epoch: i32,
+    isolation_level: i8,
+) -> PartitionData {
+    let req =
+        fetch_request(topic, offset, rack, leader_epoch, 0).with_isolation_level(isolation_level);
+    let mut resp = RawClient::connect(addr).send(version, &req);
+    resp.responses.remove(0).partitions.remove(0)
+}
+
+fn fetch_request(
+    topic: &str,
+    offset: i64,
+    rack: &str,
+    leader_epoch: i32,
+    max_wait_ms: i32,
+) -> FetchRequest {
+    FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(max_wait_ms)
         .with_min_bytes(1)
@@ -127,9 +155,7 @@ fn consumer_fetch(
                 .with_partition(0)
                 .with_current_leader_epoch(leader_epoch)
                 .with_fetch_offset(offset)
-                .with_partition_max_bytes(1 << 20)])]);
-    let mut resp = RawClient::connect(addr).send(version, &req);
-    resp.responses.remove(0).partitions.remove(0)
+                .with_partition_max_bytes(1 << 20)])])
 }
 
 /// (offset, value) of every record in a fetched record set.
@@ -190,6 +216,11 @@ fn a_leader_sends_a_consumer_to_its_racks_follower_which_serves_it_up_to_its_hig
     let sent_away = consumer_fetch(at, 12, topic, 0, &rack, epoch, 500);
     assert_eq!(offsets(&sent_away), (NONE, follower, 10, 10, 0));
     assert_eq!(sent_away.records.as_deref().map(<[u8]>::len), Some(0));
+    // read_committed alike: the last stable offset, and no aborted
+    // transactions (null: nothing was read).
+    let committed = consumer_fetch_isolated(at, 12, topic, 0, &rack, epoch, 1);
+    assert_eq!(offsets(&committed), (NONE, follower, 10, 10, 0));
+    assert_eq!(committed.aborted_transactions, None);
     // Without a rack, or in a rack no replica is in, the leader serves it.
     for rack in ["", "rack-9"] {
         let served = consumer_fetch(at, 12, topic, 0, rack, epoch, 500);

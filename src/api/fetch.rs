@@ -329,6 +329,8 @@ fn read_all(
                 data.log_start_offset = offsets.log_start_offset;
                 data.preferred_read_replica = kafka_protocol::messages::BrokerId(replica);
                 data.records = Some(Bytes::new());
+                // Nothing was read, so no aborted transactions: null, as Kafka sends.
+                data.aborted_transactions = None;
                 return data;
             }
             let remaining = max_bytes.saturating_sub(total);
