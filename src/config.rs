@@ -22,6 +22,9 @@ pub enum ConfigType {
     Long = 5,
     Double = 6,
     List = 7,
+    /// A Java class name (Kafka's CLASS); Vltava accepts only the classes
+    /// whose behaviour it implements.
+    Class = 8,
 }
 
 /// One known config key.
@@ -56,12 +59,23 @@ pub enum Valid {
     OneOf(&'static [&'static str]),
     /// A comma-separated list of these strings.
     ListOf(&'static [&'static str]),
+    /// A class name Vltava implements (empty: none, Kafka's null); any other
+    /// class cannot be loaded, so it stops the start.
+    Class(&'static [&'static str]),
 }
 
 const CODECS: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
 const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 const POLICIES: &[&str] = &["delete", "compact"];
 const LONG_MAX: &str = "9223372036854775807";
+
+/// Kafka's default `ReplicaSelector`: consumers read from the leader.
+pub const LEADER_SELECTOR: &str = "org.apache.kafka.common.replica.LeaderSelector";
+/// KIP-392's rack-aware `ReplicaSelector`: a consumer with `client.rack` is
+/// sent to a caught-up replica in its rack.
+pub const RACK_AWARE_REPLICA_SELECTOR: &str =
+    "org.apache.kafka.common.replica.RackAwareReplicaSelector";
+const REPLICA_SELECTORS: &[&str] = &[LEADER_SELECTOR, RACK_AWARE_REPLICA_SELECTOR];
 
 /// Every config key Vltava knows, broker-level first, in Kafka's names.
 pub const CONFIG_DEFS: &[ConfigDef] = &[
@@ -81,6 +95,7 @@ pub const CONFIG_DEFS: &[ConfigDef] = &[
     defv("replica.fetch.min.bytes", None, ConfigType::Int, "1", Valid::AtLeast(0), "Minimum bytes expected for each fetch response. If not enough bytes, wait up to replica.fetch.wait.max.ms."),
     defv("replica.fetch.max.bytes", None, ConfigType::Int, "1048576", Valid::AtLeast(0), "The number of bytes of messages to attempt to fetch for each partition."),
     defv("replica.fetch.response.max.bytes", None, ConfigType::Int, "10485760", Valid::AtLeast(0), "Maximum bytes expected for the entire fetch response."),
+    defv("replica.selector.class", None, ConfigType::Class, "", Valid::Class(REPLICA_SELECTORS), "The fully qualified class name that implements ReplicaSelector. This is used by the broker to find the preferred read replica. By default, we use an implementation that returns the leader. Vltava implements org.apache.kafka.common.replica.LeaderSelector and org.apache.kafka.common.replica.RackAwareReplicaSelector (KIP-392)."),
     defv("replica.fetch.backoff.ms", None, ConfigType::Int, "1000", Valid::AtLeast(0), "The amount of time to sleep when fetch partition error occurs."),
     def("num.partitions", None, ConfigType::Int, "1", "The default number of partitions per topic."),
     def("default.replication.factor", None, ConfigType::Short, "1", "The default replication factor for automatically created topics."),
@@ -284,7 +299,7 @@ pub fn validate(def: &ConfigDef, name: &str, value: &str) -> Result<(), ConfigEr
             }
             return Ok(());
         }
-        ConfigType::String | ConfigType::List => None,
+        ConfigType::String | ConfigType::List | ConfigType::Class => None,
     };
     match (def.valid, number) {
         (Valid::AtLeast(min), Some(n)) if n < i128::from(min) => {
@@ -293,6 +308,10 @@ pub fn validate(def: &ConfigDef, name: &str, value: &str) -> Result<(), ConfigEr
         (Valid::Between(min, max), Some(n)) if !(min..=max).contains(&(n as f64)) => Err(invalid(
             format!("Value must be in the range [{min}, {max}]"),
         )),
+        (Valid::Class(known), _) if !v.is_empty() && !known.contains(&v) => Err(invalid(format!(
+            "Class {v} cannot be found: Vltava runs no Java plugins; it implements {}",
+            known.join(" and ")
+        ))),
         (Valid::OneOf(allowed), _) if !allowed.contains(&v) => Err(invalid(format!(
             "String must be one of: {}",
             allowed.join(", ")
@@ -308,6 +327,16 @@ pub fn validate(def: &ConfigDef, name: &str, value: &str) -> Result<(), ConfigEr
         }
         _ => Ok(()),
     }
+}
+
+/// Kafka's `ReplicaSelector` implementations Vltava has (`replica.selector.class`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaSelector {
+    /// Consumers fetch from the leader (the default, and `LeaderSelector`).
+    Leader,
+    /// `RackAwareReplicaSelector`: a consumer whose `client.rack` holds a
+    /// caught-up replica is sent there.
+    RackAware,
 }
 
 /// How an acknowledged `acks=all` write is made durable.
@@ -532,6 +561,18 @@ impl BrokerConfig {
     pub fn connections_max_idle(&self) -> Option<std::time::Duration> {
         let ms = self.int::<i64>("connections.max.idle.ms", 600_000);
         u64::try_from(ms).ok().map(std::time::Duration::from_millis)
+    }
+    /// `replica.selector.class`: how a leader picks the replica a consumer
+    /// should fetch from (KIP-392); unset, the leader.
+    pub fn replica_selector(&self) -> ReplicaSelector {
+        match self
+            .value("replica.selector.class")
+            .as_deref()
+            .map(str::trim)
+        {
+            Some(RACK_AWARE_REPLICA_SELECTOR) => ReplicaSelector::RackAware,
+            _ => ReplicaSelector::Leader,
+        }
     }
     pub fn fetch_max_bytes(&self) -> usize {
         self.int("fetch.max.bytes", 57_671_680)
@@ -859,6 +900,25 @@ mod tests {
                 .collect(),
             dynamic: DynamicBrokerConfig::default(),
         }
+    }
+
+    #[test]
+    fn replica_selector_takes_kafkas_two_classes_and_refuses_any_other() {
+        assert_eq!(broker(&[]).replica_selector(), ReplicaSelector::Leader);
+        let rack_aware = broker(&[("replica.selector.class", RACK_AWARE_REPLICA_SELECTOR)]);
+        assert_eq!(rack_aware.validate(), Ok(()));
+        assert_eq!(rack_aware.replica_selector(), ReplicaSelector::RackAware);
+        let leader = broker(&[("replica.selector.class", LEADER_SELECTOR)]);
+        assert_eq!(leader.validate(), Ok(()));
+        assert_eq!(leader.replica_selector(), ReplicaSelector::Leader);
+        let custom = broker(&[("replica.selector.class", "com.example.NearestSelector")]);
+        assert_eq!(
+            custom.validate().unwrap_err().to_string(),
+            "Invalid value com.example.NearestSelector for configuration replica.selector.class: \
+             Class com.example.NearestSelector cannot be found: Vltava runs no Java plugins; \
+             it implements org.apache.kafka.common.replica.LeaderSelector and \
+             org.apache.kafka.common.replica.RackAwareReplicaSelector"
+        );
     }
 
     #[test]

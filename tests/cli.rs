@@ -712,3 +712,111 @@ fn every_client_command_fails_with_one_line_when_no_broker_answers() {
         );
     }
 }
+
+#[test]
+fn topic_describe_shows_each_partitions_leader_epoch() {
+    let broker = TestBroker::start();
+    let b = broker.bootstrap();
+    vltava(&["topic", "create", "described", "-p", "2", "-b", &b], b"");
+    vltava(
+        &["produce", "described", "-b", &b, "-p", "1"],
+        b"one\ntwo\n",
+    );
+    let table = vltava(&["topic", "describe", "described", "-b", &b], b"");
+    assert_eq!(
+        table,
+        "Topic: described  Partitions: 2\n\
+         PARTITION  LEADER  LEADER-EPOCH  REPLICAS  ISR  LOG-START-OFFSET  LOG-END-OFFSET\n\
+         0          1       0             1         1    0                 0\n\
+         1          1       0             1         1    0                 2\n"
+    );
+    let described = json(&vltava(
+        &[
+            "topic",
+            "describe",
+            "described",
+            "-b",
+            &b,
+            "--format",
+            "json",
+        ],
+        b"",
+    ));
+    let epochs: Vec<i64> = described["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| p["leader_epoch"].as_i64().expect("leader_epoch"))
+        .collect();
+    assert_eq!(epochs, vec![0, 0]);
+}
+
+/// Partitions whose ISR is smaller than their replicas, as node `addr`'s
+/// Metadata has them: (topic, partition).
+fn under_replicated(addr: SocketAddr) -> Vec<(String, i32)> {
+    use kafka_protocol::messages::MetadataRequest;
+    let all = MetadataRequest::default().with_topics(None);
+    let m = common::raw::RawClient::connect(addr).send(12, &all);
+    let mut out: Vec<(String, i32)> = m
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let name = t.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+            t.partitions
+                .iter()
+                .filter(|p| p.isr_nodes.len() < p.replica_nodes.len())
+                .map(move |p| (name.clone(), p.partition_index))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn cluster_info_counts_under_replicated_partitions() {
+    use common::cluster::Cluster;
+    let mut cluster = Cluster::start(
+        3,
+        "broker.session.timeout.ms=3000\nbroker.heartbeat.interval.ms=500\n",
+    );
+    let b = cluster.addr(1).to_string();
+    vltava(
+        &["topic", "create", "spread", "-p", "2", "-r", "3", "-b", &b],
+        b"",
+    );
+    let info = |b: &str| vltava(&["cluster", "info", "-b", b], b"");
+    let line = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("Under-replicated partitions:"))
+            .map(str::to_string)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !under_replicated(cluster.addr(1)).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never all in sync");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        line(&info(&b)).as_deref(),
+        Some("Under-replicated partitions: 0")
+    );
+
+    // Node 3 dies: once fenced it leaves both partitions' ISRs.
+    cluster.kill9(3);
+    let spread = |u: &[(String, i32)]| u.iter().filter(|(t, _)| t == "spread").count();
+    let mut seen = under_replicated(cluster.addr(1));
+    while spread(&seen) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ISRs never shrank: {seen:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        seen = under_replicated(cluster.addr(1));
+    }
+    let want = format!("Under-replicated partitions: {}", seen.len());
+    assert_eq!(line(&info(&b)), Some(want), "{seen:?}");
+    let reported = json(&vltava(
+        &["cluster", "info", "-b", &b, "--format", "json"],
+        b"",
+    ));
+    assert_eq!(reported["under_replicated_partitions"], seen.len());
+}

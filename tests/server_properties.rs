@@ -250,3 +250,20 @@ fn kafkas_kraft_quickstart_server_properties_starts() {
         vec![(1, "localhost".to_string(), 9093)]
     );
 }
+
+/// `replica.selector.class` changes where consumers read, so a class
+/// Vltava does not implement stops the start rather than being ignored.
+#[test]
+fn a_replica_selector_vltava_does_not_implement_stops_the_start() {
+    let stderr = refused_start(
+        "listeners=PLAINTEXT://127.0.0.1:0\nreplica.selector.class=com.example.NearestSelector\n",
+    );
+    assert_eq!(
+        stderr.trim_end(),
+        "error: Invalid value com.example.NearestSelector for configuration \
+         replica.selector.class: Class com.example.NearestSelector cannot be found: \
+         Vltava runs no Java plugins; it implements \
+         org.apache.kafka.common.replica.LeaderSelector and \
+         org.apache.kafka.common.replica.RackAwareReplicaSelector"
+    );
+}

@@ -3,6 +3,11 @@
 //! transactions of that range); long-polls on the partitions' high-watermark channels until
 //! `min_bytes` are there or `max_wait_ms` has passed.
 //!
+//! KIP-392, from v11 (the request carries client metadata): a follower
+//! serves consumers too, up to its own high watermark; and a leader whose
+//! `replica.selector.class` is the rack-aware one answers a consumer in
+//! another replica's rack with that `preferred_read_replica` and no records.
+//!
 //! Size limits follow KIP-74: `max_bytes` for the response and
 //! `partition_max_bytes` for each partition, except that the first batch of
 //! the first partition with data is returned whole even when larger. No fetch
@@ -23,7 +28,9 @@ use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, Response
 use tokio::time::Instant;
 
 use super::errors::{log_error_code, unhosted_code};
+use crate::broker::replica_selector::{preferred_read_replica, ReplicaView};
 use crate::broker::{Broker, FetchedData, Partition, Topic};
+use crate::config::ReplicaSelector;
 
 /// The longest a client may ask us to hold a fetch.
 const MAX_WAIT_CAP: Duration = Duration::from_secs(60);
@@ -55,6 +62,9 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
         .unwrap_or(0)
         .min(broker.config.fetch_max_bytes());
     let read_committed = req.isolation_level == 1;
+    // Kafka takes a v11+ fetch's client metadata as leave to read a follower.
+    let any_replica = version >= 11;
+    let choice = ReadReplicaChoice::new(broker, version, &req.rack_id);
 
     let mut shells = Vec::with_capacity(req.topics.len());
     let mut wanted = Vec::new();
@@ -62,7 +72,7 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
         let topic = requested_topic(broker, &t, version);
         for p in &t.partitions {
             let (partition, unknown_code) =
-                match leader_of(&topic, p.partition, p.current_leader_epoch) {
+                match readable_replica(&topic, p.partition, p.current_leader_epoch, any_replica) {
                     Ok(leader) => (Some(leader), 0),
                     Err(code) => (None, code),
                 };
@@ -84,9 +94,10 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
         .iter()
         .filter_map(|w| w.partition.as_ref().map(|p| p.subscribe()))
         .collect();
+    let read = |wanted: &[Wanted]| read_all(wanted, max_bytes, read_committed, version, &choice);
     let partitions = loop {
-        let (partitions, bytes, any_error) = read_all(&wanted, max_bytes, read_committed, version);
-        if bytes >= min_bytes || any_error || watchers.is_empty() {
+        let (partitions, bytes, answer_now) = read(&wanted);
+        if bytes >= min_bytes || answer_now || watchers.is_empty() {
             break partitions;
         }
         let now = Instant::now();
@@ -96,7 +107,7 @@ pub async fn handle(broker: &Arc<Broker>, req: FetchRequest, version: i16) -> Re
         let changed = select_all(watchers.iter_mut().map(|rx| rx.changed().boxed()));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
             // Timed out: answer with what there is (usually nothing).
-            break read_all(&wanted, max_bytes, read_committed, version).0;
+            break read(&wanted).0;
         }
     };
 
@@ -149,6 +160,81 @@ pub(super) fn leader_of(
         .ok_or_else(|| unhosted_code(Some(topic), partition))?;
     check_epoch(leader.leader_epoch(), current_leader_epoch)?;
     Ok(leader)
+}
+
+/// The replica a consumer's fetch reads: the leader, or with `any_replica`
+/// (v11+, KIP-392) this node's replica whatever its role; its leader epoch
+/// checked first, as Kafka does, or the code to answer instead.
+fn readable_replica(
+    topic: &Result<Arc<Topic>, i16>,
+    partition: i32,
+    current_leader_epoch: i32,
+    any_replica: bool,
+) -> Result<Arc<Partition>, i16> {
+    let topic = topic.as_ref().map_err(|code| *code)?;
+    let unhosted = || unhosted_code(Some(topic), partition);
+    let replica = topic.replica(partition).ok_or_else(unhosted)?;
+    check_epoch(replica.leader_epoch(), current_leader_epoch)?;
+    if !any_replica && !replica.is_leading() {
+        return Err(unhosted());
+    }
+    Ok(replica)
+}
+
+/// What a leader needs to send a consumer to another replica (KIP-392):
+/// present only for a v11+ fetch with a client rack under the rack-aware
+/// `replica.selector.class`. The racks are the image's, taken once.
+struct ReadReplicaChoice {
+    selector: ReplicaSelector,
+    client_rack: String,
+    /// Each broker that could serve the client: registered, not fenced,
+    /// with an endpoint (Kafka's `getPartitionReplicaEndpoints`).
+    racks: std::collections::BTreeMap<i32, Option<String>>,
+}
+
+impl ReadReplicaChoice {
+    fn new(broker: &Broker, version: i16, rack_id: &str) -> Option<ReadReplicaChoice> {
+        let selector = broker.config.replica_selector();
+        if version < 11 || rack_id.is_empty() || selector == ReplicaSelector::Leader {
+            return None;
+        }
+        let image = broker.image();
+        let racks = image
+            .brokers()
+            .filter(|b| !b.fenced)
+            .filter_map(|b| broker.endpoint_of(&image, b.id))
+            .map(|e| (e.node_id, e.rack))
+            .collect();
+        Some(ReadReplicaChoice {
+            selector,
+            client_rack: rack_id.to_string(),
+            racks,
+        })
+    }
+
+    /// The replica other than this leader that should serve a fetch from
+    /// `offset`, if any (Kafka's `findPreferredReadReplica`).
+    fn pick(&self, leader: &Partition, offset: i64) -> Option<i32> {
+        let now = crate::clock::now_ms();
+        let ((leader_id, leader_end), followers) = leader.read_replicas(offset, now)?;
+        let rack = |id: i32| self.racks.get(&id).cloned().flatten();
+        let leader_view = ReplicaView {
+            id: leader_id,
+            rack: rack(leader_id),
+            log_end_offset: leader_end,
+            time_since_caught_up_ms: 0,
+        };
+        let followers: Vec<ReplicaView> = followers
+            .into_iter()
+            .map(|(id, log_end_offset, since)| ReplicaView {
+                id,
+                rack: rack(id),
+                log_end_offset,
+                time_since_caught_up_ms: since,
+            })
+            .collect();
+        preferred_read_replica(self.selector, &self.client_rack, &leader_view, &followers)
+    }
 }
 
 /// Kafka's leader epoch check of a fetch: an older epoch than the leader's
@@ -213,23 +299,40 @@ fn name_leaders(broker: &Broker, response: &mut FetchResponse, version: i16) {
 }
 
 /// Reads every wanted partition once. Returns the partition answers, the
-/// record bytes gathered, and whether any partition answered with an error.
+/// record bytes gathered, and whether the fetch must be answered now (a
+/// partition answered with an error, or with another replica to read).
 fn read_all(
     wanted: &[Wanted],
     max_bytes: usize,
     read_committed: bool,
     version: i16,
+    choice: &Option<ReadReplicaChoice>,
 ) -> (Vec<PartitionData>, usize, bool) {
     let mut total = 0usize;
-    let mut any_error = false;
+    let mut answer_now = false;
     let answers = wanted
         .iter()
         .map(|w| {
             let mut data = PartitionData::default().with_partition_index(w.index);
             let Some(partition) = &w.partition else {
-                any_error = true;
+                answer_now = true;
                 return data.with_error_code(w.unknown_code).with_high_watermark(-1);
             };
+            let preferred = choice.as_ref().and_then(|c| c.pick(partition, w.offset));
+            if let Some(replica) = preferred {
+                // Kafka skips the read: the offsets, no records, and the
+                // response goes out at once.
+                answer_now = true;
+                let offsets = partition.offsets();
+                data.high_watermark = offsets.high_watermark;
+                data.last_stable_offset = offsets.last_stable_offset;
+                data.log_start_offset = offsets.log_start_offset;
+                data.preferred_read_replica = kafka_protocol::messages::BrokerId(replica);
+                data.records = Some(Bytes::new());
+                // Nothing was read, so no aborted transactions: null, as Kafka sends.
+                data.aborted_transactions = None;
+                return data;
+            }
             let remaining = max_bytes.saturating_sub(total);
             let limit = w.max_bytes.min(remaining);
             let min_one = total == 0;
@@ -249,7 +352,7 @@ fn read_all(
             } = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    any_error = true;
+                    answer_now = true;
                     data.error_code = log_error_code(&e, &partition.topic, partition.index);
                     FetchedData {
                         records: Bytes::new(),
@@ -280,5 +383,5 @@ fn read_all(
             data
         })
         .collect();
-    (answers, total, any_error)
+    (answers, total, answer_now)
 }

@@ -67,7 +67,9 @@ pub async fn handle(
             if let Ok(leader) = &w.partition {
                 w.diverging = diverged(leader, p.last_fetched_epoch, p.fetch_offset);
                 if w.diverging.is_none() {
-                    if let Some(change) = leader.follower_fetched(replica_id, p.fetch_offset, now) {
+                    if let Some(change) =
+                        leader.follower_fetched(replica_id, p.fetch_offset, p.log_start_offset, now)
+                    {
                         broker.propose_isr_change(leader.clone(), change);
                     }
                 }

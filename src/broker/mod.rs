@@ -17,6 +17,7 @@ pub mod partition;
 pub mod producer_ids;
 pub mod replica;
 pub mod replica_fetcher;
+pub mod replica_selector;
 pub mod topic;
 
 use std::collections::BTreeMap;

@@ -171,6 +171,30 @@ impl Partition {
         self.leading.load(Ordering::Acquire)
     }
 
+    /// Whether the image has given this replica a role (leader or
+    /// follower): only then does it serve consumers (a follower serves
+    /// Fetch v11+, KIP-392).
+    pub fn has_role(&self) -> bool {
+        self.leader_epoch() >= 0
+    }
+
+    /// While this replica leads: (its broker id, its log end offset), and
+    /// the in-sync followers holding `fetch_offset` as (id, log end offset,
+    /// ms since last caught up) — where a consumer fetching from there may
+    /// be sent (KIP-392).
+    #[allow(clippy::type_complexity)]
+    pub fn read_replicas(
+        &self,
+        fetch_offset: i64,
+        now_ms: i64,
+    ) -> Option<((i32, i64), Vec<(i32, i64, i64)>)> {
+        let leo = self.log_end_offset();
+        match &*self.role.lock() {
+            Role::Leader(s) => Some(((s.node_id, leo), s.read_replicas(fetch_offset, now_ms))),
+            Role::Follower { .. } => None,
+        }
+    }
+
     /// The leader epoch of the image this replica last followed.
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
@@ -280,6 +304,7 @@ impl Partition {
         &self,
         follower: i32,
         fetch_offset: i64,
+        log_start_offset: i64,
         now_ms: i64,
     ) -> Option<PartitionRecord> {
         let leo = self.log.lock().log_end_offset();
@@ -288,7 +313,7 @@ impl Partition {
             let Role::Leader(s) = &mut *role else {
                 return None;
             };
-            s.fetched(follower, fetch_offset, leo, now_ms);
+            s.fetched(follower, fetch_offset, log_start_offset, leo, now_ms);
             s.isr_to_expand(self.high_watermark()).map(|isr| {
                 s.isr_change_pending = true;
                 s.isr_change(isr)
@@ -879,12 +904,12 @@ mod tests {
             let p = p.clone();
             tokio::spawn(async move { p.wait_replicated(3, 4, 2).await })
         };
-        assert_eq!(p.follower_fetched(2, 3, 10), None);
+        assert_eq!(p.follower_fetched(2, 3, 0, 10), None);
         assert_eq!(p.high_watermark(), 0, "follower 3 has not fetched");
-        assert_eq!(p.follower_fetched(3, 1, 10), None);
+        assert_eq!(p.follower_fetched(3, 1, 0, 10), None);
         assert_eq!(p.high_watermark(), 1);
         assert!(!waiter.is_finished());
-        assert_eq!(p.follower_fetched(3, 3, 20), None);
+        assert_eq!(p.follower_fetched(3, 3, 0, 20), None);
         assert_eq!(p.high_watermark(), 3);
         assert_eq!(waiter.await.unwrap(), Ok(()));
 
@@ -910,11 +935,11 @@ mod tests {
         let mut b = batch(2, 1_000);
         p.append(&mut b, AppendOrigin::Client, 1_000).unwrap();
         assert_eq!(p.high_watermark(), 2, "alone in the ISR");
-        assert_eq!(p.follower_fetched(2, 1, 5), None, "behind");
-        let change = p.follower_fetched(2, 2, 6).expect("caught up");
+        assert_eq!(p.follower_fetched(2, 1, 0, 5), None, "behind");
+        let change = p.follower_fetched(2, 2, 0, 6).expect("caught up");
         assert_eq!((change.isr, change.partition_epoch), (vec![1, 2], 1));
-        assert_eq!(p.follower_fetched(2, 2, 7), None, "already proposed");
+        assert_eq!(p.follower_fetched(2, 2, 0, 7), None, "already proposed");
         p.isr_change_failed();
-        assert!(p.follower_fetched(2, 2, 8).is_some(), "proposed again");
+        assert!(p.follower_fetched(2, 2, 0, 8).is_some(), "proposed again");
     }
 }

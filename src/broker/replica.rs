@@ -17,6 +17,8 @@ pub struct FollowerState {
     /// under `--durability fsync` is also how far it is on disk. -1 until
     /// it fetches from this leader.
     pub log_end_offset: i64,
+    /// The follower's log start offset, as its last fetch reported it.
+    pub log_start_offset: i64,
     /// The last time the follower had every offset the leader had.
     pub last_caught_up_ms: i64,
     last_fetch_ms: i64,
@@ -54,6 +56,7 @@ impl LeaderState {
                     *r,
                     FollowerState {
                         log_end_offset: -1,
+                        log_start_offset: -1,
                         last_caught_up_ms: caught_up,
                         last_fetch_ms: 0,
                         leader_end_at_last_fetch: -1,
@@ -76,6 +79,7 @@ impl LeaderState {
         for r in record.replicas.iter().filter(|r| **r != self.node_id) {
             self.followers.entry(*r).or_insert(FollowerState {
                 log_end_offset: -1,
+                log_start_offset: -1,
                 last_caught_up_ms: now_ms,
                 last_fetch_ms: 0,
                 leader_end_at_last_fetch: -1,
@@ -90,13 +94,22 @@ impl LeaderState {
         &self.record.isr
     }
 
-    /// Follower `id` fetched from `fetch_offset` at `now_ms` while the
-    /// leader's log ended at `leader_end` (Kafka's
-    /// `Replica.updateFetchStateOrThrow` rule for the caught-up time).
-    pub fn fetched(&mut self, id: i32, fetch_offset: i64, leader_end: i64, now_ms: i64) {
+    /// Follower `id` fetched from `fetch_offset` at `now_ms`, its log
+    /// starting at `log_start_offset`, while the leader's log ended at
+    /// `leader_end` (Kafka's `Replica.updateFetchStateOrThrow` rule for the
+    /// caught-up time).
+    pub fn fetched(
+        &mut self,
+        id: i32,
+        fetch_offset: i64,
+        log_start_offset: i64,
+        leader_end: i64,
+        now_ms: i64,
+    ) {
         let Some(f) = self.followers.get_mut(&id) else {
             return;
         };
+        f.log_start_offset = log_start_offset;
         if fetch_offset >= leader_end {
             f.last_caught_up_ms = f.last_caught_up_ms.max(now_ms);
         } else if fetch_offset >= f.leader_end_at_last_fetch && f.leader_end_at_last_fetch >= 0 {
@@ -105,6 +118,22 @@ impl LeaderState {
         f.log_end_offset = fetch_offset;
         f.last_fetch_ms = now_ms;
         f.leader_end_at_last_fetch = leader_end;
+    }
+
+    /// The in-sync followers that hold `fetch_offset` (their log starts at
+    /// or below it and ends at or past it), as (id, log end offset, ms since
+    /// last caught up): where a consumer fetching from there may be sent
+    /// (Kafka's `findPreferredReadReplica` candidates).
+    pub fn read_replicas(&self, fetch_offset: i64, now_ms: i64) -> Vec<(i32, i64, i64)> {
+        self.followers
+            .iter()
+            .filter(|(id, f)| {
+                self.record.isr.contains(id)
+                    && f.log_end_offset >= fetch_offset
+                    && f.log_start_offset <= fetch_offset
+            })
+            .map(|(id, f)| (*id, f.log_end_offset, now_ms - f.last_caught_up_ms))
+            .collect()
     }
 
     /// The high watermark the ISR allows: the lowest log end offset among
@@ -204,24 +233,24 @@ mod tests {
     fn the_high_watermark_is_the_lowest_end_in_the_isr_once_every_member_fetched() {
         let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2, 3]), 100, 0);
         assert_eq!(s.high_watermark(120), None);
-        s.fetched(2, 110, 120, 1);
+        s.fetched(2, 110, 0, 120, 1);
         assert_eq!(s.high_watermark(120), None);
-        s.fetched(3, 105, 120, 1);
+        s.fetched(3, 105, 0, 120, 1);
         assert_eq!(s.high_watermark(120), Some(105));
-        s.fetched(3, 120, 120, 2);
+        s.fetched(3, 120, 0, 120, 2);
         assert_eq!(s.high_watermark(120), Some(110));
         // A follower outside the ISR does not hold the high watermark back.
         let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2]), 100, 0);
-        s.fetched(2, 118, 120, 1);
+        s.fetched(2, 118, 0, 120, 1);
         assert_eq!(s.high_watermark(120), Some(118));
     }
 
     #[test]
     fn a_follower_joins_the_isr_once_it_reaches_the_high_watermark_and_the_epoch_start() {
         let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2]), 100, 0);
-        s.fetched(3, 90, 120, 1);
+        s.fetched(3, 90, 0, 120, 1);
         assert_eq!(s.isr_to_expand(80), None, "below this epoch's start");
-        s.fetched(3, 100, 120, 2);
+        s.fetched(3, 100, 0, 120, 2);
         assert_eq!(s.isr_to_expand(110), None, "below the high watermark");
         assert_eq!(s.isr_to_expand(100), Some(vec![1, 2, 3]));
         s.isr_change_pending = true;
@@ -235,22 +264,34 @@ mod tests {
         let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2, 3]), 100, 1_000);
         assert_eq!(s.isr_to_shrink(31_000, 30_000), None);
         // 2 keeps fetching to the end; 3 fetches but stays behind.
-        s.fetched(2, 100, 100, 20_000);
-        s.fetched(3, 50, 100, 20_000);
-        s.fetched(3, 60, 130, 30_000);
-        s.fetched(2, 130, 130, 30_000);
+        s.fetched(2, 100, 0, 100, 20_000);
+        s.fetched(3, 50, 0, 100, 20_000);
+        s.fetched(3, 60, 0, 130, 30_000);
+        s.fetched(2, 130, 0, 130, 30_000);
         assert_eq!(s.isr_to_shrink(31_001, 30_000), Some(vec![1, 2]));
         // Reaching the leader's end at the previous fetch counts as caught
         // up at that fetch's time.
-        s.fetched(3, 130, 150, 40_000);
+        s.fetched(3, 130, 0, 150, 40_000);
         assert_eq!(s.followers[&3].last_caught_up_ms, 30_000);
         assert_eq!(s.isr_to_shrink(60_000, 30_000), None);
     }
 
     #[test]
+    fn only_in_sync_followers_holding_the_fetch_offset_may_serve_a_consumer() {
+        let mut s = LeaderState::new(1, record(&[1, 2, 3, 4], &[1, 2, 3]), 100, 0);
+        s.fetched(2, 120, 10, 120, 50);
+        s.fetched(3, 90, 0, 120, 50);
+        s.fetched(4, 120, 0, 120, 50);
+        // 3 lacks offset 100, 4 is not in the ISR.
+        assert_eq!(s.read_replicas(100, 70), vec![(2, 120, 20)]);
+        // 2's log starts above offset 5; 3 has it.
+        assert_eq!(s.read_replicas(5, 70), vec![(3, 90, 70)]);
+    }
+
+    #[test]
     fn an_update_keeps_what_followers_reported_and_clears_the_pending_change() {
         let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2]), 100, 0);
-        s.fetched(3, 100, 100, 5);
+        s.fetched(3, 100, 0, 100, 5);
         s.isr_change_pending = true;
         s.update(record(&[1, 2, 3], &[1, 2, 3]), 10);
         assert!(!s.isr_change_pending);

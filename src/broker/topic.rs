@@ -79,6 +79,13 @@ impl Topic {
         self.partition(index).filter(|p| p.is_leading())
     }
 
+    /// This node's replica of partition `index` once the image gave it a
+    /// role, leader or follower: what a consumer's Fetch v11+ reads (KIP-392
+    /// lets consumers fetch from followers).
+    pub fn replica(&self, index: i32) -> Option<Arc<Partition>> {
+        self.partition(index).filter(|p| p.has_role())
+    }
+
     /// A snapshot of this node's replicas, in index order.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
         self.partitions.read().values().cloned().collect()

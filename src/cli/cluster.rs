@@ -1,26 +1,24 @@
 //! `vltava cluster info`: cluster id, controller, brokers, topic count, the
-//! API versions each broker advertises (as kafka-broker-api-versions.sh
-//! shows them) and the client's versions.
+//! under-replicated partitions (ISR smaller than the replicas, as
+//! `kafka-topics.sh --under-replicated-partitions` counts them), the API
+//! versions each broker advertises (as kafka-broker-api-versions.sh shows
+//! them) and the client's versions.
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use bytes::{Bytes, BytesMut};
+use anyhow::bail;
 use clap::Subcommand;
-use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
-};
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::messages::{ApiKey, ApiVersionsRequest};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::json;
 
-use super::{print_json, table, ClientArgs, FormatArgs, OutputFormat};
+use super::{print_json, table, wire, ClientArgs, FormatArgs, OutputFormat};
 
 #[derive(Subcommand, Debug)]
 pub enum ClusterCommand {
-    /// Show the cluster id, controller, brokers and the API versions each advertises.
+    /// Show the cluster id, controller, brokers, under-replicated partitions
+    /// and the API versions each broker advertises.
     ///
     /// Examples:
     ///   vltava cluster info
@@ -53,6 +51,12 @@ pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
         .iter()
         .map(|(_, h, p)| broker_api_versions(h, *p, client.timeout()).map_err(|e| format!("{e:#}")))
         .collect();
+    let under_replicated = md
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions())
+        .filter(|p| p.isr().len() < p.replicas().len())
+        .count();
     let (_, librdkafka) = rdkafka::util::get_rdkafka_version();
     let cli = env!("CARGO_PKG_VERSION");
     match format.format {
@@ -67,6 +71,7 @@ pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 },
             })).collect::<Vec<_>>(),
             "topics": md.topics().len(),
+            "under_replicated_partitions": under_replicated,
             "vltava_cli_version": cli,
             "librdkafka_version": librdkafka,
         }))?,
@@ -81,6 +86,7 @@ pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
                 }
             );
             println!("Topics:      {}", md.topics().len());
+            println!("Under-replicated partitions: {under_replicated}");
             println!("Client:      vltava {cli}, librdkafka {librdkafka}");
             let rows: Vec<Vec<String>> = brokers
                 .iter()
@@ -106,41 +112,12 @@ pub fn run(cmd: ClusterCommand) -> anyhow::Result<()> {
 /// (API name, min version, max version), as a broker advertises them.
 type ApiVersions = Vec<(String, i16, i16)>;
 
-/// Asks one broker for its ApiVersions (v3) over a plain connection; the
-/// answer is untrusted: its size is bounded before it is read.
+/// Asks one broker for its ApiVersions (v3).
 fn broker_api_versions(host: &str, port: i32, timeout: Duration) -> anyhow::Result<ApiVersions> {
-    const MAX_RESPONSE: usize = 1 << 20;
-    let addr = format!("{host}:{port}")
-        .to_socket_addrs()?
-        .next()
-        .with_context(|| format!("{host}:{port} does not resolve"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    let header = RequestHeader::default()
-        .with_request_api_key(ApiKey::ApiVersions as i16)
-        .with_request_api_version(3)
-        .with_correlation_id(1)
-        .with_client_id(Some(StrBytes::from_static_str("vltava-cli")));
     let request = ApiVersionsRequest::default()
         .with_client_software_name(StrBytes::from_static_str("vltava-cli"))
         .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
-    let mut buf = BytesMut::new();
-    header.encode(&mut buf, 2)?;
-    request.encode(&mut buf, 3)?;
-    stream.write_all(&(buf.len() as i32).to_be_bytes())?;
-    stream.write_all(&buf)?;
-    let mut size = [0u8; 4];
-    stream.read_exact(&mut size)?;
-    let size = usize::try_from(i32::from_be_bytes(size)).unwrap_or(usize::MAX);
-    if size > MAX_RESPONSE {
-        bail!("ApiVersions response of {size} bytes is implausible");
-    }
-    let mut body = vec![0u8; size];
-    stream.read_exact(&mut body)?;
-    let mut body = Bytes::from(body);
-    ResponseHeader::decode(&mut body, 0)?;
-    let response = ApiVersionsResponse::decode(&mut body, 3)?;
+    let response = wire::request(host, port, 3, &request, timeout)?;
     if response.error_code != 0 {
         bail!("ApiVersions answered error {}", response.error_code);
     }

@@ -18,6 +18,7 @@ pub mod raw;
 pub mod reassign;
 pub mod server;
 pub mod topic;
+pub mod wire;
 
 use std::io::ErrorKind;
 use std::net::{TcpStream, ToSocketAddrs};

@@ -54,7 +54,8 @@ pub enum TopicCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Show a topic's partitions (leader, replicas, ISR, offsets) and its configs.
+    /// Show a topic's partitions (leader, leader epoch, replicas, ISR,
+    /// offsets) and its configs.
     ///
     /// Examples:
     ///   vltava topic describe orders
@@ -328,6 +329,43 @@ fn topic_overrides(
         .collect())
 }
 
+/// Each partition's leader epoch, which librdkafka's metadata does not
+/// expose: a Metadata (v12) request of our own to a broker the cluster
+/// listed, the first that answers.
+fn leader_epochs(
+    md: &rdkafka::metadata::Metadata,
+    name: &str,
+    client: &ClientArgs,
+) -> anyhow::Result<std::collections::BTreeMap<i32, i32>> {
+    use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+    use kafka_protocol::messages::{MetadataRequest, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    let request =
+        MetadataRequest::default().with_topics(Some(vec![MetadataRequestTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_string(name.to_string()))))]));
+    let mut last_error = None;
+    for b in md.brokers() {
+        match super::wire::request(b.host(), b.port(), 12, &request, client.timeout()) {
+            Ok(response) => {
+                let topic = response
+                    .topics
+                    .iter()
+                    .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == name))
+                    .with_context(|| format!("topic {name} not found"))?;
+                return Ok(topic
+                    .partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.leader_epoch))
+                    .collect());
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error
+        .unwrap_or_else(|| anyhow::anyhow!("no broker listed"))
+        .context("reading the partitions' leader epochs"))
+}
+
 fn describe(
     rt: &tokio::runtime::Runtime,
     name: &str,
@@ -347,12 +385,13 @@ fn describe(
             rdkafka::types::RDKafkaErrorCode::from(e)
         );
     }
+    let epochs = leader_epochs(&md, name, client)?;
     let mut partitions = Vec::new();
     for p in topic.partitions() {
         let (low, high) = consumer.fetch_watermarks(name, p.id(), client.timeout())?;
+        let epoch = epochs.get(&p.id()).copied().unwrap_or(-1);
         partitions.push((
-            p.id(),
-            p.leader(),
+            (p.id(), p.leader(), epoch),
             p.replicas().to_vec(),
             p.isr().to_vec(),
             low,
@@ -365,8 +404,9 @@ fn describe(
     match format {
         OutputFormat::Json => print_json(&json!({
             "name": name,
-            "partitions": partitions.iter().map(|(id, leader, replicas, isr, low, high)| json!({
-                "partition": id, "leader": leader, "replicas": replicas, "isr": isr,
+            "partitions": partitions.iter().map(|((id, leader, epoch), replicas, isr, low, high)| json!({
+                "partition": id, "leader": leader, "leader_epoch": epoch,
+                "replicas": replicas, "isr": isr,
                 "log_start_offset": low, "log_end_offset": high,
             })).collect::<Vec<_>>(),
             "configs": overrides.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
@@ -375,10 +415,11 @@ fn describe(
             println!("Topic: {name}  Partitions: {}", partitions.len());
             let rows: Vec<Vec<String>> = partitions
                 .iter()
-                .map(|(id, leader, replicas, isr, low, high)| {
+                .map(|((id, leader, epoch), replicas, isr, low, high)| {
                     vec![
                         id.to_string(),
                         leader.to_string(),
+                        epoch.to_string(),
                         list(replicas),
                         list(isr),
                         low.to_string(),
@@ -392,6 +433,7 @@ fn describe(
                     &[
                         "PARTITION",
                         "LEADER",
+                        "LEADER-EPOCH",
                         "REPLICAS",
                         "ISR",
                         "LOG-START-OFFSET",

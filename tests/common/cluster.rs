@@ -78,10 +78,12 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// A Kafka KRaft node's `server.properties`, plus `extra` lines: the
-/// listeners its roles need (PLAINTEXT for a broker, CONTROLLER for a
+/// A Kafka KRaft node's `server.properties`, plus `extra` lines (in which
+/// `{node.id}` stands for the node's id, e.g. `broker.rack=rack-{node.id}`):
+/// the listeners its roles need (PLAINTEXT for a broker, CONTROLLER for a
 /// controller).
 pub fn server_properties(node: &Node, voters: &str, extra: &str) -> String {
+    let extra = extra.replace("{node.id}", &node.id.to_string());
     let listeners = match node.roles {
         "controller" => format!(
             "listeners=CONTROLLER://127.0.0.1:{}\n",
