@@ -3,7 +3,7 @@
 //! configuration merge.
 //!
 //! Client commands speak to any Kafka-compatible cluster through librdkafka
-//! (`rdkafka`), or with single raw requests (`raw.rs`) for the admin APIs
+//! (`rdkafka`), or with single requests of their own (`wire.rs`) for the admin APIs
 //! librdkafka lacks; they never reach into the broker's own modules. Shared here:
 //! the connection flags, output formats and table rendering.
 
@@ -14,7 +14,6 @@ pub mod consume;
 pub mod group;
 pub mod log;
 pub mod produce;
-pub mod raw;
 pub mod reassign;
 pub mod server;
 pub mod topic;

@@ -18,7 +18,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use serde_json::json;
 
-use super::raw::{exchange, first_broker};
+use super::wire::{self, first_broker};
 use super::{print_json, table, ClientArgs, OutputFormat};
 
 /// A partition's ongoing reassignment: (replicas, adding, removing).
@@ -87,7 +87,7 @@ pub fn reassign(
     if moves.is_empty() {
         bail!("nothing to reassign: give PARTITION=BROKER,BROKER... (or PARTITION with --cancel)");
     }
-    let broker = first_broker(&client.brokers)?;
+    let (host, port) = first_broker(&client.brokers)?;
     let request =
         AlterPartitionReassignmentsRequest::default()
             .with_timeout_ms(timeout_ms(client))
@@ -107,7 +107,7 @@ pub fn reassign(
                         .collect(),
                 ),
         ]);
-    let response = exchange(broker, 0, &request, client.timeout())?;
+    let response = wire::request(host, port, 0, &request, client.timeout())?;
     if response.error_code != 0 {
         bail!(
             "reassigning {topic}: {}",
@@ -145,7 +145,7 @@ pub fn reassign(
         let deadline = Instant::now() + client.timeout();
         let partitions: Vec<i32> = moves.iter().map(|(p, _)| *p).collect();
         loop {
-            let ongoing = ongoing(broker, Some((topic, &partitions)), client)?;
+            let ongoing = ongoing((host, port), Some((topic, &partitions)), client)?;
             if ongoing.is_empty() {
                 break;
             }
@@ -166,7 +166,7 @@ pub fn reassign(
 /// The reassignments in progress, by (topic, partition): of `only`'s
 /// partitions, or all.
 fn ongoing(
-    broker: &str,
+    (host, port): (&str, i32),
     only: Option<(&str, &[i32])>,
     client: &ClientArgs,
 ) -> anyhow::Result<BTreeMap<(String, i32), Ongoing>> {
@@ -179,7 +179,7 @@ fn ongoing(
                     .with_partition_indexes(partitions.to_vec()),
             ]
         }));
-    let response = exchange(broker, 0, &request, client.timeout())?;
+    let response = wire::request(host, port, 0, &request, client.timeout())?;
     if response.error_code != 0 {
         bail!(
             "listing reassignments: {}",
@@ -207,8 +207,8 @@ fn ongoing(
 
 /// `vltava topic reassignments`: what is being moved now.
 pub fn list(topic: Option<&str>, format: OutputFormat, client: &ClientArgs) -> anyhow::Result<()> {
-    let broker = first_broker(&client.brokers)?;
-    let mut all = ongoing(broker, None, client)?;
+    let (host, port) = first_broker(&client.brokers)?;
+    let mut all = ongoing((host, port), None, client)?;
     if let Some(topic) = topic {
         all.retain(|(t, _), _| t == topic);
     }
@@ -252,7 +252,7 @@ pub fn list(topic: Option<&str>, format: OutputFormat, client: &ClientArgs) -> a
 /// `unclean`, an unclean) leader election for every partition of the
 /// topics, or of every topic.
 pub fn elect_leaders(topics: &[String], unclean: bool, client: &ClientArgs) -> anyhow::Result<()> {
-    let broker = first_broker(&client.brokers)?;
+    let (host, port) = first_broker(&client.brokers)?;
     let topic_partitions = if topics.is_empty() {
         None
     } else {
@@ -276,7 +276,7 @@ pub fn elect_leaders(topics: &[String], unclean: bool, client: &ClientArgs) -> a
         .with_election_type(i8::from(unclean))
         .with_timeout_ms(timeout_ms(client))
         .with_topic_partitions(topic_partitions);
-    let response = exchange(broker, 2, &request, client.timeout())?;
+    let response = wire::request(host, port, 2, &request, client.timeout())?;
     if response.error_code != 0 {
         bail!(
             "electing leaders: {}",

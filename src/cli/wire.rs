@@ -1,6 +1,7 @@
 //! One Kafka request over a plain connection, for what librdkafka does not
 //! expose to its users (each broker's API version ranges, partitions' leader
-//! epochs). The answer is untrusted: its size is bounded before it is read.
+//! epochs, reassignments and leader elections). The answer is untrusted: its
+//! size is bounded before it is read.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -53,4 +54,22 @@ pub fn request<R: Request>(
         bail!("{host}:{port} answered another request");
     }
     R::Response::decode(&mut body, version)
+}
+
+/// The first bootstrap broker of `--brokers` as (host, port): where the
+/// admin requests librdkafka lacks go (any broker takes them, as in Kafka).
+pub fn first_broker(brokers: &str) -> anyhow::Result<(&str, i32)> {
+    let address = brokers
+        .split(',')
+        .map(str::trim)
+        .map(|s| s.rsplit_once("://").map_or(s, |(_, a)| a))
+        .find(|a| !a.is_empty())
+        .context("no broker address given")?;
+    let (host, port) = address
+        .rsplit_once(':')
+        .with_context(|| format!("{address} is not HOST:PORT"))?;
+    let port = port
+        .parse()
+        .with_context(|| format!("{address}: the port is not a number"))?;
+    Ok((host.trim_start_matches('[').trim_end_matches(']'), port))
 }
