@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::cluster::Cluster;
+use common::cluster::{find_coordinator, Cluster, GROUP, TRANSACTION};
 use common::raw::RawClient;
 use common::*;
 use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
@@ -494,29 +494,6 @@ fn a_killed_controller_is_replaced_and_a_killed_broker_is_fenced_until_it_return
     }
 }
 
-/// The broker FindCoordinator names for `key` (0: group, 1: transactional
-/// id), asked until the coordinators' topic exists (Kafka creates it on
-/// this first request).
-fn coordinator(addr: std::net::SocketAddr, key: &str, key_type: i8) -> i32 {
-    let deadline = Instant::now() + PROPAGATION;
-    loop {
-        let found = RawClient::connect(addr).send(
-            3,
-            &FindCoordinatorRequest::default()
-                .with_key(StrBytes::from_string(key.to_string()))
-                .with_key_type(key_type),
-        );
-        if found.error_code == 0 {
-            return found.node_id.0;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no coordinator for {key}: {found:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_transaction_over_every_broker_commits_and_aborts_everywhere() {
     use rdkafka::consumer::ConsumerGroupMetadata;
@@ -541,10 +518,10 @@ fn a_transaction_over_every_broker_commits_and_aborts_everywhere() {
     );
     // A transactional id and a group whose coordinators are different brokers.
     let group = "ledger-readers";
-    let group_coordinator = coordinator(cluster.addr(1), group, 0);
+    let group_coordinator = find_coordinator(cluster.addr(1), group, GROUP);
     let txn_id = (0..)
         .map(|i| format!("ledger-writer-{i}"))
-        .find(|id| coordinator(cluster.addr(1), id, 1) != group_coordinator)
+        .find(|id| find_coordinator(cluster.addr(1), id, TRANSACTION) != group_coordinator)
         .unwrap();
 
     let mut cfg = producer_config(&bootstrap);

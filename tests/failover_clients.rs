@@ -20,7 +20,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::cluster::Cluster;
+use common::cluster::{find_coordinator, Cluster, GROUP, TRANSACTION};
 use common::programs::{java_main, require, COMPAT};
 use common::raw::RawClient;
 use common::*;
@@ -54,35 +54,6 @@ const PARTITIONS: i32 = 3;
 /// Records produced in all; the coordinator is killed once a third of them
 /// is committed, while the rest are still being produced.
 const TOTAL: usize = 6_000;
-
-const GROUP: i8 = 0;
-const TRANSACTION: i8 = 1;
-
-/// The broker FindCoordinator (at `addr`) names for `key` of `key_type`, once
-/// one is available (Kafka creates the internal topic at the first ask and
-/// answers COORDINATOR_NOT_AVAILABLE meanwhile).
-fn find_coordinator(addr: std::net::SocketAddr, key: &str, key_type: i8) -> i32 {
-    use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
-    const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let found = RawClient::connect(addr).send(
-            3,
-            &FindCoordinatorRequest::default()
-                .with_key(StrBytes::from_string(key.to_string()))
-                .with_key_type(key_type),
-        );
-        if found.error_code == 0 {
-            return found.node_id.0;
-        }
-        assert_eq!(
-            found.error_code, COORDINATOR_NOT_AVAILABLE,
-            "FindCoordinator for {key}"
-        );
-        assert!(Instant::now() < deadline, "no coordinator for {key}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Waits until node `addr` names a coordinator for `key` other than `gone`.
 fn coordinator_moved(addr: std::net::SocketAddr, key: &str, key_type: i8, gone: i32) -> i32 {

@@ -14,9 +14,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::cluster::Cluster;
+use common::cluster::{find_coordinator, Cluster, GROUP};
 use common::raw::RawClient;
 use common::*;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -297,32 +298,6 @@ fn a_leader_stopped_with_sigterm_hands_over_without_a_delivery_error() {
     assert_all_acked_and_read_once(&cluster.addr(new_leader).to_string(), topic, &outcomes);
 }
 
-/// The broker FindCoordinator (at `addr`) names for group `group`, once
-/// one is available (Kafka creates `__consumer_offsets` at the first ask and
-/// answers COORDINATOR_NOT_AVAILABLE meanwhile).
-fn group_coordinator(addr: std::net::SocketAddr, group: &str) -> i32 {
-    use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
-    const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        let found = RawClient::connect(addr).send(
-            3,
-            &FindCoordinatorRequest::default()
-                .with_key(StrBytes::from_string(group.to_string()))
-                .with_key_type(0),
-        );
-        if found.error_code == 0 {
-            return found.node_id.0;
-        }
-        assert_eq!(
-            found.error_code, COORDINATOR_NOT_AVAILABLE,
-            "FindCoordinator for {group}"
-        );
-        assert!(Instant::now() < deadline, "no coordinator for {group}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_consumer_group_keeps_its_offsets_and_carries_on_when_its_coordinator_is_killed() {
     use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -346,7 +321,7 @@ fn a_consumer_group_keeps_its_offsets_and_carries_on_when_its_coordinator_is_kil
     assert!(outcomes.iter().all(|o| o.is_ok()));
 
     let group = "survivors";
-    let coordinator = group_coordinator(cluster.addr(1), group);
+    let coordinator = find_coordinator(cluster.addr(1), group, GROUP);
     let mut config = consumer_config(&bootstrap);
     config
         .set("group.id", group)
@@ -384,7 +359,7 @@ fn a_consumer_group_keeps_its_offsets_and_carries_on_when_its_coordinator_is_kil
     // __consumer_offsets: it has the offsets committed before the kill.
     let deadline_moved = Instant::now() + SETTLE;
     let moved = loop {
-        let c = group_coordinator(cluster.addr(survivor), group);
+        let c = find_coordinator(cluster.addr(survivor), group, GROUP);
         if c != coordinator && c > 0 {
             break c;
         }
@@ -605,6 +580,47 @@ fn replicas_of(addr: std::net::SocketAddr, topic: &str) -> Option<(i32, Vec<i32>
     (t.error_code == 0).then_some((p.leader_id.0, ids(&p.replica_nodes), isr))
 }
 
+/// AlterPartitionReassignments of `topic`'s `(partition, replicas)`
+/// (`None`: cancel) at `addr`: each partition's error code.
+fn reassign_raw(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    moves: &[(i32, Option<Vec<i32>>)],
+) -> Vec<(i32, i16)> {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{
+        ReassignablePartition, ReassignableTopic,
+    };
+    use kafka_protocol::messages::{AlterPartitionReassignmentsRequest, BrokerId};
+    let partitions = moves
+        .iter()
+        .map(|(p, replicas)| {
+            ReassignablePartition::default()
+                .with_partition_index(*p)
+                .with_replicas(
+                    replicas
+                        .as_ref()
+                        .map(|r| r.iter().copied().map(BrokerId).collect()),
+                )
+        })
+        .collect();
+    let req = AlterPartitionReassignmentsRequest::default()
+        .with_timeout_ms(30_000)
+        .with_topics(vec![ReassignableTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(partitions)]);
+    let response = RawClient::connect(addr).send(0, &req);
+    assert_eq!(response.error_code, 0, "{response:?}");
+    response
+        .responses
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.partition_index, p.error_code))
+        })
+        .collect()
+}
+
 /// The `vltava` CLI against `bootstrap`: (exit success, stdout).
 fn vltava_cli(bootstrap: &str, args: &[&str]) -> (bool, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vltava"))
@@ -652,6 +668,25 @@ fn a_partition_moves_to_new_replicas_under_a_running_producer() {
         topic,
         "1 leading, 1 and 2 in sync",
         |l, isr| l == 1 && isr == [1, 2],
+    );
+    // Kafka's answers to what cannot be done.
+    assert_eq!(
+        reassign_raw(
+            cluster.addr(1),
+            topic,
+            &[(0, Some(vec![1, 9])), (1, Some(vec![1]))]
+        ),
+        vec![
+            (0, ResponseError::InvalidReplicaAssignment.code()),
+            (1, ResponseError::UnknownTopicOrPartition.code())
+        ]
+    );
+    assert_eq!(
+        reassign_raw(cluster.addr(1), topic, &[(0, Some(vec![2, 2])), (0, None)]),
+        vec![
+            (0, ResponseError::InvalidReplicaAssignment.code()),
+            (0, ResponseError::NoReassignmentInProgress.code())
+        ]
     );
     cluster.stop(3);
 

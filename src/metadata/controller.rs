@@ -222,37 +222,15 @@ pub fn fence(image: &MetadataImage, id: i32) -> Vec<MetadataRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::records::{BrokerRegistration, PartitionRecord, TopicRecord};
+    use crate::metadata::records::BrokerRegistration;
 
     fn image(brokers: &[i32], partitions: &[(Vec<i32>, i32)]) -> MetadataImage {
-        let mut image = MetadataImage::default();
-        for id in brokers {
-            image.apply(&MetadataRecord::RegisterBroker(BrokerRegistration {
-                id: *id,
-                incarnation: Uuid::from_u128(*id as u128),
-                endpoints: Vec::new(),
-                rack: None,
-                fenced: false,
-            }));
-        }
-        let topic_id = Uuid::from_u128(99);
-        image.apply(&MetadataRecord::Topic(TopicRecord {
-            id: topic_id,
-            name: "t".into(),
-        }));
-        for (i, (replicas, leader)) in partitions.iter().enumerate() {
-            image.apply(&MetadataRecord::Partition(PartitionRecord {
-                topic_id,
-                partition: i as i32,
-                replicas: replicas.clone(),
-                isr: replicas.clone(),
-                leader: *leader,
-                leader_epoch: 0,
-                partition_epoch: 0,
-                ..Default::default()
-            }));
-        }
-        image
+        let brokers: Vec<(i32, bool)> = brokers.iter().map(|b| (*b, false)).collect();
+        let partitions: Vec<(&[i32], &[i32], i32)> = partitions
+            .iter()
+            .map(|(r, l)| (r.as_slice(), r.as_slice(), *l))
+            .collect();
+        crate::metadata::image::test_util::image(&brokers, &partitions)
     }
 
     fn leaders(image: &MetadataImage) -> Vec<(i32, i32, Vec<i32>)> {

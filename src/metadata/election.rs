@@ -149,41 +149,8 @@ pub fn rebalance(image: &MetadataImage) -> Vec<MetadataRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::records::{BrokerRegistration, ConfigRecord, TopicRecord};
-    use uuid::Uuid;
-
-    fn image(brokers: &[(i32, bool)], partitions: &[(Vec<i32>, Vec<i32>, i32)]) -> MetadataImage {
-        let mut image = MetadataImage::default();
-        for (id, fenced) in brokers {
-            image.apply(&MetadataRecord::RegisterBroker(BrokerRegistration {
-                id: *id,
-                incarnation: Uuid::from_u128(*id as u128),
-                endpoints: Vec::new(),
-                rack: None,
-                fenced: *fenced,
-            }));
-        }
-        let topic_id = Uuid::from_u128(99);
-        image.apply(&MetadataRecord::Topic(TopicRecord {
-            id: topic_id,
-            name: "t".into(),
-        }));
-        for (i, (replicas, isr, leader)) in partitions.iter().enumerate() {
-            image.apply(&MetadataRecord::Partition(PartitionRecord {
-                topic_id,
-                partition: i as i32,
-                replicas: replicas.clone(),
-                isr: isr.clone(),
-                leader: *leader,
-                ..Default::default()
-            }));
-        }
-        image
-    }
-
-    fn partition(image: &MetadataImage, i: i32) -> PartitionRecord {
-        image.topic("t").unwrap().partitions[&i].clone()
-    }
+    use crate::metadata::image::test_util::{image, partition};
+    use crate::metadata::records::ConfigRecord;
 
     fn summary(records: &[MetadataRecord]) -> Vec<(i32, i32, Vec<i32>, i32)> {
         records
@@ -202,9 +169,9 @@ mod tests {
         let image = image(
             &[(1, true), (2, false), (3, false)],
             &[
-                (vec![1, 3, 2], vec![1, 2, 3], -1),
-                (vec![1, 2], vec![1], -1),
-                (vec![2], vec![2], 2),
+                (&[1, 3, 2], &[1, 2, 3], -1),
+                (&[1, 2], &[1], -1),
+                (&[2], &[2], 2),
             ],
         );
         assert_eq!(
@@ -216,7 +183,7 @@ mod tests {
 
     #[test]
     fn unclean_election_takes_a_live_replica_outside_the_isr_only_where_allowed() {
-        let mut image = image(&[(1, true), (2, false)], &[(vec![1, 2], vec![1], -1)]);
+        let mut image = image(&[(1, true), (2, false)], &[(&[1, 2], &[1], -1)]);
         assert!(elect_leaderless(&image, false).is_empty());
         assert_eq!(
             summary(&elect_leaderless(&image, true)),
@@ -245,10 +212,10 @@ mod tests {
         let image = image(
             &[(1, false), (2, false), (3, true)],
             &[
-                (vec![1, 2], vec![1, 2], 2),
-                (vec![1, 2], vec![2], 2),
-                (vec![3, 2], vec![2, 3], 2),
-                (vec![2, 1], vec![1, 2], 2),
+                (&[1, 2], &[1, 2], 2),
+                (&[1, 2], &[2], 2),
+                (&[3, 2], &[2, 3], 2),
+                (&[2, 1], &[1, 2], 2),
             ],
         );
         let results: Vec<_> = (0..4)

@@ -335,6 +335,49 @@ impl MetadataImage {
     }
 }
 
+/// Images for the controller's tests: registered brokers and one topic.
+#[cfg(test)]
+pub mod test_util {
+    use super::*;
+
+    /// Brokers `(id, fenced)` (incarnation = id) and topic `t` whose
+    /// partitions 0, 1, ... are `(replicas, isr, leader)`, at leader and
+    /// partition epoch 0.
+    pub fn image(brokers: &[(i32, bool)], partitions: &[(&[i32], &[i32], i32)]) -> MetadataImage {
+        let mut image = MetadataImage::default();
+        for (id, fenced) in brokers {
+            image.apply(&MetadataRecord::RegisterBroker(BrokerRegistration {
+                id: *id,
+                incarnation: Uuid::from_u128(*id as u128),
+                endpoints: Vec::new(),
+                rack: None,
+                fenced: *fenced,
+            }));
+        }
+        let topic_id = Uuid::from_u128(99);
+        image.apply(&MetadataRecord::Topic(TopicRecord {
+            id: topic_id,
+            name: "t".into(),
+        }));
+        for (i, (replicas, isr, leader)) in partitions.iter().enumerate() {
+            image.apply(&MetadataRecord::Partition(PartitionRecord {
+                topic_id,
+                partition: i as i32,
+                replicas: replicas.to_vec(),
+                isr: isr.to_vec(),
+                leader: *leader,
+                ..Default::default()
+            }));
+        }
+        image
+    }
+
+    /// Partition `i` of topic `t`.
+    pub fn partition(image: &MetadataImage, i: i32) -> PartitionRecord {
+        image.topic("t").expect("topic t").partitions[&i].clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

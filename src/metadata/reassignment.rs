@@ -151,14 +151,7 @@ pub fn cancel(
         }
         isr.push(*first);
     }
-    let next = PartitionRecord {
-        replicas,
-        isr,
-        adding_replicas: Vec::new(),
-        removing_replicas: Vec::new(),
-        ..p.clone()
-    };
-    Ok(changed(p, with_leader(image, p, next)))
+    Ok(changed(p, with_leader(image, p, settled(p, replicas, isr))))
 }
 
 /// The records that finish the reassignments whose target replicas are all
@@ -187,14 +180,18 @@ fn completed(image: &MetadataImage, p: &PartitionRecord) -> Option<PartitionReco
     if isr.is_empty() || replicas.is_empty() || !replicas.iter().all(|r| isr.contains(r)) {
         return None;
     }
-    let next = PartitionRecord {
+    Some(with_leader(image, p, settled(p, replicas, isr)))
+}
+
+/// `p` with `replicas` and `isr` and no reassignment in progress.
+fn settled(p: &PartitionRecord, replicas: Vec<i32>, isr: Vec<i32>) -> PartitionRecord {
+    PartitionRecord {
         replicas,
         isr,
         adding_replicas: Vec::new(),
         removing_replicas: Vec::new(),
         ..p.clone()
-    };
-    Some(with_leader(image, p, next))
+    }
 }
 
 /// `next` with a leader: the current one if it stays in sync, else the
@@ -238,40 +235,23 @@ fn sorted(mut v: Vec<i32>) -> Vec<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metadata::records::{BrokerRegistration, TopicRecord};
-    use uuid::Uuid;
+    use crate::metadata::image::test_util;
 
+    /// Brokers `brokers` and partition 0 of `t` at leader epoch 4 and
+    /// partition epoch 9.
     fn image(brokers: &[i32], replicas: &[i32], isr: &[i32], leader: i32) -> MetadataImage {
-        let mut image = MetadataImage::default();
-        for id in brokers {
-            image.apply(&MetadataRecord::RegisterBroker(BrokerRegistration {
-                id: *id,
-                incarnation: Uuid::from_u128(*id as u128),
-                endpoints: Vec::new(),
-                rack: None,
-                fenced: false,
-            }));
-        }
-        let topic_id = Uuid::from_u128(99);
-        image.apply(&MetadataRecord::Topic(TopicRecord {
-            id: topic_id,
-            name: "t".into(),
-        }));
+        let live: Vec<(i32, bool)> = brokers.iter().map(|b| (*b, false)).collect();
+        let mut image = test_util::image(&live, &[(replicas, isr, leader)]);
         image.apply(&MetadataRecord::Partition(PartitionRecord {
-            topic_id,
-            partition: 0,
-            replicas: replicas.to_vec(),
-            isr: isr.to_vec(),
-            leader,
             leader_epoch: 4,
             partition_epoch: 9,
-            ..Default::default()
+            ..test_util::partition(&image, 0)
         }));
         image
     }
 
     fn partition(image: &MetadataImage) -> PartitionRecord {
-        image.topic("t").unwrap().partitions[&0].clone()
+        test_util::partition(image, 0)
     }
 
     /// (replicas, isr, adding, removing, leader, leader epoch, partition epoch)

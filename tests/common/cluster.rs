@@ -333,3 +333,39 @@ impl Cluster {
         self.wait_ready(id);
     }
 }
+
+/// FindCoordinator's key types.
+pub const GROUP: i8 = 0;
+pub const TRANSACTION: i8 = 1;
+
+/// The broker FindCoordinator (asked at `addr`) names for `key` of
+/// `key_type`, once one is available: Kafka creates the coordinators'
+/// topic at the first ask and answers COORDINATOR_NOT_AVAILABLE meanwhile;
+/// a node still loading answers COORDINATOR_LOAD_IN_PROGRESS.
+pub fn find_coordinator(addr: std::net::SocketAddr, key: &str, key_type: i8) -> i32 {
+    use kafka_protocol::messages::find_coordinator_request::FindCoordinatorRequest;
+    use kafka_protocol::protocol::StrBytes;
+    const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let found = super::raw::RawClient::connect(addr).send(
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key(StrBytes::from_string(key.to_string()))
+                .with_key_type(key_type),
+        );
+        if found.error_code == 0 {
+            return found.node_id.0;
+        }
+        assert!(
+            [COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE].contains(&found.error_code),
+            "FindCoordinator for {key}: {found:?}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no coordinator for {key}: {found:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
