@@ -787,3 +787,43 @@ fn a_partition_moves_to_new_replicas_under_a_running_producer() {
     );
     assert_all_acked_and_read_once(&bootstrap, topic, &outcomes);
 }
+
+/// `auto.leader.rebalance.enable` (on by default, checked every
+/// `leader.imbalance.check.interval.seconds`): partition 0's preferred
+/// replica, stopped, loses leadership; back and in sync, the controller
+/// hands it leadership again by itself.
+#[test]
+fn a_preferred_replica_back_in_sync_gets_its_leadership_back() {
+    let extra = format!("{EXTRA}leader.imbalance.check.interval.seconds=1\n");
+    let mut cluster = Cluster::start(3, &extra);
+    let bootstrap = cluster.bootstrap();
+    let topic = "balanced";
+    let admin = admin_client(&bootstrap);
+    let new_topic = NewTopic::new(topic, 1, TopicReplication::Variable(&[&[2, 3, 1]]));
+    let created = block_on(
+        Duration::from_secs(30),
+        admin.create_topics([&new_topic], &admin_opts()),
+    )
+    .expect("CreateTopics");
+    assert_eq!(created, vec![Ok(topic.to_string())]);
+    wait_for(
+        cluster.addr(1),
+        topic,
+        "2 leading, all in sync",
+        |l, isr| l == 2 && isr == [1, 2, 3],
+    );
+    cluster.stop(2);
+    let (interim, _) = wait_for(cluster.addr(1), topic, "another leader", |l, isr| {
+        l > 0 && l != 2 && !isr.contains(&2)
+    });
+    assert_eq!(interim, 3, "the next in-sync replica in replica order");
+    assert_eq!(
+        produce_raw(cluster.addr(3), topic, "while 2 was away"),
+        (0, 0)
+    );
+    cluster.restart(2);
+    wait_for(cluster.addr(1), topic, "2 leading again", |l, isr| {
+        l == 2 && isr == [1, 2, 3]
+    });
+    assert_eq!(produce_raw(cluster.addr(2), topic, "back"), (0, 1));
+}
