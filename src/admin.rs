@@ -226,7 +226,14 @@ fn render_replication(broker: &Broker, out: &mut Exposition) {
             let Role::Leader(state) = p.role() else {
                 continue;
             };
-            if state.isr().len() < state.record.replicas.len() {
+            // As Kafka counts it: replicas being added by a reassignment
+            // do not count until it completes.
+            let replication_factor = state
+                .record
+                .replicas
+                .len()
+                .saturating_sub(state.record.adding_replicas.len());
+            if state.isr().len() < replication_factor {
                 under += 1;
             }
             let leo = p.log_end_offset();

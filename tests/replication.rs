@@ -817,13 +817,33 @@ fn a_preferred_replica_back_in_sync_gets_its_leadership_back() {
         l > 0 && l != 2 && !isr.contains(&2)
     });
     assert_eq!(interim, 3, "the next in-sync replica in replica order");
-    assert_eq!(
-        produce_raw(cluster.addr(3), topic, "while 2 was away"),
-        (0, 0)
-    );
+    // A client (which follows NOT_LEADER_OR_FOLLOWER to the leader a node
+    // that has not applied the change yet points it to) writes on.
+    let acked_offset = |value: &str| {
+        use rdkafka::producer::Producer;
+        let producer = idempotent_producer(&bootstrap);
+        let deadline = Instant::now() + SETTLE;
+        let msg = Out {
+            value: value.to_string(),
+            partition: Some(0),
+            ..Out::default()
+        };
+        send_one(&producer, topic, 0, &msg, deadline);
+        producer.flush(Duration::from_secs(30)).expect("flush");
+        let outcomes = std::mem::take(&mut *producer.context().outcomes.lock().unwrap());
+        match outcomes.into_values().next() {
+            Some(Ok(acked)) => acked.offset,
+            other => panic!("{value}: {other:?}"),
+        }
+    };
+    assert_eq!(acked_offset("while 2 was away"), 0);
     cluster.restart(2);
     wait_for(cluster.addr(1), topic, "2 leading again", |l, isr| {
         l == 2 && isr == [1, 2, 3]
     });
-    assert_eq!(produce_raw(cluster.addr(2), topic, "back"), (0, 1));
+    assert_eq!(acked_offset("back"), 1);
+    assert_eq!(
+        leader_and_isr(cluster.addr(2), topic),
+        Some((2, vec![1, 2, 3]))
+    );
 }

@@ -932,7 +932,9 @@ impl Broker {
         let Some(p) = topic.remove_partition(index) else {
             return;
         };
-        p.follow(-1, p.leader_epoch());
+        // No leader and no epoch: waiting produces give up, and a replica
+        // fetch already on its way is not applied (its epoch differs).
+        p.follow(-1, -1);
         self.coordinator_resigned(&topic.name, index);
         tracing::info!(topic = %topic.name, partition = index,
             "replica reassigned away; deleting its log");
@@ -995,7 +997,12 @@ impl Broker {
     /// This broker became leader of an internal topic's partition: its
     /// coordinator loads the groups or transactional ids kept there.
     fn coordinator_elected(&self, topic: &str, index: i32) {
+        // Still leader in a new leader epoch (a replica reassigned away):
+        // what is loaded stays, as Kafka's coordinator runtime keeps an
+        // active shard.
         let loaded = match topic {
+            OFFSETS_TOPIC if self.groups.is_loaded(index) => return,
+            TRANSACTION_STATE_TOPIC if self.txns.is_loaded(index) => return,
             OFFSETS_TOPIC => self.groups.load_partition(index),
             TRANSACTION_STATE_TOPIC => self.txns.load_partition(index),
             _ => return,

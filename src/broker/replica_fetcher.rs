@@ -27,6 +27,14 @@ use super::flusher::Flusher;
 use super::partition::Partition;
 use crate::interbroker::Connection;
 
+/// How long connecting to a leader may take (Kafka's
+/// `socket.connection.setup.timeout.ms` default).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The least wait before connecting again after a failed connect (Kafka's
+/// `reconnect.backoff.ms` default), even with `replica.fetch.backoff.ms=0`.
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(50);
+
 /// The Fetch version followers send: topic ids, `ReplicaState`, diverging
 /// epochs.
 const FETCH_VERSION: i16 = 17;
@@ -189,14 +197,14 @@ async fn run(
         }
         let conn = match &mut connection {
             Some(c) => c,
-            None => match Connection::connect(&host, port, settings.backoff * 5).await {
+            None => match Connection::connect(&host, port, CONNECT_TIMEOUT).await {
                 Ok(c) => connection.insert(c),
                 Err(e) => {
                     if !failing {
                         tracing::warn!(leader, error = %format!("{e:#}"), "replica fetcher cannot reach the leader; retrying");
                         failing = true;
                     }
-                    backoff(&mut targets, settings.backoff).await;
+                    backoff(&mut targets, settings.backoff.max(RECONNECT_BACKOFF)).await;
                     continue;
                 }
             },

@@ -207,7 +207,13 @@ pub fn fence(image: &MetadataImage, id: i32) -> Vec<MetadataRecord> {
                 next.isr.retain(|r| *r != id);
             }
             if p.leader == id {
-                next.leader = next.isr.iter().copied().find(|r| live(*r)).unwrap_or(-1);
+                // Kafka's order: the first live in-sync replica in replica order.
+                next.leader = next
+                    .replicas
+                    .iter()
+                    .copied()
+                    .find(|r| next.isr.contains(r) && live(*r))
+                    .unwrap_or(-1);
                 next.leader_epoch += 1;
             }
             if next != *p {
