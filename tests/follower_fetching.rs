@@ -16,14 +16,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::cluster::Cluster;
-use common::raw::RawClient;
+use common::raw::{produce_one, RawClient};
 use common::*;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, FetchRequest, MetadataRequest, MetadataResponse, ProduceRequest, TopicName,
+    BrokerId, FetchRequest, MetadataRequest, MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -84,24 +83,6 @@ fn create_in_sync(cluster: &Cluster, topic: &str) -> (i32, i32) {
         assert!(Instant::now() < deadline, "all three in sync: {seen:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// One acks=all produce of one record to partition 0, straight to `addr`:
-/// (error code, base offset).
-fn produce(addr: SocketAddr, topic: &str, value: &str) -> (i16, i64) {
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(common::raw::one_record_batch(
-                    value.as_bytes(),
-                )))])]);
-    let resp = RawClient::connect(addr).send(9, &req);
-    let p = &resp.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
 }
 
 /// A consumer's Fetch of partition 0 of `topic` from `offset` at `version`,
@@ -205,7 +186,7 @@ fn a_leader_sends_a_consumer_to_its_racks_follower_which_serves_it_up_to_its_hig
     let (leader, epoch) = create_in_sync(&cluster, topic);
     let at = cluster.addr(leader);
     for i in 0..10 {
-        assert_eq!(produce(at, topic, &format!("v{i}")), (NONE, i));
+        assert_eq!(produce_one(at, topic, &format!("v{i}"), -1), (NONE, i));
     }
     let want: Vec<(i64, String)> = (0..10).map(|i| (i, format!("v{i}"))).collect();
     let follower = (1..=3).find(|id| *id != leader).unwrap();

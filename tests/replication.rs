@@ -15,14 +15,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::cluster::{find_coordinator, Cluster, GROUP};
-use common::raw::RawClient;
+use common::raw::{produce_one, RawClient};
 use common::*;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    MetadataRequest, MetadataResponse, ProduceRequest, ProduceResponse, TopicName,
-};
+use kafka_protocol::messages::{MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::Message;
@@ -76,6 +73,19 @@ fn create_replicated(bootstrap: &str, name: &str, min_insync: &str) {
     let admin = admin_client(bootstrap);
     let topic =
         NewTopic::new(name, 1, TopicReplication::Fixed(3)).set("min.insync.replicas", min_insync);
+    let results = block_on(
+        Duration::from_secs(30),
+        admin.create_topics([&topic], &admin_opts()),
+    )
+    .expect("CreateTopics request failed");
+    assert_eq!(results, vec![Ok(name.to_string())]);
+}
+
+/// Creates `name` with one partition on `replicas` (the first preferred).
+fn create_assigned(bootstrap: &str, name: &str, replicas: &[i32]) {
+    let admin = admin_client(bootstrap);
+    let assignment = [replicas];
+    let topic = NewTopic::new(name, 1, TopicReplication::Variable(&assignment));
     let results = block_on(
         Duration::from_secs(30),
         admin.create_topics([&topic], &admin_opts()),
@@ -220,23 +230,7 @@ fn an_idempotent_acks_all_producer_loses_nothing_when_the_leader_is_killed() {
 
 /// One acks=all produce of one record, straight to `addr`.
 fn produce_raw(addr: std::net::SocketAddr, topic: &str, value: &str) -> (i16, i64) {
-    produce_raw_acks(addr, topic, value, -1)
-}
-
-/// One produce of one record with `acks`, straight to `addr`.
-fn produce_raw_acks(addr: std::net::SocketAddr, topic: &str, value: &str, acks: i16) -> (i16, i64) {
-    let batch = common::raw::one_record_batch(value.as_bytes());
-    let req = ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(10_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(batch))])]);
-    let resp: ProduceResponse = RawClient::connect(addr).send(9, &req);
-    let p = &resp.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
+    produce_one(addr, topic, value, -1)
 }
 
 #[test]
@@ -509,10 +503,7 @@ fn a_returning_leader_cuts_the_tail_nobody_else_took_and_no_reader_saw() {
         cluster.signal(*f, "STOP");
     }
     for i in 0..5 {
-        assert_eq!(
-            produce_raw_acks(at, topic, &format!("lost-{i}"), 1),
-            (0, 10 + i)
-        );
+        assert_eq!(produce_one(at, topic, &format!("lost-{i}"), 1), (0, 10 + i));
     }
     seen.push(read_visible(at, topic));
     cluster.kill9(leader);
@@ -655,14 +646,7 @@ fn a_partition_moves_to_new_replicas_under_a_running_producer() {
     let mut cluster = Cluster::start(3, EXTRA);
     let bootstrap = cluster.bootstrap();
     let topic = "moving";
-    let admin = admin_client(&bootstrap);
-    let new_topic = NewTopic::new(topic, 1, TopicReplication::Variable(&[&[1, 2]]));
-    let created = block_on(
-        Duration::from_secs(30),
-        admin.create_topics([&new_topic], &admin_opts()),
-    )
-    .expect("CreateTopics");
-    assert_eq!(created, vec![Ok(topic.to_string())]);
+    create_assigned(&bootstrap, topic, &[1, 2]);
     wait_for(
         cluster.addr(1),
         topic,
@@ -798,14 +782,7 @@ fn a_preferred_replica_back_in_sync_gets_its_leadership_back() {
     let mut cluster = Cluster::start(3, &extra);
     let bootstrap = cluster.bootstrap();
     let topic = "balanced";
-    let admin = admin_client(&bootstrap);
-    let new_topic = NewTopic::new(topic, 1, TopicReplication::Variable(&[&[2, 3, 1]]));
-    let created = block_on(
-        Duration::from_secs(30),
-        admin.create_topics([&new_topic], &admin_opts()),
-    )
-    .expect("CreateTopics");
-    assert_eq!(created, vec![Ok(topic.to_string())]);
+    create_assigned(&bootstrap, topic, &[2, 3, 1]);
     wait_for(
         cluster.addr(1),
         topic,

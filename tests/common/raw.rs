@@ -92,3 +92,21 @@ pub fn one_record_batch(value: &[u8]) -> Bytes {
     RecordBatchEncoder::encode(&mut buf, &[record], &options).expect("encode batch");
     buf.freeze()
 }
+
+/// One Produce (v9) of one record holding `value` to partition 0 of
+/// `topic`, straight to `addr`, with `acks`: (error code, base offset).
+pub fn produce_one(addr: SocketAddr, topic: &str, value: &str, acks: i16) -> (i16, i64) {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    let req = ProduceRequest::default()
+        .with_acks(acks)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(one_record_batch(value.as_bytes())))])]);
+    let resp = RawClient::connect(addr).send(9, &req);
+    let p = &resp.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
