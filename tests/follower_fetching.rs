@@ -97,8 +97,7 @@ fn consumer_fetch(
     max_wait_ms: i32,
 ) -> PartitionData {
     let req = fetch_request(topic, offset, rack, leader_epoch, max_wait_ms);
-    let mut resp = RawClient::connect(addr).send(version, &req);
-    resp.responses.remove(0).partitions.remove(0)
+    fetch_one(addr, version, &req)
 }
 
 /// `consumer_fetch` at `isolation_level` (1: read_committed), not waiting.
@@ -113,7 +112,12 @@ fn consumer_fetch_isolated(
 ) -> PartitionData {
     let req =
         fetch_request(topic, offset, rack, leader_epoch, 0).with_isolation_level(isolation_level);
-    let mut resp = RawClient::connect(addr).send(version, &req);
+    fetch_one(addr, version, &req)
+}
+
+/// Sends a Fetch of one partition to `addr`: that partition's answer.
+fn fetch_one(addr: SocketAddr, version: i16, req: &FetchRequest) -> PartitionData {
+    let mut resp = RawClient::connect(addr).send(version, req);
     resp.responses.remove(0).partitions.remove(0)
 }
 

@@ -124,13 +124,7 @@ impl Broker {
                 .propose(vec![MetadataRecord::Partition(record)], METADATA_TIMEOUT)
                 .await
             {
-                Ok(_) => {
-                    let broker = self.clone();
-                    return tokio::task::spawn_blocking(move || broker.follow_image())
-                        .await
-                        .map_err(|e| AdminError::Storage(e.into()))?
-                        .map_err(|e| AdminError::Storage(e).into());
-                }
+                Ok(_) => return Ok(self.follow_now().await?),
                 // Someone changed the partition first (the refusal is
                 // applied here too): look again.
                 Err(ProposeError::Refused(Refused::StalePartition { .. })) => {}

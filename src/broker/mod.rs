@@ -20,7 +20,7 @@ pub mod replica_fetcher;
 pub mod replica_selector;
 pub mod topic;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -837,6 +837,12 @@ impl Broker {
         records: Vec<MetadataRecord>,
     ) -> Result<(), AdminError> {
         self.metadata.propose(records, METADATA_TIMEOUT).await?;
+        self.follow_now().await
+    }
+
+    /// `follow_image` on the blocking pool (it opens and deletes logs), for
+    /// a change this node just proposed.
+    async fn follow_now(self: &Arc<Self>) -> Result<(), AdminError> {
         let broker = self.clone();
         tokio::task::spawn_blocking(move || broker.follow_image())
             .await
@@ -887,7 +893,7 @@ impl Broker {
             };
             // New partitions, and replicas reassigned here, are opened;
             // replicas reassigned away are closed and deleted.
-            let hosted: Vec<i32> = topic.partitions().iter().map(|p| p.index).collect();
+            let hosted: BTreeSet<i32> = topic.partitions().iter().map(|p| p.index).collect();
             let opening: Vec<i32> = local_replicas(t, self.node_id)
                 .filter(|p| !hosted.contains(p))
                 .collect();
@@ -1054,8 +1060,9 @@ impl Broker {
             match proposed {
                 Ok(_) => {
                     crate::metrics::global().isr_changed(expanded);
-                    let b = broker.clone();
-                    let _ = tokio::task::spawn_blocking(move || b.follow_image()).await;
+                    // Idempotent: a failure is retried at the next image
+                    // (`follow_metadata`).
+                    let _ = broker.follow_now().await;
                 }
                 Err(e) => {
                     tracing::info!(topic = %partition.topic, partition = partition.index,

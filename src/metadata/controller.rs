@@ -207,13 +207,7 @@ pub fn fence(image: &MetadataImage, id: i32) -> Vec<MetadataRecord> {
                 next.isr.retain(|r| *r != id);
             }
             if p.leader == id {
-                // Kafka's order: the first live in-sync replica in replica order.
-                next.leader = next
-                    .replicas
-                    .iter()
-                    .copied()
-                    .find(|r| next.isr.contains(r) && live(*r))
-                    .unwrap_or(-1);
+                next.leader = election::first_in_sync(&next, live).unwrap_or(-1);
                 next.leader_epoch += 1;
             }
             if next != *p {

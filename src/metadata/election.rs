@@ -64,10 +64,16 @@ fn led_by(p: &PartitionRecord, leader: i32, unclean: bool) -> PartitionRecord {
 
 /// The clean choice of leader for `p`: its first live in-sync replica.
 pub fn clean_leader(image: &MetadataImage, p: &PartitionRecord) -> Option<i32> {
+    first_in_sync(p, |r| live(image, r))
+}
+
+/// `p`'s first in-sync replica, in replica order, that `live` accepts
+/// (Kafka's order for a clean election).
+pub fn first_in_sync(p: &PartitionRecord, live: impl Fn(i32) -> bool) -> Option<i32> {
     p.replicas
         .iter()
         .copied()
-        .find(|r| p.isr.contains(r) && live(image, *r))
+        .find(|r| p.isr.contains(r) && live(*r))
 }
 
 /// A leader for `p`, which has none: clean if it can be, else (when
