@@ -88,8 +88,10 @@ pub enum Event {
     /// the offsets it reads next for these partitions need not follow the
     /// ones it read before.
     Assigned { partitions: Vec<i32> },
-    /// One poll's records, in the order the client returned them.
-    Poll { reads: Vec<Read> },
+    /// One poll's records, in the order the client returned them; `txn`
+    /// names the transaction the poll belongs to, when a transactional
+    /// consume-transform-produce loop polled it.
+    Poll { reads: Vec<Read>, txn: Option<u64> },
     /// After every fault healed: all of `partition` from the log start to
     /// the end, read with `isolation` by a fresh consumer.
     FinalRead {
