@@ -12,6 +12,15 @@ if ! command -v kcat >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq kcat
 fi
 
+# The fault-injection tests (tests/faults.rs) cut links between network
+# namespaces with nftables.
+if ! command -v nft >/dev/null 2>&1; then
+  echo "installing nftables (Debian package)"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nftables
+fi
+
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   echo "Node.js 20 and npm are needed for tests/compat (kafkajs)" >&2
   exit 1
