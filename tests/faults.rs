@@ -135,6 +135,11 @@ fn harness_partitions_pauses_kills_and_fills_disks() {
     assert!(nodes.ids().contains(&leader) && nodes.running(leader));
     assert!(nodes.ids().contains(&controller) && nodes.running(controller));
     eprintln!("harness: leader {leader}, controller {controller}");
+    // Every node answers DescribeQuorum alike (a Kafka broker forwards it).
+    for id in nodes.ids() {
+        let (active, _) = nodes::describe_quorum(nodes.addr(id)).expect("DescribeQuorum");
+        assert_eq!(active, controller, "node {id}'s DescribeQuorum");
+    }
 
     // SIGSTOP: the node stops answering; SIGCONT: it answers again.
     let other = if leader == 1 { 2 } else { 1 };

@@ -86,7 +86,6 @@ impl Net {
             rules: Mutex::new(vec![Rules::default(); n as usize]),
             _live: live,
         };
-        net.remove_leftovers();
         let br = net.bridge_name();
         must(&["ip", "link", "add", &br, "type", "bridge"]);
         must(&[
@@ -395,42 +394,6 @@ impl Net {
             }
         }
     }
-
-    /// Removes namespaces and links named with this tag, and kills what
-    /// still runs in those namespaces: they are left by an earlier run of
-    /// this harness whose process died (`claim_tag` saw its owner dead).
-    fn remove_leftovers(&self) {
-        let namespaces = run(&["ip", "netns", "list"]).unwrap_or_default();
-        for line in namespaces.lines() {
-            let Some(name) = line.split_whitespace().next() else {
-                continue;
-            };
-            if !owned_name(name, self.tag) {
-                continue;
-            }
-            let pids = run(&["ip", "netns", "pids", name]).unwrap_or_default();
-            for pid in pids
-                .split_whitespace()
-                .filter_map(|p| p.parse::<i32>().ok())
-            {
-                eprintln!("faults: killing pid {pid}, left running in namespace {name}");
-                // SAFETY: kill(2) has no memory effects.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            let _ = run(&["ip", "netns", "del", name]);
-        }
-        let links = run(&["ip", "-o", "link", "show"]).unwrap_or_default();
-        for line in links.lines() {
-            // "7: vf12v1@if6: <...": the name ends at '@' or ':'.
-            let Some(name) = line.split(": ").nth(1) else {
-                continue;
-            };
-            let name = name.split('@').next().unwrap_or(name);
-            if owned_name(name, self.tag) {
-                let _ = run(&["ip", "link", "del", name]);
-            }
-        }
-    }
 }
 
 impl Drop for Net {
@@ -450,27 +413,87 @@ impl Drop for Net {
     }
 }
 
-/// The first tag from `pid % 200` on whose owner file names no live process
-/// other than this one; this process's id is written into it.
+/// Sweeps what runs whose process died left behind, then claims the first
+/// tag from `pid % 200` on that no live process holds: its owner file is
+/// created whole (linked from a file already written), so two runs
+/// starting at once cannot both claim it.
 fn claim_tag() -> u32 {
     let me = std::process::id();
     std::fs::create_dir_all(OWNERS).unwrap_or_else(|e| panic!("create {OWNERS}: {e}"));
-    for step in 0..TAGS {
-        let tag = (me + step) % TAGS;
-        let owner = std::fs::read_to_string(owner_file(tag))
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok());
-        let taken = match owner {
-            Some(pid) if pid != me => std::path::Path::new(&format!("/proc/{pid}")).exists(),
-            _ => false,
-        };
-        if !taken {
-            std::fs::write(owner_file(tag), me.to_string())
-                .unwrap_or_else(|e| panic!("write {}: {e}", owner_file(tag).display()));
-            return tag;
+    for tag in 0..TAGS {
+        if let Some(pid) = owner(tag) {
+            if pid != me && !alive(pid) {
+                sweep(tag);
+                let _ = std::fs::remove_file(owner_file(tag));
+            }
         }
     }
-    panic!("every fault-net tag 0..{TAGS} is held by a live process (see {OWNERS})");
+    let mine = PathBuf::from(OWNERS).join(format!("claim.{me}"));
+    std::fs::write(&mine, me.to_string())
+        .unwrap_or_else(|e| panic!("write {}: {e}", mine.display()));
+    let claimed = (0..TAGS).map(|step| (me + step) % TAGS).find(|&tag| {
+        if owner(tag) == Some(me) {
+            return true;
+        }
+        std::fs::hard_link(&mine, owner_file(tag)).is_ok()
+    });
+    let _ = std::fs::remove_file(&mine);
+    match claimed {
+        Some(tag) => {
+            // A leftover of this very process (a Net leaked with mem::forget).
+            sweep(tag);
+            tag
+        }
+        None => panic!("every fault-net tag 0..{TAGS} is held by a live process (see {OWNERS})"),
+    }
+}
+
+/// The process that owns tag `tag`, if its owner file names one.
+fn owner(tag: u32) -> Option<u32> {
+    std::fs::read_to_string(owner_file(tag))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// Whether process `pid` exists.
+pub fn alive(pid: u32) -> bool {
+    PathBuf::from(format!("/proc/{pid}")).exists()
+}
+
+/// Removes the namespaces and links of tag `tag`, and kills what still
+/// runs in those namespaces: they are left by a run of this harness whose
+/// process died (killed before its `Drop` could run).
+fn sweep(tag: u32) {
+    let namespaces = run(&["ip", "netns", "list"]).unwrap_or_default();
+    for line in namespaces.lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        if !owned_name(name, tag) {
+            continue;
+        }
+        let pids = run(&["ip", "netns", "pids", name]).unwrap_or_default();
+        for pid in pids
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            eprintln!("faults: killing pid {pid}, left running in namespace {name}");
+            // SAFETY: kill(2) has no memory effects.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = run(&["ip", "netns", "del", name]);
+    }
+    let links = run(&["ip", "-o", "link", "show"]).unwrap_or_default();
+    for line in links.lines() {
+        // "7: vf12v1@if6: <...": the name ends at '@' or ':'.
+        let Some(name) = line.split(": ").nth(1) else {
+            continue;
+        };
+        let name = name.split('@').next().unwrap_or(name);
+        if owned_name(name, tag) {
+            let _ = run(&["ip", "link", "del", name]);
+        }
+    }
 }
 
 fn owner_file(tag: u32) -> PathBuf {

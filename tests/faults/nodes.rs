@@ -47,6 +47,9 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(20);
 /// A probe's connect and read timeouts.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Each run's temp dir starts so (it holds an `owner` file with the pid).
+const RUN_DIR_PREFIX: &str = "vltava-faults-";
+
 /// The cluster id every Kafka data dir is formatted with.
 const KAFKA_CLUSTER_ID: &str = "MkU3OEVBNTcwNTJENDM2Qg";
 
@@ -151,10 +154,21 @@ impl Nodes {
     /// node in its namespace and waits until each is ready. Panics (with
     /// the node's log) when one does not become ready.
     pub fn start(net: &Net, flavor: Flavor, extra: &str, small_disk: Option<i32>) -> Nodes {
+        if let Flavor::Kafka(libs) = &flavor {
+            assert!(
+                libs.is_dir(),
+                "VLTAVA_CLUSTER_KAFKA_LIBS={}: no such directory of Kafka jars \
+                 (`tests/compat/kafka-reference.sh fetch` puts them in /tmp/vltava-kafka-ref-4.4.0/libs)",
+                libs.display()
+            );
+        }
+        sweep_dead_runs();
         let dir = tempfile::Builder::new()
-            .prefix("vltava-faults-")
+            .prefix(RUN_DIR_PREFIX)
             .tempdir()
             .expect("temp dir for the fault nodes");
+        std::fs::write(dir.path().join("owner"), std::process::id().to_string())
+            .expect("write the run dir's owner");
         let logs = dir.path().join("logs");
         std::fs::create_dir_all(&logs).expect("create logs dir");
         let ids = net.ids();
@@ -808,6 +822,40 @@ impl Drop for Nodes {
                 }
             }
         }
+    }
+}
+
+/// Unmounts the small disks of runs whose process died (killed before
+/// their `Drop` could run) and removes their directories.
+fn sweep_dead_runs() {
+    let tmp = std::env::temp_dir();
+    let Ok(entries) = std::fs::read_dir(&tmp) else {
+        return;
+    };
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let named = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(RUN_DIR_PREFIX));
+        let owner = std::fs::read_to_string(path.join("owner"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok());
+        let Some(owner) = owner.filter(|_| named) else {
+            continue;
+        };
+        if owner == std::process::id() || super::net::alive(owner) {
+            continue;
+        }
+        let prefix = format!("{}/", path.display());
+        for mount in mounts.lines().filter_map(|l| l.split_whitespace().nth(1)) {
+            if mount.starts_with(&prefix) {
+                eprintln!("faults: unmounting {mount}, left by a dead run");
+                let _ = run(&["umount", "-l", mount]);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&path);
     }
 }
 
