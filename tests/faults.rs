@@ -231,3 +231,33 @@ fn harness_partitions_pauses_kills_and_fills_disks() {
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("harness: {:?} in all", began.elapsed());
 }
+
+/// Every nemesis injects and heals without a harness error, and the
+/// cluster converges after each (no workload: this checks the harness, not
+/// the broker). About a minute on Vltava; ignored in the short suite,
+/// which runs every nemesis under its workload anyway.
+#[test]
+#[ignore]
+fn every_nemesis_injects_and_heals() {
+    let net = Net::create(3);
+    let mut nodes = Nodes::start(&net, Flavor::from_env(), "", Some(2));
+    let history = History::new();
+    let mut rng = faults::Rng::new(4);
+    create_topic(&nodes, 1, "harness");
+    nodes
+        .wait_converged("harness", 1, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for n in Nemesis::ALL {
+        let began = Instant::now();
+        let fault = nemesis::inject(n, &mut nodes, &net, &mut rng, "harness", &history);
+        assert!(!fault.nodes.is_empty(), "{fault:?}");
+        std::thread::sleep(Duration::from_secs(1));
+        nemesis::heal(fault, &mut nodes, &net, &history).unwrap_or_else(|e| panic!("{e}"));
+        nodes
+            .wait_converged("harness", 1, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("after {n}: {e}"));
+        eprintln!("harness: {n} in {:?}", began.elapsed());
+    }
+    nemesis::heal_all(&mut nodes, &net, &history).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!net.faulty());
+}
