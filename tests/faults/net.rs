@@ -5,8 +5,9 @@
 //!
 //! Faults are rules in a node's own namespace (an `inet vfault` table that
 //! drops input by source address, or at random) and qdiscs on its veth.
-//! Every name carries a per-process tag, so two runs on one machine never
-//! touch each other's network.
+//! Every name and the subnet carry a per-process tag (claimed in
+//! `/run/vltava-faults`), so two runs on one machine never touch each
+//! other's network.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -70,9 +71,11 @@ impl Drop for Live {
 
 impl Net {
     /// `n` namespaces `vf<tag>n<id>` (ids 1..=n) on bridge `vf<tag>br`
-    /// (10.78.<tag>.1/24); node `id` at 10.78.<tag>.(10+id). Waits while
-    /// another `Net` of this process lives; removes leftovers of an earlier
-    /// run with the same tag first. Panics when setup fails.
+    /// (10.78.<tag>.1/24); node `id` at 10.78.<tag>.(10+id). The tag is
+    /// `pid % 200`, or the next one no live run holds. Waits while another
+    /// `Net` of this process lives; first sweeps what runs whose process
+    /// died left behind. Panics when setup fails (or `ip`, `nft`, `tc` are
+    /// missing, or bridged traffic is blocked on this host).
     pub fn create(n: i32) -> Net {
         assert!((1..=9).contains(&n), "Net::create({n}): 1 to 9 nodes");
         require("ip", &["ip", "-V"]);
