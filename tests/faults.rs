@@ -12,6 +12,8 @@
 mod common;
 #[path = "faults/mod.rs"]
 mod faults;
+#[path = "faults/harness_tests.rs"]
+mod harness_tests;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -143,7 +145,9 @@ fn run(plan: &Plan) -> Outcome {
             let fault = nemesis::inject(nemesis, &mut nodes, &net, &mut rng, TOPIC, &history);
             fired += 1;
             std::thread::sleep(plan.fault);
-            nemesis::heal(fault, &mut nodes, &net, &history);
+            if let Err(e) = nemesis::heal(fault, &mut nodes, &net, &history) {
+                panic!("round {round}, {}: healing failed: {e}", nemesis.name());
+            }
             let healed = workload.progress.snapshot();
             let converged = Instant::now();
             if let Err(e) = nodes.wait_converged(TOPIC, PARTITIONS, CONVERGE) {
@@ -168,7 +172,8 @@ fn run(plan: &Plan) -> Outcome {
     }
 
     workload.stop();
-    nemesis::heal_all(&mut nodes, &net, &history);
+    nemesis::heal_all(&mut nodes, &net, &history)
+        .unwrap_or_else(|e| panic!("healing everything at the end: {e}"));
     nodes
         .wait_converged(TOPIC, PARTITIONS, CONVERGE)
         .unwrap_or_else(|e| panic!("the cluster did not converge at the end: {e}"));
