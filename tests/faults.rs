@@ -119,12 +119,36 @@ fn run_dir(label: &str) -> PathBuf {
     dir
 }
 
+/// Copies the nodes' logs into the run's directory when the run ends,
+/// also when it fails.
+struct KeepLogs {
+    from: PathBuf,
+    to: PathBuf,
+}
+
+impl Drop for KeepLogs {
+    fn drop(&mut self) {
+        let _ = std::fs::create_dir_all(&self.to);
+        if let Ok(entries) = std::fs::read_dir(&self.from) {
+            for e in entries.flatten() {
+                let _ = std::fs::copy(e.path(), self.to.join(e.file_name()));
+            }
+        }
+    }
+}
+
 /// Starts the cluster, runs the workload through every fault of `plan`,
 /// heals, reads everything back and checks the history.
 fn run(plan: &Plan) -> Outcome {
     let flavor = Flavor::from_env();
     let net = Net::create(3);
     let mut nodes = Nodes::start(&net, flavor, SERVER, Some(SMALL_DISK_NODE));
+    let dir = run_dir(&plan.label);
+    // Dropped before the nodes, so their logs are still there to keep.
+    let _logs = KeepLogs {
+        from: nodes.logs_dir().to_path_buf(),
+        to: dir.join("logs"),
+    };
     let bootstrap = nodes.bootstrap();
     create_topic(&bootstrap);
     nodes
@@ -177,10 +201,11 @@ fn run(plan: &Plan) -> Outcome {
     nodes
         .wait_converged(TOPIC, PARTITIONS, CONVERGE)
         .unwrap_or_else(|e| panic!("the cluster did not converge at the end: {e}"));
-    workload::final_reads(&spec, &history, Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("final reads: {e}"));
+    if let Err(e) = workload::final_reads(&spec, &history, Duration::from_secs(120)) {
+        let _ = history.write(&dir.join("history.jsonl"));
+        panic!("final reads: {e} (history in {})", dir.display());
+    }
 
-    let dir = run_dir(&plan.label);
     history
         .write(&dir.join("history.jsonl"))
         .expect("write history");
@@ -215,7 +240,11 @@ fn one_line(report: &Report) -> String {
         s.committed,
         s.aborted,
         s.reads,
-        if found.is_empty() { "none".to_string() } else { found.join(" ") }
+        if found.is_empty() {
+            "none".to_string()
+        } else {
+            found.join(" ")
+        }
     )
 }
 
@@ -270,7 +299,11 @@ fn long_run() {
         let plan = Plan {
             nemeses: vec![nemesis],
             rounds: cycles,
-            fault: Duration::from_secs(10 + Rng::new(seed).below(11)),
+            fault: Duration::from_secs(
+                var("VLTAVA_FAULTS_FAULT_SECS", "")
+                    .parse()
+                    .unwrap_or(10 + Rng::new(seed).below(11)),
+            ),
             quiet: Duration::from_secs(5),
             seed,
             label: format!("long-{flavor}-{}", nemesis.name()),

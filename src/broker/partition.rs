@@ -19,7 +19,9 @@ use tokio::sync::watch;
 use crate::log::batch::{BatchHeader, BATCH_HEADER_LEN};
 use crate::log::cleaner::{self, CleanStats, CleanerLimits};
 use crate::log::retention::RetentionOutcome;
-use crate::log::{AbortedTxn, AppendInfo, AppendOrigin, ControlMarker, Log, LogConfig, LogError};
+use crate::log::{
+    AbortedTxn, AppendInfo, AppendOrigin, ControlMarker, Log, LogConfig, LogError, ProducerError,
+};
 use crate::metadata::records::PartitionRecord;
 use crate::metrics::PartitionStats;
 
@@ -98,6 +100,10 @@ pub struct Partition {
     flush_queued: AtomicBool,
     /// Set when an append rolled a segment, until [`Partition::take_roll`].
     rolled: AtomicBool,
+    /// The last write to the log failed on I/O (a full disk, say), and none
+    /// has succeeded since: Kafka's offline log, whose partitions answer
+    /// KAFKA_STORAGE_ERROR.
+    write_failed: AtomicBool,
     /// Whether the metadata image names this broker the leader (set by
     /// `Broker::follow_image`); clients are served only while it does.
     leading: AtomicBool,
@@ -159,6 +165,7 @@ impl Partition {
             }),
             flush_queued: AtomicBool::new(false),
             rolled: AtomicBool::new(false),
+            write_failed: AtomicBool::new(false),
             leading: AtomicBool::new(false),
             stats: PartitionStats::default(),
             corrupt_reported: Mutex::new(HashSet::new()),
@@ -508,22 +515,45 @@ impl Partition {
         let (info, leo) = {
             let mut log = self.log.lock();
             let segments = log.segment_count();
-            let info = write(&mut log).inspect_err(|e| self.note_write_error(e))?;
+            let info = write(&mut log).map_err(|e| self.write_error(e))?;
             if log.segment_count() > segments {
                 self.rolled.store(true, Ordering::Release);
             }
             (info, log.log_end_offset())
         };
+        self.write_failed.store(false, Ordering::Release);
         crate::health::global().write_succeeded();
         self.log_end.send_replace(leo);
         Ok((info, leo))
     }
 
-    /// An append that failed on I/O degrades `/health` until a write succeeds.
-    fn note_write_error(&self, e: &LogError) {
-        if matches!(e, LogError::Io(_) | LogError::IoAt { .. }) {
-            let what = format!("appending to {}-{}: {e}", self.topic, self.index);
-            crate::health::global().write_failed(what);
+    /// An append that failed on I/O degrades `/health` until a write
+    /// succeeds, and marks the log as failed until then.
+    ///
+    /// While it is, a batch refused for its sequence is answered with the
+    /// storage error instead: it is out of order only because an earlier
+    /// batch of its producer failed to be written (the client sends up to
+    /// five at once). Kafka, whose log is offline after such a failure,
+    /// answers KAFKA_STORAGE_ERROR before it looks at sequences; an
+    /// OUT_OF_ORDER_SEQUENCE_NUMBER would make an idempotent client bump
+    /// its epoch and send again, under new sequences, batches it could not
+    /// know were written — a duplicate in another partition.
+    fn write_error(&self, e: LogError) -> LogError {
+        match e {
+            LogError::Io(_) | LogError::IoAt { .. } => {
+                let what = format!("appending to {}-{}: {e}", self.topic, self.index);
+                crate::health::global().write_failed(what);
+                self.write_failed.store(true, Ordering::Release);
+                e
+            }
+            LogError::Producer(ProducerError::OutOfOrderSequence(why))
+                if self.write_failed.load(Ordering::Acquire) =>
+            {
+                LogError::Io(std::io::Error::other(format!(
+                    "the previous write to this log failed, so this batch was not written ({why})"
+                )))
+            }
+            other => other,
         }
     }
 

@@ -429,6 +429,11 @@ impl Log {
         }
         let last_offset = next - 1;
         self.write_batches(records, &patched, now_ms)?;
+        if let Some(h) = patched.first().filter(|h| h.producer_id >= 0) {
+            tracing::debug!(dir = %self.dir.display(), base_offset, last_offset,
+                producer_id = h.producer_id, epoch = h.producer_epoch,
+                first_seq = h.base_sequence, "appended");
+        }
         let mut pos = 0usize;
         for h in &patched {
             let marker = if h.is_control() {

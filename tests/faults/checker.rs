@@ -745,8 +745,12 @@ impl Checker {
                     partition,
                     offset,
                 } => {
-                    let source = Source::Ack { process, micros };
-                    self.observe_offset(*partition, *offset, *value, source);
+                    // librdkafka reports -1001 (offset unknown) for a send it
+                    // knows was written without knowing where.
+                    if *offset >= 0 {
+                        let source = Source::Ack { process, micros };
+                        self.observe_offset(*partition, *offset, *value, source);
+                    }
                 }
                 Event::Assigned { partitions } => {
                     for p in partitions {
@@ -1097,7 +1101,7 @@ impl Checker {
 
             // Read only away from its acknowledged offset (when another value
             // was seen at that offset, that conflict is already reported).
-            if let Some((o, _)) = s.ack {
+            if let Some((o, _)) = s.ack.filter(|(o, _)| *o >= 0) {
                 let conflict = self
                     .offsets
                     .get(&(s.partition, o))
@@ -1803,6 +1807,22 @@ mod tests {
             )
             .finals(1, &[(0, v(3, 1)), (2, v(3, 3))]);
         h
+    }
+
+    /// librdkafka acknowledges a resend the broker reported as already
+    /// written with offset -1001 (unknown): still acknowledged, so it must
+    /// be in the final log, but it names no offset to compare.
+    #[test]
+    fn an_acknowledgement_without_an_offset_is_checked_for_loss_only() {
+        let mut h = H::default();
+        h.open(1, IDEMPOTENT)
+            .produce(1, v(1, 0), 0, 0)
+            .produce(1, v(1, 1), 0, -1001)
+            .produce(1, v(1, 2), 0, -1001)
+            .finals(0, &[(0, v(1, 0)), (1, v(1, 1))]);
+        let report = h.check();
+        assert_only(&report, Anomaly::LostWrite, 1);
+        assert!(report.examples(Anomaly::LostWrite)[0].contains("1:2"));
     }
 
     #[test]

@@ -111,9 +111,7 @@ impl Workload {
                         }
                         Client::TransactionalProducer => ctx.produce_transactions(seed),
                         Client::AssignedConsumer(isolation) => ctx.consume_assigned(isolation),
-                        Client::SubscribedConsumer(isolation) => {
-                            ctx.consume_subscribed(isolation)
-                        }
+                        Client::SubscribedConsumer(isolation) => ctx.consume_subscribed(isolation),
                     }
                 })
                 .expect("spawn client thread");
@@ -210,7 +208,13 @@ struct Deliveries {
     transactional: bool,
 }
 
-impl ClientContext for Deliveries {}
+impl ClientContext for Deliveries {
+    /// librdkafka's own log, with the process it belongs to: shown only
+    /// when `VLTAVA_FAULTS_CLIENT_DEBUG` names debug contexts (e.g. `eos`).
+    fn log(&self, _level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        eprintln!("librdkafka process {}: {fac} {message}", self.process);
+    }
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = Box<Value>;
@@ -247,9 +251,13 @@ impl Ctx {
     fn producer(&self, client: Client, process: u32) -> Sender {
         let mut c = base_config(&self.spec.bootstrap);
         c.set("acks", "all")
-            .set("message.timeout.ms", "20000")
+            .set("message.timeout.ms", "15000")
             .set("request.timeout.ms", "5000")
             .set("linger.ms", "2");
+        if let Ok(contexts) = std::env::var("VLTAVA_FAULTS_CLIENT_DEBUG") {
+            c.set("debug", contexts)
+                .set_log_level(rdkafka::config::RDKafkaLogLevel::Debug);
+        }
         match client {
             Client::PlainProducer => {
                 c.set("enable.idempotence", "false");
@@ -294,9 +302,7 @@ impl Ctx {
                 Err((e, r)) if Instant::now() < deadline => {
                     if !matches!(
                         e,
-                        KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull
-                        )
+                        KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull)
                     ) {
                         self.history.record(
                             process,
@@ -367,7 +373,13 @@ impl Ctx {
                 self.history.record(process, Event::Begin { txn });
                 for _ in 0..=rng.below(3) {
                     let partition = rng.below(self.spec.partitions as u64) as i32;
-                    self.send(&producer, process, value(process, seq), partition, Some(txn));
+                    self.send(
+                        &producer,
+                        process,
+                        value(process, seq),
+                        partition,
+                        Some(txn),
+                    );
                     seq += 1;
                 }
                 healthy = if rng.below(5) == 0 {
@@ -600,27 +612,26 @@ fn read_partition(
     let deadline = Instant::now() + timeout;
     let consumer = final_consumer(spec, isolation)?;
     // A read_committed consumer's end is the last stable offset: wait until
-    // it is the high watermark (every transaction ended or timed out), so
-    // the read covers the whole log.
-    let high = final_consumer(spec, Isolation::ReadUncommitted)?
-        .fetch_watermarks(&spec.topic, partition, timeout)
-        .map_err(|e| format!("high watermark of partition {partition}: {e}"))?
-        .1;
-    loop {
-        let end = consumer
-            .fetch_watermarks(&spec.topic, partition, timeout)
-            .map_err(|e| format!("end offset of partition {partition}: {e}"))?
-            .1;
+    // it is the high watermark (every transaction ended or timed out, its
+    // marker written), so the read covers the whole log.
+    let uncommitted = final_consumer(spec, Isolation::ReadUncommitted)?;
+    let high = loop {
+        let watermark = |c: &BaseConsumer| {
+            c.fetch_watermarks(&spec.topic, partition, timeout)
+                .map(|w| w.1)
+                .map_err(|e| format!("end offsets of partition {partition}: {e}"))
+        };
+        let (high, end) = (watermark(&uncommitted)?, watermark(&consumer)?);
         if end == high {
-            break;
+            break high;
         }
         if Instant::now() >= deadline {
             return Err(format!(
-                "partition {partition}: the {isolation:?} end stayed at {end} below the high watermark {high} for {timeout:?}"
+                "partition {partition}: the {isolation:?} end stayed at {end}, the high watermark at {high}, for {timeout:?}"
             ));
         }
         std::thread::sleep(Duration::from_millis(200));
-    }
+    };
     if high == 0 {
         return Ok(Vec::new());
     }
