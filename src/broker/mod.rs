@@ -1313,13 +1313,34 @@ impl Broker {
                 _ = tick.tick() => {}
                 _ = stopping.wait() => return,
             }
+            // Writes to the data directory fail (a full disk): ask to be
+            // fenced until one succeeds. A probe write finds out when they
+            // do, also when no partition here has anything to write.
+            let failing = crate::health::global().degraded().is_some() && !self.probe_write();
             let sent = self
                 .metadata
-                .heartbeat(self.node_id, self.incarnation, false, interval)
+                .heartbeat(self.node_id, self.incarnation, false, failing, interval)
                 .await;
             if let Err(e) = sent {
                 tracing::debug!(error = %e, "heartbeat to the active controller failed");
             }
+        }
+    }
+
+    /// Writes and fsyncs a small file in the data directory; true (and
+    /// `/health` healthy again) if that works.
+    fn probe_write(&self) -> bool {
+        use std::io::Write;
+        let path = self.config.data_dir.join(".write-probe");
+        let written = std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(&[0u8; 4096]).and_then(|()| f.sync_data()));
+        let _ = std::fs::remove_file(&path);
+        match written {
+            Ok(()) => {
+                crate::health::global().write_succeeded();
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -1333,7 +1354,7 @@ impl Broker {
         let timeout = std::time::Duration::from_secs(10);
         match self
             .metadata
-            .heartbeat(self.node_id, self.incarnation, true, timeout)
+            .heartbeat(self.node_id, self.incarnation, true, false, timeout)
             .await
         {
             Ok(()) => tracing::info!("controlled shutdown: the controller fenced this broker"),

@@ -44,6 +44,10 @@ pub struct Liveness {
     /// Incarnations whose listener refused a connection since their last
     /// heartbeat: nothing runs there any more.
     gone: Mutex<Vec<Uuid>>,
+    /// Incarnations whose last heartbeat said writes to their data
+    /// directory fail (Kafka's `WantFence`): fenced until one says they
+    /// succeed again.
+    failing_writes: Mutex<Vec<Uuid>>,
 }
 
 impl Liveness {
@@ -55,6 +59,7 @@ impl Liveness {
             leading_since: Mutex::new(None),
             stopped: Mutex::new(Vec::new()),
             gone: Mutex::new(Vec::new()),
+            failing_writes: Mutex::new(Vec::new()),
         }
     }
 
@@ -66,6 +71,26 @@ impl Liveness {
         if !self.stopped.lock().contains(&incarnation) {
             self.seen.lock().insert(id, (incarnation, Instant::now()));
             self.gone.lock().retain(|g| *g != incarnation);
+        }
+    }
+
+    /// Broker `id`'s heartbeat said whether writes to its data directory
+    /// fail. A broker whose disk is full or broken must not lead a
+    /// partition, nor hold up `acks=all` writes as an in-sync follower:
+    /// Kafka stops a broker whose last log directory failed; Vltava fences
+    /// it instead, and unfences it once its writes succeed again.
+    pub fn writes_failing(&self, id: i32, incarnation: Uuid, failing: bool) {
+        let mut failing_writes = self.failing_writes.lock();
+        let known = failing_writes.contains(&incarnation);
+        if failing && !known {
+            tracing::warn!(
+                broker = id,
+                "a broker's writes to its data directory fail; fencing it until they succeed"
+            );
+            failing_writes.push(incarnation);
+        } else if !failing && known {
+            tracing::info!(broker = id, "a broker's writes succeed again");
+            failing_writes.retain(|i| *i != incarnation);
         }
     }
 
@@ -118,7 +143,9 @@ impl Liveness {
     /// Whether `incarnation` of broker `id` was heard from within a session
     /// (a new controller counts its first moment as a heartbeat from all).
     fn is_alive(&self, id: i32, incarnation: Uuid, leading_since: Instant, now: Instant) -> bool {
-        if self.gone.lock().contains(&incarnation) {
+        if self.gone.lock().contains(&incarnation)
+            || self.failing_writes.lock().contains(&incarnation)
+        {
             return false;
         }
         let heard = match self.seen.lock().get(&id) {
@@ -158,7 +185,7 @@ impl Liveness {
                 vec![fencing(id, incarnation, false)]
             } else {
                 tracing::warn!(broker = id, session = ?self.session,
-                    "fencing a broker silent for a session");
+                    "fencing a broker silent for a session, gone, or failing writes");
                 fence(&working, id)
             };
             working.apply_all(&change);
@@ -342,5 +369,34 @@ mod tests {
         liveness.heartbeat(2, Uuid::from_u128(2));
         image.apply_all(&liveness.duties(&image, since));
         assert!(!image.broker(2).unwrap().fenced);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_broker_whose_writes_fail_is_fenced_until_they_succeed() {
+        let liveness = Liveness::new(Duration::from_secs(9), false);
+        // Broker 2 leads; 1, 2 and 3 are in sync.
+        let mut image = image(&[1, 2, 3], &[(vec![2, 1, 3], 2)]);
+        let since = liveness.leading(true).unwrap();
+        for b in 1..=3 {
+            liveness.heartbeat(b, Uuid::from_u128(b as u128));
+        }
+        liveness.writes_failing(2, Uuid::from_u128(2), true);
+        image.apply_all(&liveness.duties(&image, since));
+        assert!(image.broker(2).unwrap().fenced);
+        assert_eq!(
+            leaders(&image),
+            vec![(1, 1, vec![1, 3])],
+            "leadership moves and the ISR no longer waits for it"
+        );
+        // Heartbeats keep coming while the disk is full: still fenced.
+        liveness.heartbeat(2, Uuid::from_u128(2));
+        liveness.writes_failing(2, Uuid::from_u128(2), true);
+        assert!(liveness.duties(&image, since).is_empty());
+        // Writes succeed again: unfenced (it rejoins the ISR by fetching).
+        liveness.heartbeat(2, Uuid::from_u128(2));
+        liveness.writes_failing(2, Uuid::from_u128(2), false);
+        image.apply_all(&liveness.duties(&image, since));
+        assert!(!image.broker(2).unwrap().fenced);
+        assert_eq!(leaders(&image), vec![(1, 1, vec![1, 3])]);
     }
 }

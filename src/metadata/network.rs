@@ -37,11 +37,16 @@ pub enum Request {
     /// of their entry once it is applied there.
     Propose(RecordBatch),
     /// A broker's heartbeat to the active controller; `stopping`: a
-    /// controlled shutdown, answered once the broker is fenced.
+    /// controlled shutdown, answered once the broker is fenced;
+    /// `want_fence`: writes to its data directory fail (Kafka's
+    /// `BrokerHeartbeatRequest.WantFence`), so it must not lead or be in
+    /// sync until they succeed again.
     Heartbeat {
         broker: i32,
         incarnation: uuid::Uuid,
         stopping: bool,
+        #[serde(default)]
+        want_fence: bool,
     },
     /// A broker-only node's long poll for an image past `after`.
     FetchImage {

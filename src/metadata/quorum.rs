@@ -210,12 +210,14 @@ impl MetadataQuorum {
 
     /// A broker's heartbeat, to the active controller wherever it is;
     /// `stopping` (controlled shutdown) returns once the broker is fenced
-    /// and its leadership moved.
+    /// and its leadership moved; `want_fence` asks to be fenced while it
+    /// holds (writes to the data directory fail).
     pub async fn heartbeat(
         &self,
         broker: i32,
         incarnation: uuid::Uuid,
         stopping: bool,
+        want_fence: bool,
         timeout: Duration,
     ) -> Result<(), ProposeError> {
         let local = match &self.member {
@@ -225,7 +227,9 @@ impl MetadataQuorum {
                     liveness: self.liveness.clone(),
                     images: self.images.clone(),
                 };
-                handler.heartbeat(broker, incarnation, stopping).await
+                handler
+                    .heartbeat(broker, incarnation, stopping, want_fence)
+                    .await
             }
             Member::Observer(_) => Err(ProposeRefused::NotLeader),
         };
@@ -242,6 +246,7 @@ impl MetadataQuorum {
                     broker,
                     incarnation,
                     stopping,
+                    want_fence,
                 };
                 let answer = match Peer::new(addr).call(&request, timeout).await {
                     Ok(Response::Heartbeat(r)) => r,
@@ -529,12 +534,15 @@ impl Handler {
         broker: i32,
         incarnation: uuid::Uuid,
         stopping: bool,
+        want_fence: bool,
     ) -> Result<(), ProposeRefused> {
         if self.raft.metrics().borrow().state != ServerState::Leader {
             return Err(ProposeRefused::NotLeader);
         }
         if !stopping {
             self.liveness.heartbeat(broker, incarnation);
+            self.liveness
+                .writes_failing(broker, incarnation, want_fence);
             return Ok(());
         }
         self.liveness.stopping(broker, incarnation);
@@ -656,7 +664,12 @@ async fn answer(stream: &mut TcpStream, handler: &Handler) -> io::Result<()> {
                 broker,
                 incarnation,
                 stopping,
-            } => Response::Heartbeat(handler.heartbeat(broker, incarnation, stopping).await),
+                want_fence,
+            } => Response::Heartbeat(
+                handler
+                    .heartbeat(broker, incarnation, stopping, want_fence)
+                    .await,
+            ),
             Request::FetchImage { after } => handler.fetch_image(after).await,
         };
         write_frame(stream, &response).await?;
