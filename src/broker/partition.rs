@@ -314,10 +314,8 @@ impl Partition {
                 return None;
             };
             s.fetched(follower, fetch_offset, log_start_offset, leo, now_ms);
-            s.isr_to_expand(self.high_watermark()).map(|isr| {
-                s.isr_change_pending = true;
-                s.isr_change(isr)
-            })
+            s.isr_to_expand(self.high_watermark())
+                .map(|isr| s.propose_isr(isr))
         };
         self.advance_high_watermark();
         change
@@ -331,15 +329,17 @@ impl Partition {
             return None;
         };
         let isr = s.isr_to_shrink(now_ms, max_lag_ms)?;
-        s.isr_change_pending = true;
-        Some(s.isr_change(isr))
+        Some(s.propose_isr(isr))
     }
 
     /// A proposed ISR change was not taken (refused as stale, or the
-    /// controller did not answer): the next check may propose again.
+    /// controller did not answer): the next check may propose again, and
+    /// the high watermark counts the image's ISR alone. (A change the
+    /// controller committed after its proposal timed out goes uncounted
+    /// until the image brings it.)
     pub fn isr_change_failed(&self) {
         if let Role::Leader(s) = &mut *self.role.lock() {
-            s.isr_change_pending = false;
+            s.pending_isr = None;
         }
     }
 

@@ -37,8 +37,12 @@ pub struct LeaderState {
     /// ISR only once it has reached it (it then has this epoch's history).
     pub epoch_start_offset: i64,
     pub followers: BTreeMap<i32, FollowerState>,
-    /// An ISR change was proposed and is not in the image yet.
-    pub isr_change_pending: bool,
+    /// The ISR proposed to the controller, until the image shows the
+    /// partition changed (by this change or another) or the proposal is
+    /// refused. Meanwhile the high watermark counts the replicas of both
+    /// ISRs (Kafka's maximal ISR, KIP-497): a follower being added may be in
+    /// the controller's ISR, and electable, before this leader hears so.
+    pub pending_isr: Option<Vec<i32>>,
 }
 
 impl LeaderState {
@@ -69,12 +73,14 @@ impl LeaderState {
             record,
             epoch_start_offset: leo,
             followers,
-            isr_change_pending: false,
+            pending_isr: None,
         }
     }
 
     /// A newer image's record of the same leadership (same leader epoch):
-    /// the ISR or replicas may have changed.
+    /// the ISR or replicas may have changed. A proposed ISR change stays
+    /// pending until the partition epoch moves: an image that changed
+    /// something else says nothing of it.
     pub fn update(&mut self, record: PartitionRecord, now_ms: i64) {
         for r in record.replicas.iter().filter(|r| **r != self.node_id) {
             self.followers.entry(*r).or_insert(FollowerState {
@@ -86,8 +92,10 @@ impl LeaderState {
             });
         }
         self.followers.retain(|r, _| record.replicas.contains(r));
+        if record.partition_epoch != self.record.partition_epoch {
+            self.pending_isr = None;
+        }
         self.record = record;
-        self.isr_change_pending = false;
     }
 
     pub fn isr(&self) -> &[i32] {
@@ -137,11 +145,19 @@ impl LeaderState {
     }
 
     /// The high watermark the ISR allows: the lowest log end offset among
-    /// the leader (`leader_end`) and its in-sync followers; `None` while an
-    /// in-sync follower has not fetched from this leader yet.
+    /// the leader (`leader_end`) and its in-sync followers — those of the
+    /// image's ISR and of a pending proposal; `None` while one of them has
+    /// not fetched from this leader yet.
     pub fn high_watermark(&self, leader_end: i64) -> Option<i64> {
         let mut hw = leader_end;
-        for r in self.record.isr.iter().filter(|r| **r != self.node_id) {
+        let pending = self.pending_isr.iter().flatten();
+        for r in self
+            .record
+            .isr
+            .iter()
+            .chain(pending)
+            .filter(|r| **r != self.node_id)
+        {
             let leo = self.followers.get(r).map_or(-1, |f| f.log_end_offset);
             if leo < 0 {
                 return None;
@@ -155,7 +171,7 @@ impl LeaderState {
     /// least the high watermark and this epoch's start): the ISR to propose
     /// with it added.
     pub fn isr_to_expand(&self, high_watermark: i64) -> Option<Vec<i32>> {
-        if self.isr_change_pending {
+        if self.pending_isr.is_some() {
             return None;
         }
         let joining: Vec<i32> = self
@@ -181,7 +197,7 @@ impl LeaderState {
     /// `replica.lag.time.max.ms`): the ISR to propose without them. The
     /// leader always stays.
     pub fn isr_to_shrink(&self, now_ms: i64, max_lag_ms: i64) -> Option<Vec<i32>> {
-        if self.isr_change_pending {
+        if self.pending_isr.is_some() {
             return None;
         }
         let isr: Vec<i32> = self
@@ -209,6 +225,13 @@ impl LeaderState {
             partition_epoch: self.record.partition_epoch + 1,
             ..self.record.clone()
         }
+    }
+
+    /// `isr_change(isr)`, to be proposed now: pending until the image or a
+    /// refusal answers it.
+    pub fn propose_isr(&mut self, isr: Vec<i32>) -> PartitionRecord {
+        self.pending_isr = Some(isr.clone());
+        self.isr_change(isr)
     }
 }
 
@@ -253,10 +276,9 @@ mod tests {
         s.fetched(3, 100, 0, 120, 2);
         assert_eq!(s.isr_to_expand(110), None, "below the high watermark");
         assert_eq!(s.isr_to_expand(100), Some(vec![1, 2, 3]));
-        s.isr_change_pending = true;
-        assert_eq!(s.isr_to_expand(100), None, "one change at a time");
-        let change = s.isr_change(vec![1, 2, 3]);
+        let change = s.propose_isr(vec![1, 2, 3]);
         assert_eq!((change.partition_epoch, change.isr), (8, vec![1, 2, 3]));
+        assert_eq!(s.isr_to_expand(100), None, "one change at a time");
     }
 
     #[test]
@@ -289,13 +311,40 @@ mod tests {
     }
 
     #[test]
-    fn an_update_keeps_what_followers_reported_and_clears_the_pending_change() {
+    fn an_update_keeps_what_followers_reported_and_ends_the_pending_change_once_the_partition_moved(
+    ) {
         let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2]), 100, 0);
         s.fetched(3, 100, 0, 100, 5);
-        s.isr_change_pending = true;
-        s.update(record(&[1, 2, 3], &[1, 2, 3]), 10);
-        assert!(!s.isr_change_pending);
+        let change = s.propose_isr(vec![1, 2, 3]);
+        // An image that changed something else: the proposal is still out.
+        s.update(record(&[1, 2, 3], &[1, 2]), 8);
+        assert_eq!(s.pending_isr, Some(vec![1, 2, 3]));
+        s.update(change, 10);
+        assert_eq!(s.pending_isr, None);
         assert_eq!(s.followers[&3].log_end_offset, 100);
         assert_eq!(s.isr(), &[1, 2, 3]);
+    }
+
+    #[test]
+    fn a_follower_being_added_holds_the_high_watermark_back_until_the_image_answers() {
+        // 3 caught up and is proposed; the controller may take it into the
+        // ISR (and elect it) before this leader hears so.
+        let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2]), 100, 0);
+        s.fetched(2, 100, 0, 100, 1);
+        s.fetched(3, 100, 0, 100, 1);
+        assert_eq!(s.high_watermark(100), Some(100));
+        let isr = s.isr_to_expand(100).expect("3 caught up");
+        s.propose_isr(isr);
+        // The leader appends to 110 and 2 fetches it all: 3 still counts.
+        s.fetched(2, 110, 0, 110, 2);
+        assert_eq!(s.high_watermark(110), Some(100));
+        // Refused: only the image's ISR counts again.
+        s.pending_isr = None;
+        assert_eq!(s.high_watermark(110), Some(110));
+        // A pending shrink keeps counting the follower leaving.
+        s.propose_isr(vec![1]);
+        assert_eq!(s.high_watermark(110), Some(110));
+        s.fetched(2, 105, 0, 110, 3);
+        assert_eq!(s.high_watermark(110), Some(105));
     }
 }
