@@ -336,7 +336,7 @@ impl Partition {
     /// controller did not answer): the next check may propose again, and
     /// the high watermark counts the image's ISR alone. (A change the
     /// controller committed after its proposal timed out goes uncounted
-    /// until the image brings it.)
+    /// until the image brings it: see `replication_model.rs`.)
     pub fn isr_change_failed(&self) {
         if let Role::Leader(s) = &mut *self.role.lock() {
             s.pending_isr = None;
