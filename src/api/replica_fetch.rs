@@ -65,7 +65,7 @@ pub async fn handle(
                 diverging: None,
             };
             if let Ok(leader) = &w.partition {
-                w.diverging = diverged(leader, p.last_fetched_epoch, p.fetch_offset);
+                w.diverging = leader.diverging_epoch(p.last_fetched_epoch, p.fetch_offset);
                 if w.diverging.is_none() {
                     if let Some(change) =
                         leader.follower_fetched(replica_id, p.fetch_offset, p.log_start_offset, now)
@@ -97,17 +97,6 @@ pub async fn handle(
         shells[w.topic].partitions.push(data);
     }
     ResponseKind::Fetch(FetchResponse::default().with_responses(shells))
-}
-
-/// Whether a follower that last fetched a batch of `last_fetched_epoch` and
-/// now fetches from `fetch_offset` diverged from the leader's history: the
-/// (epoch, end offset) it must truncate to if so.
-fn diverged(leader: &Partition, last_fetched_epoch: i32, fetch_offset: i64) -> Option<(i32, i64)> {
-    if last_fetched_epoch < 0 {
-        return None;
-    }
-    let (epoch, end) = leader.end_offset_for_epoch(last_fetched_epoch);
-    (epoch != last_fetched_epoch || end < fetch_offset).then_some((epoch, end))
 }
 
 /// Reads every wanted partition once: the answers, the record bytes, and

@@ -18,6 +18,8 @@ pub mod producer_ids;
 pub mod replica;
 pub mod replica_fetcher;
 pub mod replica_selector;
+#[cfg(test)]
+mod replication_model;
 pub mod topic;
 
 use std::collections::{BTreeMap, BTreeSet};

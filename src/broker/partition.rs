@@ -321,10 +321,8 @@ impl Partition {
                 return None;
             };
             s.fetched(follower, fetch_offset, log_start_offset, leo, now_ms);
-            s.isr_to_expand(self.high_watermark()).map(|isr| {
-                s.isr_change_pending = true;
-                s.isr_change(isr)
-            })
+            s.isr_to_expand(self.high_watermark())
+                .map(|isr| s.propose_isr(isr))
         };
         self.advance_high_watermark();
         change
@@ -338,15 +336,17 @@ impl Partition {
             return None;
         };
         let isr = s.isr_to_shrink(now_ms, max_lag_ms)?;
-        s.isr_change_pending = true;
-        Some(s.isr_change(isr))
+        Some(s.propose_isr(isr))
     }
 
     /// A proposed ISR change was not taken (refused as stale, or the
-    /// controller did not answer): the next check may propose again.
+    /// controller did not answer): the next check may propose again, and
+    /// the high watermark counts the image's ISR alone. (A change the
+    /// controller committed after its proposal timed out goes uncounted
+    /// until the image brings it: see `replication_model.rs`.)
     pub fn isr_change_failed(&self) {
         if let Role::Leader(s) = &mut *self.role.lock() {
-            s.isr_change_pending = false;
+            s.pending_isr = None;
         }
     }
 
@@ -416,6 +416,40 @@ impl Partition {
     /// The epoch of the last batch in the log, -1 if none.
     pub fn latest_epoch(&self) -> i32 {
         self.log.lock().latest_epoch().unwrap_or(-1)
+    }
+
+    /// On the leader: whether a follower whose last batch is of
+    /// `last_fetched_epoch` and whose log ends at `fetch_offset` left this
+    /// log's history (KIP-279): the (epoch, end offset) it must truncate to
+    /// if so. A follower with no epoch (an empty log) has not diverged.
+    pub fn diverging_epoch(
+        &self,
+        last_fetched_epoch: i32,
+        fetch_offset: i64,
+    ) -> Option<(i32, i64)> {
+        if last_fetched_epoch < 0 {
+            return None;
+        }
+        let (epoch, end) = self.end_offset_for_epoch(last_fetched_epoch);
+        (epoch != last_fetched_epoch || end < fetch_offset).then_some((epoch, end))
+    }
+
+    /// On a follower: where to cut its log when the leader answered a fetch
+    /// with the diverging `(epoch, end_offset)` (Kafka's
+    /// `getOffsetTruncationState`): the end of that epoch here and there,
+    /// whichever is lower; this log's end of its largest epoch below it if it
+    /// lacks that epoch (the next fetch refines it); the leader's end if it
+    /// knows no epoch at or below it. Never past the log end offset.
+    pub fn diverging_truncation_offset(&self, epoch: i32, end_offset: i64) -> i64 {
+        let (local_epoch, local_end) = self.end_offset_for_epoch(epoch);
+        let to = if local_epoch == epoch {
+            local_end.min(end_offset)
+        } else if local_epoch < 0 {
+            end_offset
+        } else {
+            local_end
+        };
+        to.min(self.log_end_offset())
     }
 
     /// A follower appends the leader's batches as they are (offsets and

@@ -37,8 +37,12 @@ pub struct LeaderState {
     /// ISR only once it has reached it (it then has this epoch's history).
     pub epoch_start_offset: i64,
     pub followers: BTreeMap<i32, FollowerState>,
-    /// An ISR change was proposed and is not in the image yet.
-    pub isr_change_pending: bool,
+    /// The ISR proposed to the controller, until the image shows the
+    /// partition changed (by this change or another) or the proposal is
+    /// refused. Meanwhile the high watermark counts the replicas of both
+    /// ISRs (Kafka's maximal ISR, KIP-497): a follower being added may be in
+    /// the controller's ISR, and electable, before this leader hears so.
+    pub pending_isr: Option<Vec<i32>>,
 }
 
 impl LeaderState {
@@ -69,12 +73,14 @@ impl LeaderState {
             record,
             epoch_start_offset: leo,
             followers,
-            isr_change_pending: false,
+            pending_isr: None,
         }
     }
 
     /// A newer image's record of the same leadership (same leader epoch):
-    /// the ISR or replicas may have changed.
+    /// the ISR or replicas may have changed. A proposed ISR change stays
+    /// pending until the partition epoch moves: an image that changed
+    /// something else says nothing of it.
     pub fn update(&mut self, record: PartitionRecord, now_ms: i64) {
         for r in record.replicas.iter().filter(|r| **r != self.node_id) {
             self.followers.entry(*r).or_insert(FollowerState {
@@ -86,8 +92,10 @@ impl LeaderState {
             });
         }
         self.followers.retain(|r, _| record.replicas.contains(r));
+        if record.partition_epoch != self.record.partition_epoch {
+            self.pending_isr = None;
+        }
         self.record = record;
-        self.isr_change_pending = false;
     }
 
     pub fn isr(&self) -> &[i32] {
@@ -137,11 +145,19 @@ impl LeaderState {
     }
 
     /// The high watermark the ISR allows: the lowest log end offset among
-    /// the leader (`leader_end`) and its in-sync followers; `None` while an
-    /// in-sync follower has not fetched from this leader yet.
+    /// the leader (`leader_end`) and its in-sync followers — those of the
+    /// image's ISR and of a pending proposal; `None` while one of them has
+    /// not fetched from this leader yet.
     pub fn high_watermark(&self, leader_end: i64) -> Option<i64> {
         let mut hw = leader_end;
-        for r in self.record.isr.iter().filter(|r| **r != self.node_id) {
+        let pending = self.pending_isr.iter().flatten();
+        for r in self
+            .record
+            .isr
+            .iter()
+            .chain(pending)
+            .filter(|r| **r != self.node_id)
+        {
             let leo = self.followers.get(r).map_or(-1, |f| f.log_end_offset);
             if leo < 0 {
                 return None;
@@ -155,7 +171,7 @@ impl LeaderState {
     /// least the high watermark and this epoch's start): the ISR to propose
     /// with it added.
     pub fn isr_to_expand(&self, high_watermark: i64) -> Option<Vec<i32>> {
-        if self.isr_change_pending {
+        if self.pending_isr.is_some() {
             return None;
         }
         let joining: Vec<i32> = self
@@ -181,7 +197,7 @@ impl LeaderState {
     /// `replica.lag.time.max.ms`): the ISR to propose without them. The
     /// leader always stays.
     pub fn isr_to_shrink(&self, now_ms: i64, max_lag_ms: i64) -> Option<Vec<i32>> {
-        if self.isr_change_pending {
+        if self.pending_isr.is_some() {
             return None;
         }
         let isr: Vec<i32> = self
@@ -209,6 +225,13 @@ impl LeaderState {
             partition_epoch: self.record.partition_epoch + 1,
             ..self.record.clone()
         }
+    }
+
+    /// `isr_change(isr)`, to be proposed now: pending until the image or a
+    /// refusal answers it.
+    pub fn propose_isr(&mut self, isr: Vec<i32>) -> PartitionRecord {
+        self.pending_isr = Some(isr.clone());
+        self.isr_change(isr)
     }
 }
 
@@ -253,10 +276,9 @@ mod tests {
         s.fetched(3, 100, 0, 120, 2);
         assert_eq!(s.isr_to_expand(110), None, "below the high watermark");
         assert_eq!(s.isr_to_expand(100), Some(vec![1, 2, 3]));
-        s.isr_change_pending = true;
-        assert_eq!(s.isr_to_expand(100), None, "one change at a time");
-        let change = s.isr_change(vec![1, 2, 3]);
+        let change = s.propose_isr(vec![1, 2, 3]);
         assert_eq!((change.partition_epoch, change.isr), (8, vec![1, 2, 3]));
+        assert_eq!(s.isr_to_expand(100), None, "one change at a time");
     }
 
     #[test]
@@ -289,13 +311,307 @@ mod tests {
     }
 
     #[test]
-    fn an_update_keeps_what_followers_reported_and_clears_the_pending_change() {
+    fn an_update_keeps_what_followers_reported_and_ends_the_pending_change_once_the_partition_moved(
+    ) {
         let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2]), 100, 0);
         s.fetched(3, 100, 0, 100, 5);
-        s.isr_change_pending = true;
-        s.update(record(&[1, 2, 3], &[1, 2, 3]), 10);
-        assert!(!s.isr_change_pending);
+        let change = s.propose_isr(vec![1, 2, 3]);
+        // An image that changed something else: the proposal is still out.
+        s.update(record(&[1, 2, 3], &[1, 2]), 8);
+        assert_eq!(s.pending_isr, Some(vec![1, 2, 3]));
+        s.update(change, 10);
+        assert_eq!(s.pending_isr, None);
         assert_eq!(s.followers[&3].log_end_offset, 100);
         assert_eq!(s.isr(), &[1, 2, 3]);
+    }
+
+    #[test]
+    fn a_follower_being_added_holds_the_high_watermark_back_until_the_image_answers() {
+        // 3 caught up and is proposed; the controller may take it into the
+        // ISR (and elect it) before this leader hears so.
+        let mut s = LeaderState::new(1, record(&[1, 2, 3], &[1, 2]), 100, 0);
+        s.fetched(2, 100, 0, 100, 1);
+        s.fetched(3, 100, 0, 100, 1);
+        assert_eq!(s.high_watermark(100), Some(100));
+        let isr = s.isr_to_expand(100).expect("3 caught up");
+        s.propose_isr(isr);
+        // The leader appends to 110 and 2 fetches it all: 3 still counts.
+        s.fetched(2, 110, 0, 110, 2);
+        assert_eq!(s.high_watermark(110), Some(100));
+        // Refused: only the image's ISR counts again.
+        s.pending_isr = None;
+        assert_eq!(s.high_watermark(110), Some(110));
+        // A pending shrink keeps counting the follower leaving.
+        s.propose_isr(vec![1]);
+        assert_eq!(s.high_watermark(110), Some(110));
+        s.fetched(2, 105, 0, 110, 3);
+        assert_eq!(s.high_watermark(110), Some(105));
+    }
+
+    /// A property test of the leader's rules against a controller that
+    /// commits, refuses or fences, and followers whose fetches arrive late,
+    /// out of order or not at all. Only `Partition`'s glue around
+    /// `LeaderState` is mirrored here (`Leader::publish`, three lines: the
+    /// high watermark only moves forward; `Leader::fetched`: a fetch, then
+    /// the expansion it suggests).
+    mod model {
+        use super::*;
+        use crate::metadata::controller::fence;
+        use crate::metadata::image::test_util;
+        use crate::metadata::{MetadataImage, MetadataRecord};
+        use proptest::prelude::*;
+        use uuid::Uuid;
+
+        const LEADER: i32 = 1;
+        const FOLLOWERS: [i32; 3] = [2, 3, 4];
+        const MAX_LAG_MS: i64 = 100;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            /// The leader appends this many records.
+            Append(u8),
+            /// A follower sends a fetch from its log end offset.
+            Send(usize),
+            /// The leader takes an in-flight fetch (the oldest, or any when
+            /// fetches may be reordered); its answer reaches the follower
+            /// or is lost.
+            Deliver(usize, bool),
+            Tick(u8),
+            /// The leader's periodic ISR check.
+            ShrinkCheck,
+            /// The controller takes the proposed ISR change, or refuses it.
+            Commit,
+            /// The leader learns the controller's image.
+            Learn,
+            /// The controller fences a follower (silent for a session).
+            Fence(usize),
+            Unfence(usize),
+            /// The leader leads again in a new leader epoch.
+            NewEpoch,
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                3 => (1u8..4).prop_map(Op::Append),
+                4 => (0usize..3).prop_map(Op::Send),
+                4 => (0usize..8, prop::bool::weighted(0.85)).prop_map(|(i, r)| Op::Deliver(i, r)),
+                2 => any::<u8>().prop_map(Op::Tick),
+                1 => Just(Op::ShrinkCheck),
+                2 => Just(Op::Commit),
+                2 => Just(Op::Learn),
+                1 => (0usize..3).prop_map(Op::Fence),
+                1 => (0usize..3).prop_map(Op::Unfence),
+                1 => Just(Op::NewEpoch),
+            ]
+        }
+
+        struct Leader {
+            state: LeaderState,
+            leo: i64,
+            /// The published high watermark (`Partition::high_watermark`).
+            hw: i64,
+            now: i64,
+            /// The controller's image, and the change proposed to it.
+            image: MetadataImage,
+            proposed: Option<PartitionRecord>,
+            /// Each follower's real log end offset (its fetches may report
+            /// less, never more).
+            follower_leo: BTreeMap<i32, i64>,
+            /// Fetches on their way: (follower, fetch offset, leader epoch).
+            in_flight: Vec<(i32, i64, i32)>,
+        }
+
+        impl Leader {
+            fn record(&self) -> PartitionRecord {
+                test_util::partition(&self.image, 0)
+            }
+
+            /// `Partition::advance_high_watermark`.
+            fn publish(&mut self) {
+                if let Some(hw) = self.state.high_watermark(self.leo) {
+                    self.hw = self.hw.max(hw);
+                }
+            }
+
+            /// `Partition::follower_fetched`, then `Broker::propose_isr_change`'s
+            /// KIP-841 check.
+            fn fetched(&mut self, id: i32, fetch_offset: i64) -> Result<(), TestCaseError> {
+                self.state.fetched(id, fetch_offset, 0, self.leo, self.now);
+                if let Some(isr) = self.state.isr_to_expand(self.hw) {
+                    for joining in isr.iter().filter(|r| !self.state.isr().contains(r)) {
+                        let f = self.state.followers[joining];
+                        prop_assert!(
+                            f.log_end_offset >= self.hw && f.log_end_offset >= self.state.epoch_start_offset,
+                            "{joining} joins at {} below the high watermark {} or the epoch start {}",
+                            f.log_end_offset, self.hw, self.state.epoch_start_offset
+                        );
+                    }
+                    self.propose(isr);
+                }
+                self.publish();
+                Ok(())
+            }
+
+            fn propose(&mut self, isr: Vec<i32>) {
+                let fenced = isr
+                    .iter()
+                    .any(|r| self.image.broker(*r).is_none_or(|b| b.fenced));
+                let change = self.state.propose_isr(isr);
+                if fenced {
+                    self.state.pending_isr = None;
+                } else {
+                    self.proposed = Some(change);
+                }
+            }
+
+            fn apply(&mut self, op: &Op, reorder: bool) -> Result<(), TestCaseError> {
+                match *op {
+                    Op::Append(n) => {
+                        self.leo += i64::from(n);
+                        self.publish();
+                    }
+                    Op::Send(i) => {
+                        let f = FOLLOWERS[i];
+                        let epoch = self.state.record.leader_epoch;
+                        self.in_flight.push((f, self.follower_leo[&f], epoch));
+                    }
+                    Op::Deliver(i, answered) => {
+                        if self.in_flight.is_empty() {
+                            return Ok(());
+                        }
+                        let i = if reorder { i % self.in_flight.len() } else { 0 };
+                        let (f, offset, epoch) = self.in_flight.remove(i);
+                        // A fetch of another leader epoch is refused.
+                        if epoch == self.state.record.leader_epoch {
+                            self.fetched(f, offset)?;
+                            if answered {
+                                let leo = self.follower_leo.get_mut(&f).unwrap();
+                                *leo = (*leo).max(self.leo);
+                            }
+                        }
+                    }
+                    Op::Tick(ms) => self.now += i64::from(ms),
+                    Op::ShrinkCheck => {
+                        if let Some(isr) = self.state.isr_to_shrink(self.now, MAX_LAG_MS) {
+                            prop_assert!(isr.contains(&LEADER), "the leader left the ISR: {isr:?}");
+                            self.propose(isr);
+                        }
+                    }
+                    Op::Commit => {
+                        if let Some(change) = self.proposed.take() {
+                            let batch = [MetadataRecord::Partition(change)];
+                            if self.image.apply_batch(&batch).is_err() {
+                                self.state.pending_isr = None;
+                            }
+                        }
+                    }
+                    Op::Learn => {
+                        let record = self.record();
+                        if record.leader_epoch == self.state.record.leader_epoch {
+                            self.state.update(record, self.now);
+                            self.publish();
+                        }
+                    }
+                    Op::Fence(i) => {
+                        let records = fence(&self.image, FOLLOWERS[i]);
+                        self.image.apply_all(&records);
+                    }
+                    Op::Unfence(i) => {
+                        let id = FOLLOWERS[i];
+                        self.image.apply(&MetadataRecord::BrokerFencing {
+                            id,
+                            incarnation: Uuid::from_u128(id as u128),
+                            fenced: false,
+                        });
+                    }
+                    Op::NewEpoch => {
+                        let current = self.record();
+                        let next = PartitionRecord {
+                            leader_epoch: current.leader_epoch + 1,
+                            partition_epoch: current.partition_epoch + 1,
+                            ..current
+                        };
+                        self.image.apply(&MetadataRecord::Partition(next.clone()));
+                        self.proposed = None;
+                        self.state = LeaderState::new(LEADER, next, self.leo, self.now);
+                        self.publish();
+                    }
+                }
+                Ok(())
+            }
+
+            /// What must hold after every step.
+            fn check(
+                &self,
+                hw_before: i64,
+                epoch_before: i32,
+                reorder: bool,
+            ) -> Result<(), TestCaseError> {
+                prop_assert!(
+                    self.hw <= self.leo,
+                    "high watermark {} past the log end {}",
+                    self.hw,
+                    self.leo
+                );
+                let controller_isr = self.record().isr;
+                for m in controller_isr.iter().chain(self.state.isr()) {
+                    if *m == LEADER {
+                        continue;
+                    }
+                    prop_assert!(
+                        self.hw <= self.follower_leo[m],
+                        "high watermark {} past the log end {} of {m}, in the ISR of the controller {:?} or the leader {:?}",
+                        self.hw, self.follower_leo[m], controller_isr, self.state.isr()
+                    );
+                }
+                prop_assert!(self.state.isr().contains(&LEADER));
+                // With fetches taken in order, what the ISR allows never
+                // falls behind what was published in this epoch.
+                if !reorder && self.state.record.leader_epoch == epoch_before {
+                    if let Some(allowed) = self.state.high_watermark(self.leo) {
+                        prop_assert!(
+                            allowed >= hw_before,
+                            "the ISR {:?} allows {allowed}, below the published {hw_before}",
+                            self.state.isr()
+                        );
+                    }
+                }
+                Ok(())
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+            #[test]
+            fn the_high_watermark_never_passes_an_in_sync_replica_and_never_moves_back(
+                initial_isr in prop::sample::subsequence(FOLLOWERS.to_vec(), 0..=3),
+                reorder in any::<bool>(),
+                ops in prop::collection::vec(op(), 1..120),
+            ) {
+                let mut isr = vec![LEADER];
+                isr.extend(&initial_isr);
+                let image = test_util::image(
+                    &[(1, false), (2, false), (3, false), (4, false)],
+                    &[(&[1, 2, 3, 4], &isr, LEADER)],
+                );
+                let record = test_util::partition(&image, 0);
+                let mut leader = Leader {
+                    state: LeaderState::new(LEADER, record, 0, 0),
+                    leo: 0,
+                    hw: 0,
+                    now: 0,
+                    image,
+                    proposed: None,
+                    follower_leo: FOLLOWERS.iter().map(|f| (*f, 0)).collect(),
+                    in_flight: Vec::new(),
+                };
+                for op in &ops {
+                    let (hw_before, epoch_before) = (leader.hw, leader.state.record.leader_epoch);
+                    leader.apply(op, reorder)?;
+                    prop_assert!(leader.hw >= hw_before);
+                    leader.check(hw_before, epoch_before, reorder)?;
+                }
+            }
+        }
     }
 }

@@ -367,15 +367,8 @@ fn apply(leader: i32, active: &[FetchTarget], response: FetchResponse) -> Applie
             }
             let diverging = data.diverging_epoch;
             if diverging.epoch >= 0 || diverging.end_offset >= 0 {
-                let (epoch, end) = p.end_offset_for_epoch(diverging.epoch);
-                let to = if epoch == diverging.epoch {
-                    end.min(diverging.end_offset)
-                } else if epoch < 0 {
-                    diverging.end_offset
-                } else {
-                    end
-                };
-                match p.truncate_to(to.min(p.log_end_offset())) {
+                let to = p.diverging_truncation_offset(diverging.epoch, diverging.end_offset);
+                match p.truncate_to(to) {
                     Ok(()) => applied.truncated = true,
                     Err(e) => {
                         tracing::error!(topic = %p.topic, partition = p.index, error = %e,
