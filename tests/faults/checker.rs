@@ -740,17 +740,15 @@ impl Checker {
                 Event::Open { client } => {
                     clients.insert(process, *client);
                 }
+                // librdkafka reports -1001 (offset unknown) for a send it
+                // knows was written without knowing where.
                 Event::SendOk {
                     value,
                     partition,
                     offset,
-                } => {
-                    // librdkafka reports -1001 (offset unknown) for a send it
-                    // knows was written without knowing where.
-                    if *offset >= 0 {
-                        let source = Source::Ack { process, micros };
-                        self.observe_offset(*partition, *offset, *value, source);
-                    }
+                } if *offset >= 0 => {
+                    let source = Source::Ack { process, micros };
+                    self.observe_offset(*partition, *offset, *value, source);
                 }
                 Event::Assigned { partitions } => {
                     for p in partitions {

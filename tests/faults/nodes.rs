@@ -363,8 +363,16 @@ impl Nodes {
         }
         let node = self.node_mut(id);
         if let Some(child) = &node.child {
-            signal(child.id(), libc::SIGSTOP);
+            let pid = child.id();
+            signal(pid, libc::SIGSTOP);
             node.paused = true;
+            // The signal is delivered asynchronously: wait until every
+            // thread of the process is stopped, so the fault is in place
+            // when this returns.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while !all_threads_stopped(pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
         true
     }
@@ -1000,4 +1008,22 @@ pub fn describe_quorum(addr: SocketAddr) -> Result<(i32, i32), String> {
         ));
     }
     Ok((p.leader_id.0, p.leader_epoch))
+}
+
+/// Whether every thread of `pid` is in state `T` (stopped by a signal), as
+/// `/proc/<pid>/task/*/stat` shows it.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat"))
+            .ok()
+            .and_then(|stat| {
+                // The state follows the command name, which is in parentheses.
+                let after = stat.rsplit_once(')')?.1;
+                after.split_whitespace().next().map(|state| state == "T")
+            })
+            .unwrap_or(false)
+    })
 }
