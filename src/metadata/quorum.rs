@@ -159,7 +159,7 @@ impl MetadataQuorum {
             config.session_timeout,
             config.unclean_leader_election,
         ));
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(halt_on_fatal(raft.clone()))];
         // Served to other nodes, so there are brokers to watch (a lone
         // combined node, with no listener, is alive while it runs).
         let watches_brokers = listener.is_some();
@@ -554,6 +554,31 @@ impl Handler {
             self.propose(controller::fence(&image, broker)).await?;
         }
         Ok(())
+    }
+}
+
+/// Stops the node when its metadata log cannot be written (a full disk):
+/// openraft stops its core for good on a storage error, and a node whose
+/// metadata no longer moves would go on serving a stale image. Kafka halts
+/// a node whose metadata log directory failed; so does Vltava, with status
+/// 1 — its partition logs recover at the next start, and the others have
+/// fenced it by then.
+async fn halt_on_fatal(raft: Raft<RaftTypes>) {
+    let mut metrics = raft.metrics();
+    loop {
+        let fatal = match &metrics.borrow().running_state {
+            Ok(()) => None,
+            Err(openraft::error::Fatal::Stopped) => return,
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = fatal {
+            tracing::error!(error = %e, "the metadata log failed; stopping this node");
+            eprintln!("vltava: the metadata log failed ({e}); stopping");
+            std::process::exit(1);
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
     }
 }
 

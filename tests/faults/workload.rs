@@ -351,7 +351,7 @@ impl Ctx {
     }
 
     /// A transactional producer: transactions of 1–3 values over random
-    /// partitions; one in five is aborted on purpose.
+    /// partitions; one in five is written, then aborted on purpose.
     fn produce_transactions(&self, seed: u64) {
         let mut rng = Rng::new(seed);
         while !self.stopping() {
@@ -383,6 +383,10 @@ impl Ctx {
                     seq += 1;
                 }
                 healthy = if rng.below(5) == 0 {
+                    // Written first, so the log holds aborted records that
+                    // read_committed consumers must skip (an abort purges
+                    // what is still queued).
+                    let _ = producer.flush(CALL_TIMEOUT);
                     self.abort(&producer, process, txn)
                 } else {
                     self.commit(&producer, process, txn)
