@@ -18,6 +18,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::history::{value, Client, Event, History, Isolation, Read, Value};
@@ -280,7 +281,8 @@ impl Ctx {
         .expect("create producer")
     }
 
-    /// Enqueues one send of `value`; false when the local queue stayed full.
+    /// Records and enqueues one send of `v`; a send the client refuses (its
+    /// queue full for `CALL_TIMEOUT`, say) is recorded as failed.
     fn send(&self, producer: &Sender, process: u32, v: Value, partition: i32, txn: Option<u64>) {
         self.history.record(
             process,
@@ -299,31 +301,17 @@ impl Ctx {
         loop {
             match producer.send(record) {
                 Ok(()) => return,
-                Err((e, r)) if Instant::now() < deadline => {
-                    if !matches!(
-                        e,
-                        KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                    ) {
-                        self.history.record(
-                            process,
-                            Event::SendFail {
-                                value: v,
-                                error: e.to_string(),
-                            },
-                        );
-                        return;
-                    }
+                // The local queue is full: wait for room, for a while.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
+                    if Instant::now() < deadline =>
+                {
                     record = r;
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err((e, _)) => {
-                    self.history.record(
-                        process,
-                        Event::SendFail {
-                            value: v,
-                            error: e.to_string(),
-                        },
-                    );
+                    let error = e.to_string();
+                    self.history
+                        .record(process, Event::SendFail { value: v, error });
                     return;
                 }
             }
@@ -347,6 +335,7 @@ impl Ctx {
             }
             // Whatever is still unacknowledged stays indefinite in the history.
             let _ = producer.flush(Duration::from_secs(30));
+            close_in_background(producer);
         }
     }
 
@@ -358,6 +347,7 @@ impl Ctx {
             let process = self.ids.next();
             let producer = self.producer(Client::TransactionalProducer, process);
             if producer.init_transactions(CALL_TIMEOUT * 3).is_err() {
+                close_in_background(producer);
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
             }
@@ -393,6 +383,7 @@ impl Ctx {
                 };
                 std::thread::sleep(self.spec.send_interval);
             }
+            close_in_background(producer);
         }
     }
 
@@ -520,6 +511,7 @@ impl Ctx {
         while !self.stopping() {
             self.poll_into_history(&consumer, process);
         }
+        close_in_background(consumer);
     }
 
     /// A member of the run's consumer group; every rebalance is recorded.
@@ -546,8 +538,20 @@ impl Ctx {
         while !self.stopping() {
             self.poll_into_history(&consumer, process);
         }
-        consumer.unsubscribe();
+        close_in_background(consumer);
     }
+}
+
+/// Drops (closes) a client on a thread of its own, so the run's end never
+/// waits on it: librdkafka 2.12.1 can deadlock inside a client after a
+/// broker it knew goes away (seen once, in `rd_kafka_unsubscribe`, after a
+/// rolling restart), and a stuck client must not hang the run. Its history
+/// is complete by then; a client still stuck when the test process exits
+/// goes with it.
+fn close_in_background<T: Send + 'static>(client: T) {
+    let _ = std::thread::Builder::new()
+        .name("fault-client-close".into())
+        .spawn(move || drop(client));
 }
 
 /// A group member's rebalances, into the history: after an assignment the
