@@ -204,7 +204,7 @@ fn run(plan: &Plan) -> Outcome {
     nodes
         .wait_converged(TOPIC, PARTITIONS, CONVERGE)
         .unwrap_or_else(|e| panic!("the cluster did not converge at the end: {e}"));
-    if let Err(e) = workload::final_reads(&spec, &history, Duration::from_secs(120)) {
+    if let Err(e) = workload::final_reads(&spec, &history, Duration::from_secs(180)) {
         let _ = history.write(&dir.join("history.jsonl"));
         panic!("final reads: {e} (history in {})", dir.display());
     }

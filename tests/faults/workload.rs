@@ -252,7 +252,11 @@ impl Ctx {
     fn producer(&self, client: Client, process: u32) -> Sender {
         let mut c = base_config(&self.spec.bootstrap);
         c.set("acks", "all")
-            .set("message.timeout.ms", "15000")
+            // Longer than any fault lasts: when queued messages time out,
+            // librdkafka bumps the idempotent epoch and renumbers requests
+            // that timed out but were written, duplicating them (a client
+            // behaviour, docs/FAULTS.md), which would hide what the broker did.
+            .set("message.timeout.ms", "60000")
             .set("request.timeout.ms", "5000")
             .set("linger.ms", "2");
         if let Ok(contexts) = std::env::var("VLTAVA_FAULTS_CLIENT_DEBUG") {
@@ -268,7 +272,7 @@ impl Ctx {
             }
             _ => {
                 c.set("transactional.id", format!("faults-tx-{process}"))
-                    .set("transaction.timeout.ms", "15000");
+                    .set("transaction.timeout.ms", "60000");
             }
         }
         self.history.record(process, Event::Open { client });
