@@ -1318,7 +1318,11 @@ impl Broker {
             // Writes to the data directory fail (a full disk): ask to be
             // fenced until one succeeds. A probe write finds out when they
             // do, also when no partition here has anything to write.
-            let failing = crate::health::global().degraded().is_some() && !self.probe_write();
+            let failing = crate::health::global().degraded().is_some() && {
+                let dir = self.config.data_dir.clone();
+                let probed = tokio::task::spawn_blocking(move || probe_write(&dir)).await;
+                !probed.unwrap_or(false)
+            };
             let sent = self
                 .metadata
                 .heartbeat(self.node_id, self.incarnation, false, failing, interval)
@@ -1326,23 +1330,6 @@ impl Broker {
             if let Err(e) = sent {
                 tracing::debug!(error = %e, "heartbeat to the active controller failed");
             }
-        }
-    }
-
-    /// Writes and fsyncs a small file in the data directory; true (and
-    /// `/health` healthy again) if that works.
-    fn probe_write(&self) -> bool {
-        use std::io::Write;
-        let path = self.config.data_dir.join(".write-probe");
-        let written = std::fs::File::create(&path)
-            .and_then(|mut f| f.write_all(&[0u8; 4096]).and_then(|()| f.sync_data()));
-        let _ = std::fs::remove_file(&path);
-        match written {
-            Ok(()) => {
-                crate::health::global().write_succeeded();
-                true
-            }
-            Err(_) => false,
         }
     }
 
@@ -1819,6 +1806,23 @@ pub fn validate_topic_name(name: &str) -> Result<(), AdminError> {
         )));
     }
     Ok(())
+}
+
+/// Writes and fsyncs a small file in `data_dir` (blocking: call it off the
+/// async runtime); true, and `/health` healthy again, if that works.
+fn probe_write(data_dir: &std::path::Path) -> bool {
+    use std::io::Write;
+    let path = data_dir.join(".write-probe");
+    let written = std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(&[0u8; 4096]).and_then(|()| f.sync_data()));
+    let _ = std::fs::remove_file(&path);
+    match written {
+        Ok(()) => {
+            crate::health::global().write_succeeded();
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]
